@@ -1,0 +1,37 @@
+// SIMD targets: which ones this build compiled, which one runs, and how to pin one.
+//
+// Every kernel family is compiled once per target (SSSE3, SSE4, AVX2, AVX3 on x86, plus the
+// portable scalar fallback) and the best one the CPU supports is chosen at run time. Tests and
+// benchmarks pin each target in turn; users compare targets on one CPU the same way. The
+// environment variable PROPEL_TARGET (e.g. PROPEL_TARGET=AVX2) pins a target at start-up.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace propel {
+
+struct Target {
+  int64_t bits = 0;        // Highway's HWY_* bit for this target
+  const char* name = "";  // "AVX3", "AVX2", "SSE4", "SSSE3", "SCALAR", ...
+};
+
+// Targets compiled into this build and supported by this CPU, best first.
+std::vector<Target> available_targets();
+
+// The target kernels run on now: the pinned one, else the best available.
+Target active_target();
+
+// Pins kernels to the named target (case-insensitive; "best" or "" unpins).
+// Throws propel::Error(kUnsupported) if the target was not compiled or the CPU lacks it.
+// Process-wide; not to be called while kernels run on other threads.
+void pin_target(const std::string& name);
+void unpin_target();
+
+// Measures this core's peak single-precision FMA throughput on `target` in GFLOP/s
+// (two flops per FMA lane), running independent FMA chains for at least `min_seconds`.
+// Runs on the calling thread. Used by benchmarks to report fractions of the peak.
+double measure_fma_peak_gflops(const Target& target, double min_seconds = 0.05);
+
+}  // namespace propel

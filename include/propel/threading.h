@@ -1,0 +1,21 @@
+// The thread budget and the executor that propel's parallel work runs on.
+#pragma once
+
+namespace propel {
+
+enum class Executor : int {
+  kTbb = 0,     // oneTBB, in a task_arena sized by the thread budget (default)
+  kOpenMp = 1,  // an OpenMP parallel region of the thread budget
+  kSerial = 2,  // the calling thread only
+};
+
+// Sets the number of threads propel may use (>= 1). The default is the number of hardware threads
+// available to the process. Throws propel::Error if n < 1.
+void set_num_threads(int n);
+int num_threads();
+
+// Chooses the executor for subsequent parallel work. Results do not depend on the choice.
+void set_executor(Executor executor);
+Executor executor();
+
+}  // namespace propel

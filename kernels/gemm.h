@@ -1,0 +1,82 @@
+// GEMM kernels per SIMD target: the register micro-kernel and the packing routines, with the
+// tile shape (MR x NR) the driver in src/gemm_driver.cc blocks around.
+//
+// The micro-kernel contract (BLIS vocabulary; one call computes one MR x NR tile of C):
+//
+//            kc                         NR
+//        +--------+                 +-------+
+//     MR | A~     |   x          kc | B~    |   ->   C tile (MR x NR, row stride ldc)
+//        +--------+                 +-------+
+//   A~ (packed A micro-panel): for p in [0, kc): MR consecutive floats A(i0..i0+MR, p).
+//   B~ (packed B micro-panel): for p in [0, kc): NR consecutive floats B(p, j0..j0+NR).
+//   Panels are 64-byte aligned; rows/columns past the matrix edge are packed as zeros.
+//
+//   acc = A~ * B~ (FMA over p in order 0..kc-1, one accumulator per element)
+//   v   = alpha * acc
+//   v   = v + beta * C        only if beta != 0: if beta == 0, C is never read
+//   v   = v + bias[j]         only if bias != nullptr (the last k block of a GEMM)
+//   v   = act(v)              the last k block only
+//   C   = v                   the full MR x NR tile is stored: edge tiles are computed into a
+//                             scratch tile by the driver and copied out
+//
+// Kernels do no allocation, no threading, no I/O and throw nothing: arguments are validated by
+// the caller (src/check.h); HWY_DASSERT guards invariants in debug builds.
+#pragma once
+
+#include <cstdint>
+
+namespace propel::kernels {
+
+// Epilogue activations; the numbering matches propel::Activation.
+enum class EpilogueAct : int { kIdentity = 0, kRelu = 1 };
+
+struct UkernelParams {
+  float alpha;
+  float beta;
+  const float* bias;  // NR values for this tile, or nullptr
+  EpilogueAct act;
+};
+
+// C tile (MR x NR at c, row stride ldc) per the contract above.
+using UkernelFn = void (*)(int64_t kc, const float* a_panel, const float* b_panel, float* c,
+                           int64_t ldc, const UkernelParams& params);
+
+// Packs the mc x kc block of op(A) whose top-left element is at `a` into ceil(mc/MR) A~
+// micro-panels, each MR * kc floats, consecutive in dst. trans: op(A) = A^T, i.e. element
+// (i, p) of op(A) is a[p * lda + i]; otherwise a[i * lda + p].
+using PackAFn = void (*)(bool trans, int64_t mc, int64_t kc, const float* a, int64_t lda,
+                         float* dst);
+
+// Packs the kc x nc block of op(B) at `b` into ceil(nc/NR) B~ micro-panels, each kc * NR floats.
+// trans: element (p, j) of op(B) is b[j * ldb + p]; otherwise b[p * ldb + j].
+using PackBFn = void (*)(bool trans, int64_t kc, int64_t nc, const float* b, int64_t ldb,
+                         float* dst);
+
+// C = beta * C (or 0 when beta == 0), then + bias per column and the activation, over an
+// m x n block: the k == 0 / alpha == 0 case, which reads neither A nor B.
+using ScaleFn = void (*)(int64_t m, int64_t n, float beta, const float* bias, EpilogueAct act,
+                         float* c, int64_t ldc);
+
+// Runs `iters` rounds of independent FMA chains; returns a value derived from them so the work
+// cannot be elided. Flops done: iters * 2 * FmaPeakFlopsPerIter().
+using FmaPeakFn = float (*)(int64_t iters);
+
+struct GemmKernels {
+  int64_t target;  // HWY_* bit of the target these kernels were compiled for
+  int mr;          // micro-tile rows
+  int nr;          // micro-tile columns (a multiple of the vector length)
+  UkernelFn ukernel;
+  PackAFn pack_a;
+  PackBFn pack_b;
+  ScaleFn scale;
+  FmaPeakFn fma_peak;
+  int64_t fma_peak_fmas_per_iter;  // FMA lanes per fma_peak iteration
+};
+
+// Kernels compiled for `target` (a single HWY_* bit), or nullptr if this build has none.
+const GemmKernels* GemmKernelsFor(int64_t target);
+
+// Bitmask of HWY_* targets this build compiled GEMM kernels for.
+int64_t GemmCompiledTargets();
+
+}  // namespace propel::kernels

@@ -1,0 +1,116 @@
+// GEMM packing: copies blocks of op(A) and op(B) into the contiguous micro-panels the micro-kernel
+// streams (layouts in kernels/gemm.h). The transposes of backprop are absorbed here: the "N"
+// layout of A and the "T" layout of B are gathers, done as 4 x 4 register transposes.
+// Include after gemm_ukernel-inl.h (uses kMR, kNR).
+
+#if defined(PROPEL_KERNELS_GEMM_PACK_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef PROPEL_KERNELS_GEMM_PACK_INL_H_
+#undef PROPEL_KERNELS_GEMM_PACK_INL_H_
+#else
+#define PROPEL_KERNELS_GEMM_PACK_INL_H_
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace propel::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Transposes the 4 x 4 block whose rows start at src + r * ld_src (r < 4) into
+// dst + c * ld_dst (c < 4): dst[c][r] = src[r][c].
+HWY_INLINE void Transpose4x4(const float* HWY_RESTRICT src, int64_t ld_src, float* HWY_RESTRICT dst,
+                             int64_t ld_dst) {
+#if HWY_TARGET == HWY_SCALAR
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 4; ++c) dst[c * ld_dst + r] = src[r * ld_src + c];
+  }
+#else
+  const hn::Full128<float> d4;
+  const auto r0 = hn::LoadU(d4, src);
+  const auto r1 = hn::LoadU(d4, src + ld_src);
+  const auto r2 = hn::LoadU(d4, src + 2 * ld_src);
+  const auto r3 = hn::LoadU(d4, src + 3 * ld_src);
+  const auto t0 = hn::InterleaveLower(d4, r0, r1);  // r0_0 r1_0 r0_1 r1_1
+  const auto t1 = hn::InterleaveLower(d4, r2, r3);  // r2_0 r3_0 r2_1 r3_1
+  const auto t2 = hn::InterleaveUpper(d4, r0, r1);  // r0_2 r1_2 r0_3 r1_3
+  const auto t3 = hn::InterleaveUpper(d4, r2, r3);  // r2_2 r3_2 r2_3 r3_3
+  hn::StoreU(hn::ConcatLowerLower(d4, t1, t0), d4, dst);
+  hn::StoreU(hn::ConcatUpperUpper(d4, t1, t0), d4, dst + ld_dst);
+  hn::StoreU(hn::ConcatLowerLower(d4, t3, t2), d4, dst + 2 * ld_dst);
+  hn::StoreU(hn::ConcatUpperUpper(d4, t3, t2), d4, dst + 3 * ld_dst);
+#endif
+}
+
+// Gathers a panel of `width` (<= 4-aligned panel width W) strided vectors into a k-major panel:
+// dst[p * W + r] = src[r * ld + p] for r < rows, p < kc; rows in [rows, W) are zero.
+template <size_t W>
+HWY_INLINE void PackGather(int64_t rows, int64_t kc, const float* HWY_RESTRICT src, int64_t ld,
+                           float* HWY_RESTRICT dst) {
+  int64_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    int64_t p = 0;
+    for (; p + 4 <= kc; p += 4) {
+      Transpose4x4(src + r * ld + p, ld, dst + p * static_cast<int64_t>(W) + r, W);
+    }
+    for (; p < kc; ++p) {
+      for (int64_t rr = r; rr < r + 4; ++rr) dst[p * static_cast<int64_t>(W) + rr] = src[rr * ld + p];
+    }
+  }
+  for (; r < rows; ++r) {
+    for (int64_t p = 0; p < kc; ++p) dst[p * static_cast<int64_t>(W) + r] = src[r * ld + p];
+  }
+  if (rows < static_cast<int64_t>(W)) {
+    for (int64_t p = 0; p < kc; ++p) {
+      memset(dst + p * static_cast<int64_t>(W) + rows, 0, (W - rows) * sizeof(float));
+    }
+  }
+}
+
+// Copies a panel of `cols` (<= W) contiguous floats per k into a k-major panel:
+// dst[p * W + j] = src[p * ld + j]; columns in [cols, W) are zero.
+template <size_t W>
+HWY_INLINE void PackCopy(int64_t cols, int64_t kc, const float* HWY_RESTRICT src, int64_t ld,
+                         float* HWY_RESTRICT dst) {
+  if (cols == static_cast<int64_t>(W)) {
+    for (int64_t p = 0; p < kc; ++p) memcpy(dst + p * static_cast<int64_t>(W), src + p * ld, W * sizeof(float));
+    return;
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    float* HWY_RESTRICT out = dst + p * static_cast<int64_t>(W);
+    memcpy(out, src + p * ld, static_cast<size_t>(cols) * sizeof(float));
+    memset(out + cols, 0, (W - static_cast<size_t>(cols)) * sizeof(float));
+  }
+}
+
+void PackA(bool trans, int64_t mc, int64_t kc, const float* a, int64_t lda, float* dst) {
+  for (int64_t i = 0; i < mc; i += static_cast<int64_t>(kMR)) {
+    const int64_t rows = HWY_MIN(static_cast<int64_t>(kMR), mc - i);
+    float* panel = dst + i * kc;
+    if (trans) {
+      PackCopy<kMR>(rows, kc, a + i, lda, panel);
+    } else {
+      PackGather<kMR>(rows, kc, a + i * lda, lda, panel);
+    }
+  }
+}
+
+void PackB(bool trans, int64_t kc, int64_t nc, const float* b, int64_t ldb, float* dst) {
+  for (int64_t j = 0; j < nc; j += static_cast<int64_t>(kNR)) {
+    const int64_t cols = HWY_MIN(static_cast<int64_t>(kNR), nc - j);
+    float* panel = dst + j * kc;
+    if (trans) {
+      PackGather<kNR>(cols, kc, b + j * ldb, ldb, panel);
+    } else {
+      PackCopy<kNR>(cols, kc, b + j, ldb, panel);
+    }
+  }
+}
+
+}  // namespace propel::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard

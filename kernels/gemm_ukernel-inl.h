@@ -1,0 +1,149 @@
+// GEMM register micro-kernel: an MR x NR tile of C held in vector registers, FMA over k, with the
+// fused alpha/beta/bias/activation epilogue. Contract and packed layouts: kernels/gemm.h.
+//
+// Tile shapes per target (accumulators + B vectors + one broadcast must fit the register file):
+//   AVX3 (32 x 512-bit):  MR=8,  NR=48 (3 vectors): 24 accumulators, 3 B loads + 8 broadcasts
+//                         per 24 FMAs, inside the two load ports per two FMA ports of current
+//                         x86 cores; M = 64/256 batches fill the 8-row tiles exactly.
+//   AVX2 (16 x 256-bit):  MR=6,  NR=16 (2 vectors): 12 accumulators + 2 B + 1 broadcast = 15.
+//   SSE4/SSSE3 (16 x 128-bit): MR=6, NR=8, same register budget as AVX2.
+//   SCALAR: MR=4, NR=4.
+
+#if defined(PROPEL_KERNELS_GEMM_UKERNEL_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef PROPEL_KERNELS_GEMM_UKERNEL_INL_H_
+#undef PROPEL_KERNELS_GEMM_UKERNEL_INL_H_
+#else
+#define PROPEL_KERNELS_GEMM_UKERNEL_INL_H_
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hwy/highway.h"
+#include "kernels/gemm.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace propel::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+// Vector length in floats; fixed per target on x86 and NEON (the targets propel compiles).
+constexpr size_t kLanes = hn::MaxLanes(DF());
+
+#if HWY_TARGET == HWY_SCALAR
+constexpr size_t kMR = 4;
+constexpr size_t kNV = 4;
+#elif HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr size_t kMR = 8;
+constexpr size_t kNV = 3;
+#else
+constexpr size_t kMR = 6;
+constexpr size_t kNV = 2;
+#endif
+constexpr size_t kNR = kNV * kLanes;
+
+// Vector-level epilogue activation (the GEMM epilogue and ScaleC share it).
+// ReLU keeps NaN: a NaN pre-activation is not a negative one.
+template <class D, class V>
+HWY_INLINE V EpilogueActivate(D d, V v, EpilogueAct act) {
+  if (act == EpilogueAct::kRelu) {
+    return hn::IfThenZeroElse(hn::Lt(v, hn::Zero(d)), v);
+  }
+  return v;
+}
+
+template <size_t MR, size_t NV>
+HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float* HWY_RESTRICT b,
+                            float* HWY_RESTRICT c, int64_t ldc, const UkernelParams& params) {
+  const DF d;
+  using V = hn::Vec<DF>;
+  HWY_DASSERT(hn::Lanes(d) == kLanes);
+
+  V acc[MR][NV];
+  for (size_t r = 0; r < MR; ++r) {
+    for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+  }
+
+  for (int64_t p = 0; p < kc; ++p) {
+    V bv[NV];
+    for (size_t v = 0; v < NV; ++v) bv[v] = hn::Load(d, b + v * kLanes);
+    for (size_t r = 0; r < MR; ++r) {
+      const V av = hn::Set(d, a[r]);
+      for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
+    }
+    a += MR;
+    b += NV * kLanes;
+  }
+
+  const V alpha = hn::Set(d, params.alpha);
+  const V beta = hn::Set(d, params.beta);
+  V bias[NV];
+  for (size_t v = 0; v < NV; ++v) {
+    bias[v] = params.bias ? hn::LoadU(d, params.bias + v * kLanes) : hn::Zero(d);
+  }
+  for (size_t r = 0; r < MR; ++r) {
+    float* HWY_RESTRICT crow = c + static_cast<int64_t>(r) * ldc;
+    for (size_t v = 0; v < NV; ++v) {
+      V out = hn::Mul(alpha, acc[r][v]);
+      if (params.beta != 0.0f) out = hn::MulAdd(beta, hn::LoadU(d, crow + v * kLanes), out);
+      if (params.bias) out = hn::Add(out, bias[v]);
+      out = EpilogueActivate(d, out, params.act);
+      hn::StoreU(out, d, crow + v * kLanes);
+    }
+  }
+}
+
+void Ukernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+             const UkernelParams& params) {
+  UkernelImpl<kMR, kNV>(kc, a, b, c, ldc, params);
+}
+
+// C = (beta == 0 ? 0 : beta * C) + bias, then the activation, over m x n. Same per-element
+// arithmetic as the micro-kernel epilogue with alpha * acc == 0.
+void ScaleC(int64_t m, int64_t n, float beta, const float* bias, EpilogueAct act, float* c,
+            int64_t ldc) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const auto vbeta = hn::Set(d, beta);
+  for (int64_t i = 0; i < m; ++i) {
+    float* HWY_RESTRICT row = c + i * ldc;
+    int64_t j = 0;
+    for (; j + static_cast<int64_t>(N) <= n; j += static_cast<int64_t>(N)) {
+      auto out = hn::Zero(d);
+      if (beta != 0.0f) out = hn::MulAdd(vbeta, hn::LoadU(d, row + j), out);
+      if (bias) out = hn::Add(out, hn::LoadU(d, bias + j));
+      hn::StoreU(EpilogueActivate(d, out, act), d, row + j);
+    }
+    const hn::CappedTag<float, 1> d1;
+    for (; j < n; ++j) {
+      auto out = hn::Zero(d1);
+      if (beta != 0.0f) out = hn::MulAdd(hn::Set(d1, beta), hn::LoadU(d1, row + j), out);
+      if (bias) out = hn::Add(out, hn::LoadU(d1, bias + j));
+      hn::StoreU(EpilogueActivate(d1, out, act), d1, row + j);
+    }
+  }
+}
+
+// Independent FMA chains, enough to cover latency x ports on every x86 core propel targets
+// (4-cycle FMA latency x 2 ports needs 8; 12 leave headroom and fit 16 registers).
+constexpr size_t kPeakChains = 12;
+
+float FmaPeak(int64_t iters) {
+  const DF d;
+  using V = hn::Vec<DF>;
+  V acc[kPeakChains];
+  for (size_t i = 0; i < kPeakChains; ++i) acc[i] = hn::Set(d, 1.0f + 0.001f * i);
+  const V mul = hn::Set(d, 0.999999f);
+  const V add = hn::Set(d, 1e-6f);
+  for (int64_t it = 0; it < iters; ++it) {
+    for (size_t i = 0; i < kPeakChains; ++i) acc[i] = hn::MulAdd(acc[i], mul, add);
+  }
+  V sum = acc[0];
+  for (size_t i = 1; i < kPeakChains; ++i) sum = hn::Add(sum, acc[i]);
+  return hn::GetLane(hn::SumOfLanes(d, sum));
+}
+
+}  // namespace propel::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard

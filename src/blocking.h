@@ -1,0 +1,28 @@
+// GEMM cache blocking: the per-target KC/MC/NC table and the run-time cache-size query.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/gemm.h"
+
+namespace propel::detail {
+
+struct CacheSizes {
+  int64_t l1d;  // bytes, per core
+  int64_t l2;   // bytes, per core
+  int64_t l3;   // bytes, per core share
+};
+
+// Queried once from the OS (sysconf, then /sys), with conservative defaults where unknown.
+const CacheSizes& HostCacheSizes();
+
+struct Blocking {
+  int64_t mc;  // rows of op(A) per packed block (multiple of MR): the A block lives in L2
+  int64_t kc;  // depth per packed block: a kc x NR B micro-panel lives in L1
+  int64_t nc;  // columns of op(B) per packed block (multiple of NR): the B block lives in L3
+};
+
+// Block sizes for the kernels' target on this host's caches.
+Blocking BlockingFor(const kernels::GemmKernels& kernels, const CacheSizes& caches);
+
+}  // namespace propel::detail

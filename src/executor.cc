@@ -1,0 +1,71 @@
+// Thread budget and executor selection (propel/threading.h), and the dispatching ParallelFor.
+#include "src/executor.h"
+
+#include <atomic>
+#include <thread>
+
+#include "src/check.h"
+
+namespace propel {
+namespace {
+
+int DefaultThreads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+std::atomic<int> g_threads{0};  // 0: default
+std::atomic<int> g_executor{static_cast<int>(Executor::kTbb)};
+thread_local bool t_in_region = false;
+
+}  // namespace
+
+void set_num_threads(int n) {
+  detail::Check(n >= 1, "propel::set_num_threads", "n = ", n, " must be at least 1");
+  g_threads.store(n);
+}
+
+int num_threads() {
+  const int n = g_threads.load();
+  return n > 0 ? n : DefaultThreads();
+}
+
+void set_executor(Executor executor) {
+  const int e = static_cast<int>(executor);
+  detail::Check(e >= 0 && e <= 2, "propel::set_executor", "unknown executor ", e,
+                " (expected kTbb, kOpenMp or kSerial)");
+  g_executor.store(e);
+}
+
+Executor executor() { return static_cast<Executor>(g_executor.load()); }
+
+namespace detail {
+
+bool InParallelRegion() { return t_in_region; }
+
+ParallelRegionScope::ParallelRegionScope() : outer_(t_in_region) { t_in_region = true; }
+ParallelRegionScope::~ParallelRegionScope() { t_in_region = outer_; }
+
+int AvailableThreads() { return InParallelRegion() ? 1 : num_threads(); }
+
+void ParallelFor(int64_t n, int threads, IndexFn fn) {
+  if (n <= 0) return;
+  if (threads <= 1 || n == 1 || InParallelRegion()) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  switch (executor()) {
+    case Executor::kTbb:
+      TbbBackend().ParallelFor(n, threads, fn);
+      return;
+    case Executor::kOpenMp:
+      OpenMpBackend().ParallelFor(n, threads, fn);
+      return;
+    case Executor::kSerial:
+      SerialBackend().ParallelFor(n, threads, fn);
+      return;
+  }
+}
+
+}  // namespace detail
+}  // namespace propel

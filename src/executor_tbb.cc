@@ -1,0 +1,53 @@
+// oneTBB executor: a task_arena sized by the thread budget, static partition of the index range.
+#include <memory>
+#include <mutex>
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
+#include <tbb/task_arena.h>
+
+#include "src/executor.h"
+
+namespace propel::detail {
+namespace {
+
+class TbbExecutor final : public ExecutorBackend {
+ public:
+  void ParallelFor(int64_t n, int threads, IndexFn fn) override {
+    tbb::task_arena& arena = Arena(threads);
+    arena.execute([&] {
+      tbb::parallel_for(
+          tbb::blocked_range<int64_t>(0, n, 1),
+          [&](const tbb::blocked_range<int64_t>& r) {
+            ParallelRegionScope scope;
+            for (int64_t i = r.begin(); i != r.end(); ++i) fn(i);
+          },
+          tbb::static_partitioner());
+    });
+  }
+
+ private:
+  // One arena per budget, kept for reuse: creating an arena per call costs more than a small GEMM.
+  tbb::task_arena& Arena(int threads) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!arena_ || threads_ != threads) {
+      arena_ = std::make_unique<tbb::task_arena>(threads);
+      threads_ = threads;
+    }
+    return *arena_;
+  }
+
+  std::mutex mu_;
+  std::unique_ptr<tbb::task_arena> arena_;
+  int threads_ = 0;
+};
+
+}  // namespace
+
+ExecutorBackend& TbbBackend() {
+  static TbbExecutor executor;
+  return executor;
+}
+
+}  // namespace propel::detail

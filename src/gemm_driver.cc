@@ -1,0 +1,201 @@
+// GEMM driver. Loop nest, BLIS names (per thread, over its block [i0, i1) x [j0, j1) of C):
+//
+//   jc: columns of C in steps of NC           B block  kc x nc   -> L3
+//    pc: k in steps of KC                     pack B block
+//     ic: rows of C in steps of MC            A block  mc x kc   -> L2, pack A block
+//      jr: columns in steps of NR             B micro-panel kc x NR -> L1
+//       ir: rows in steps of MR               micro-kernel on one MR x NR tile
+//
+// Invariants: every C element is produced by the same sequence of operations whatever the thread
+// grid: k is never split between threads, KC blocks are visited in order, thread blocks start on
+// MR/NR multiples so edge tiles are the matrix's own edges. The first KC block applies the
+// caller's beta and later ones beta = 1; only the last applies bias and activation.
+#include "src/gemm_driver.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "hwy/base.h"
+#include "src/executor.h"
+#include "src/partition.h"
+
+namespace propel::detail {
+namespace {
+
+constexpr size_t kAlign = 64;
+// Below this many multiply-adds per thread a GEMM is not worth splitting.
+constexpr int64_t kMinMacsPerThread = int64_t{1} << 20;
+// Largest tile any target uses; sizes the edge-tile scratch buffers.
+constexpr int64_t kMaxTile = 64 * 64;
+
+// Grow-only, 64-byte aligned scratch for packed panels: one per thread, reused by every call
+// on that thread, so a GEMM allocates only when it needs more than any earlier call did.
+class PackBuffer {
+ public:
+  PackBuffer() = default;
+  PackBuffer(const PackBuffer&) = delete;
+  PackBuffer& operator=(const PackBuffer&) = delete;
+  ~PackBuffer() { std::free(data_); }
+
+  float* Get(int64_t floats) {
+    if (floats > capacity_) {
+      std::free(data_);
+      const size_t bytes = RoundUp(floats * static_cast<int64_t>(sizeof(float)), kAlign);
+      data_ = static_cast<float*>(std::aligned_alloc(kAlign, bytes));
+      if (data_ == nullptr) {
+        capacity_ = 0;
+        throw std::bad_alloc();
+      }
+      capacity_ = floats;
+    }
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  int64_t capacity_ = 0;
+};
+
+struct ThreadBuffers {
+  PackBuffer a;
+  PackBuffer b;
+};
+
+ThreadBuffers& LocalBuffers() {
+  thread_local ThreadBuffers buffers;
+  return buffers;
+}
+
+// One MR x NR tile at the matrix edge (m_tile < MR or n_tile < NR): computed into a full scratch
+// tile with the same kernel, so its arithmetic matches interior tiles, then copied out.
+void EdgeTile(const kernels::GemmKernels& kern, int64_t kc, const float* ap, const float* bp,
+              float* c, int64_t ldc, int64_t m_tile, int64_t n_tile,
+              const kernels::UkernelParams& params) {
+  alignas(kAlign) float tile[kMaxTile];
+  alignas(kAlign) float bias[64];
+  const int64_t mr = kern.mr, nr = kern.nr;
+  kernels::UkernelParams p = params;
+  if (p.beta != 0.0f) {
+    for (int64_t i = 0; i < mr; ++i) {
+      float* row = tile + i * nr;
+      if (i < m_tile) {
+        std::memcpy(row, c + i * ldc, static_cast<size_t>(n_tile) * sizeof(float));
+        std::fill(row + n_tile, row + nr, 0.0f);
+      } else {
+        std::fill(row, row + nr, 0.0f);
+      }
+    }
+  }
+  if (p.bias != nullptr) {
+    std::memcpy(bias, p.bias, static_cast<size_t>(n_tile) * sizeof(float));
+    std::fill(bias + n_tile, bias + nr, 0.0f);
+    p.bias = bias;
+  }
+  kern.ukernel(kc, ap, bp, tile, nr, p);
+  for (int64_t i = 0; i < m_tile; ++i) {
+    std::memcpy(c + i * ldc, tile + i * nr, static_cast<size_t>(n_tile) * sizeof(float));
+  }
+}
+
+// The serial five-loop GEMM over rows [i0, i1) and columns [j0, j1) of C.
+void GemmBlock(const kernels::GemmKernels& kern, const Blocking& blk, const GemmProblem& p,
+               int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  const int64_t mr = kern.mr, nr = kern.nr;
+  HWY_DASSERT(i0 % mr == 0 && j0 % nr == 0);
+  HWY_DASSERT(blk.mc % mr == 0 && blk.nc % nr == 0);
+  ThreadBuffers& buf = LocalBuffers();
+  const int64_t kc_max = std::min(blk.kc, p.k);
+  float* bpack = buf.b.Get(RoundUp(std::min(blk.nc, j1 - j0), nr) * kc_max);
+  float* apack = buf.a.Get(RoundUp(std::min(blk.mc, i1 - i0), mr) * kc_max);
+
+  for (int64_t jc = j0; jc < j1; jc += blk.nc) {
+    const int64_t nc = std::min(blk.nc, j1 - jc);
+    for (int64_t pc = 0; pc < p.k; pc += blk.kc) {
+      const int64_t kc = std::min(blk.kc, p.k - pc);
+      const bool first = pc == 0;
+      const bool last = pc + kc == p.k;
+      const float* bsrc = p.trans_b ? p.b + jc * p.ldb + pc : p.b + pc * p.ldb + jc;
+      kern.pack_b(p.trans_b, kc, nc, bsrc, p.ldb, bpack);
+
+      kernels::UkernelParams params;
+      params.alpha = p.alpha;
+      params.beta = first ? p.beta : 1.0f;
+      params.act = last ? p.act : kernels::EpilogueAct::kIdentity;
+
+      for (int64_t ic = i0; ic < i1; ic += blk.mc) {
+        const int64_t mc = std::min(blk.mc, i1 - ic);
+        const float* asrc = p.trans_a ? p.a + pc * p.lda + ic : p.a + ic * p.lda + pc;
+        kern.pack_a(p.trans_a, mc, kc, asrc, p.lda, apack);
+
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+          const int64_t n_tile = std::min(nr, nc - jr);
+          const float* bp = bpack + jr * kc;
+          params.bias = (last && p.bias != nullptr) ? p.bias + jc + jr : nullptr;
+          for (int64_t ir = 0; ir < mc; ir += mr) {
+            const int64_t m_tile = std::min(mr, mc - ir);
+            const float* ap = apack + ir * kc;
+            float* ct = p.c + (ic + ir) * p.ldc + jc + jr;
+            if (m_tile == mr && n_tile == nr) {
+              kern.ukernel(kc, ap, bp, ct, p.ldc, params);
+            } else {
+              EdgeTile(kern, kc, ap, bp, ct, p.ldc, m_tile, n_tile, params);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+ThreadGrid ChooseThreadGrid(int64_t m, int64_t n, int64_t k, int mr, int nr, int budget) {
+  const int64_t panels_m = CeilDiv(m, mr);
+  const int64_t panels_n = CeilDiv(n, nr);
+  const int64_t macs = m * n * k;
+  int64_t threads = std::min<int64_t>(budget, std::max<int64_t>(1, macs / kMinMacsPerThread));
+  threads = std::min(threads, panels_m * panels_n);
+  ThreadGrid best;
+  if (threads <= 1) return best;
+  double best_cost = -1.0;
+  for (int64_t tn = threads; tn >= 1; --tn) {
+    if (threads % tn != 0) continue;
+    const int64_t tm = threads / tn;
+    if (tm > panels_m || tn > panels_n) continue;
+    // Per-thread cost: its largest block's multiply-adds plus the packing it repeats
+    // (each thread packs the A rows and B columns of its own block).
+    const double rows = static_cast<double>(CeilDiv(panels_m, tm) * mr);
+    const double cols = static_cast<double>(CeilDiv(panels_n, tn) * nr);
+    const double cost = rows * cols * static_cast<double>(k) + 4.0 * (rows + cols) * static_cast<double>(k);
+    if (best_cost < 0.0 || cost < best_cost) {
+      best_cost = cost;
+      best = ThreadGrid{tm, tn};
+    }
+  }
+  return best;
+}
+
+void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmProblem& p,
+             int threads) {
+  if (p.m == 0 || p.n == 0) return;
+  if (p.k == 0 || p.alpha == 0.0f) {
+    kern.scale(p.m, p.n, p.beta, p.bias, p.act, p.c, p.ldc);
+    return;
+  }
+  const ThreadGrid grid = ChooseThreadGrid(p.m, p.n, p.k, kern.mr, kern.nr, threads);
+  const int64_t panels_m = CeilDiv(p.m, kern.mr);
+  const int64_t panels_n = CeilDiv(p.n, kern.nr);
+  auto block = [&](int64_t t) {
+    const Range rm = Balance211(panels_m, grid.tm, t / grid.tn);
+    const Range rn = Balance211(panels_n, grid.tn, t % grid.tn);
+    const int64_t i0 = rm.begin * kern.mr, i1 = std::min(p.m, rm.end * kern.mr);
+    const int64_t j0 = rn.begin * kern.nr, j1 = std::min(p.n, rn.end * kern.nr);
+    if (i0 < i1 && j0 < j1) GemmBlock(kern, blk, p, i0, i1, j0, j1);
+  };
+  const int64_t tasks = grid.tm * grid.tn;
+  ParallelFor(tasks, static_cast<int>(tasks), block);
+}
+
+}  // namespace propel::detail

@@ -1,0 +1,43 @@
+// The BLIS-style GEMM driver: five loops around the micro-kernel, packing, edge tiles, threads.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/gemm.h"
+#include "src/blocking.h"
+
+namespace propel::detail {
+
+// A validated GEMM problem: C = act(alpha * op(A) * op(B) + beta * C + bias).
+struct GemmProblem {
+  bool trans_a = false;
+  bool trans_b = false;
+  int64_t m = 0, n = 0, k = 0;
+  float alpha = 1.0f;
+  const float* a = nullptr;
+  int64_t lda = 0;
+  const float* b = nullptr;
+  int64_t ldb = 0;
+  float beta = 0.0f;
+  float* c = nullptr;
+  int64_t ldc = 0;
+  const float* bias = nullptr;  // n values added to every row, or nullptr
+  kernels::EpilogueAct act = kernels::EpilogueAct::kIdentity;
+};
+
+// How the output is cut between threads: a tm x tn grid of blocks aligned to MR x NR tiles.
+struct ThreadGrid {
+  int64_t tm = 1;
+  int64_t tn = 1;
+};
+
+// Threads worth using for a problem of this size with `budget` threads, and their grid.
+// Depends only on the shape, the tile and the budget.
+ThreadGrid ChooseThreadGrid(int64_t m, int64_t n, int64_t k, int mr, int nr, int budget);
+
+// Runs the problem with the given kernels and blocking on up to `threads` threads of the
+// configured executor. The result is bitwise identical for every thread count.
+void RunGemm(const kernels::GemmKernels& kernels, const Blocking& blocking, const GemmProblem& p,
+             int threads);
+
+}  // namespace propel::detail

@@ -1,0 +1,156 @@
+// The GEMM kernels of every compiled target, called directly: packed layouts of A and B in both
+// transpose cases (with zero padding at the edges), and the micro-kernel's contract (alpha, beta,
+// beta == 0 never reading C, bias, ReLU), against scalar references.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "hwy/aligned_allocator.h"
+#include "hwy/targets.h"
+#include "kernels/gemm.h"
+#include "propel/target.h"
+#include "tests/test_util.h"
+
+namespace propel {
+namespace {
+
+std::vector<int64_t> CompiledSupportedTargets() {
+  std::vector<int64_t> out;
+  for (int64_t bits = kernels::GemmCompiledTargets() & hwy::SupportedTargets(); bits != 0; bits &= bits - 1) {
+    out.push_back(bits & -bits);
+  }
+  return out;
+}
+
+class GemmKernelsTest : public ::testing::TestWithParam<int64_t> {
+ protected:
+  const kernels::GemmKernels& K() const { return *kernels::GemmKernelsFor(GetParam()); }
+};
+
+TEST_P(GemmKernelsTest, TableDescribesItsTarget) {
+  const auto* k = kernels::GemmKernelsFor(GetParam());
+  ASSERT_NE(k, nullptr);
+  EXPECT_EQ(k->target, GetParam());
+  EXPECT_GT(k->mr, 0);
+  EXPECT_GT(k->nr, 0);
+  EXPECT_LE(k->mr * k->nr, 64 * 64);
+  EXPECT_LE(k->nr, 64);
+}
+
+TEST_P(GemmKernelsTest, PackALayoutBothTransposes) {
+  const int64_t mr = K().mr;
+  for (int64_t mc : {int64_t{1}, mr - 1, mr, mr + 1, 3 * mr + 2}) {
+    if (mc < 1) continue;
+    for (int64_t kc : {1, 3, 4, 9, 17}) {
+      for (bool trans : {false, true}) {
+        const int64_t lda = (trans ? mc : kc) + 2;
+        const auto a = test::RandomVector(static_cast<size_t>((trans ? kc : mc) * lda), 5);
+        const int64_t panels = (mc + mr - 1) / mr;
+        auto dst = hwy::AllocateAligned<float>(static_cast<size_t>(panels * mr * kc));
+        K().pack_a(trans, mc, kc, a.data(), lda, dst.get());
+        for (int64_t i = 0; i < panels * mr; ++i) {
+          for (int64_t p = 0; p < kc; ++p) {
+            const float want = i < mc ? (trans ? a[p * lda + i] : a[i * lda + p]) : 0.0f;
+            const float got = dst[(i / mr) * mr * kc + p * mr + i % mr];
+            ASSERT_EQ(got, want) << "i=" << i << " p=" << p << " mc=" << mc << " kc=" << kc << " trans=" << trans;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(GemmKernelsTest, PackBLayoutBothTransposes) {
+  const int64_t nr = K().nr;
+  for (int64_t nc : {int64_t{1}, nr - 1, nr, nr + 1, 2 * nr + 5}) {
+    if (nc < 1) continue;
+    for (int64_t kc : {1, 3, 4, 9, 17}) {
+      for (bool trans : {false, true}) {
+        const int64_t ldb = (trans ? kc : nc) + 3;
+        const auto b = test::RandomVector(static_cast<size_t>((trans ? nc : kc) * ldb), 6);
+        const int64_t panels = (nc + nr - 1) / nr;
+        auto dst = hwy::AllocateAligned<float>(static_cast<size_t>(panels * nr * kc));
+        K().pack_b(trans, kc, nc, b.data(), ldb, dst.get());
+        for (int64_t j = 0; j < panels * nr; ++j) {
+          for (int64_t p = 0; p < kc; ++p) {
+            const float want = j < nc ? (trans ? b[j * ldb + p] : b[p * ldb + j]) : 0.0f;
+            const float got = dst[(j / nr) * nr * kc + p * nr + j % nr];
+            ASSERT_EQ(got, want) << "j=" << j << " p=" << p << " nc=" << nc << " kc=" << kc << " trans=" << trans;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(GemmKernelsTest, MicroKernelContract) {
+  const int64_t mr = K().mr, nr = K().nr;
+  for (int64_t kc : {1, 2, 7, 64}) {
+    auto ap = hwy::AllocateAligned<float>(static_cast<size_t>(mr * kc));
+    auto bp = hwy::AllocateAligned<float>(static_cast<size_t>(nr * kc));
+    const auto av = test::RandomVector(static_cast<size_t>(mr * kc), 1);
+    const auto bv = test::RandomVector(static_cast<size_t>(nr * kc), 2);
+    std::copy(av.begin(), av.end(), ap.get());
+    std::copy(bv.begin(), bv.end(), bp.get());
+    const auto bias = test::RandomVector(static_cast<size_t>(nr), 3);
+    const int64_t ldc = nr + 5;
+    for (float alpha : {1.0f, -0.5f}) {
+      for (float beta : {0.0f, 1.0f, 0.25f}) {
+        for (bool with_bias : {false, true}) {
+          for (auto act : {kernels::EpilogueAct::kIdentity, kernels::EpilogueAct::kRelu}) {
+            auto c = test::RandomVector(static_cast<size_t>(mr * ldc), 4);
+            if (beta == 0.0f) std::fill(c.begin(), c.end(), std::numeric_limits<float>::quiet_NaN());
+            const auto c_in = c;
+            kernels::UkernelParams params{alpha, beta, with_bias ? bias.data() : nullptr, act};
+            K().ukernel(kc, ap.get(), bp.get(), c.data(), ldc, params);
+            for (int64_t i = 0; i < mr; ++i) {
+              for (int64_t j = 0; j < nr; ++j) {
+                double sum = 0.0, mag = 0.0;
+                for (int64_t p = 0; p < kc; ++p) {
+                  sum += static_cast<double>(av[p * mr + i]) * bv[p * nr + j];
+                  mag += std::fabs(static_cast<double>(av[p * mr + i]) * bv[p * nr + j]);
+                }
+                double want = alpha * sum;
+                mag *= std::fabs(alpha);
+                if (beta != 0.0f) {
+                  want += beta * static_cast<double>(c_in[i * ldc + j]);
+                  mag += std::fabs(beta * c_in[i * ldc + j]);
+                }
+                if (with_bias) {
+                  want += bias[j];
+                  mag += std::fabs(bias[j]);
+                }
+                if (act == kernels::EpilogueAct::kRelu && want < 0.0) want = 0.0;
+                const double tol = 2.0 * (kc + 3) * std::numeric_limits<float>::epsilon() / 2 * mag + 1e-30;
+                ASSERT_NEAR(c[i * ldc + j], want, tol) << "i=" << i << " j=" << j << " kc=" << kc
+                                                       << " alpha=" << alpha << " beta=" << beta;
+              }
+              for (int64_t j = nr; j < ldc; ++j) {  // outside the tile: untouched
+                const float was = c_in[i * ldc + j], got = c[i * ldc + j];
+                ASSERT_TRUE(got == was || (std::isnan(got) && std::isnan(was)));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(GemmKernelsTest, FmaPeakKernelRuns) {
+  const float v = K().fma_peak(100);
+  EXPECT_TRUE(std::isfinite(v));
+  EXPECT_GT(K().fma_peak_fmas_per_iter, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTargets, GemmKernelsTest, ::testing::ValuesIn(CompiledSupportedTargets()),
+                         [](const auto& info) {
+                           return std::string(info.param == HWY_SCALAR ? "SCALAR" : hwy::TargetName(info.param));
+                         });
+
+}  // namespace
+}  // namespace propel

@@ -1,0 +1,263 @@
+// propel::sgemm and propel::linear_forward against the double reference, on every SIMD target:
+// named edge shapes, all transpose cases, strided operands, alpha/beta cases, large shapes by
+// random probe, thread-count determinism, and argument errors.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "propel/error.h"
+#include "propel/gemm.h"
+#include "propel/threading.h"
+#include "tests/reference/gemm_ref.h"
+#include "tests/test_util.h"
+
+namespace propel {
+namespace {
+
+using test::RandomVector;
+using test::ScopedTarget;
+
+struct Case {
+  int64_t m, n, k;
+  bool ta, tb;
+  float alpha, beta;
+  int64_t pad;  // extra elements per stored row of A, B and C
+};
+
+// Runs one case on the pinned target and checks every element against the reference bound.
+void CheckCase(const Case& cs, uint32_t seed) {
+  const int64_t a_rows = cs.ta ? cs.k : cs.m, a_cols = cs.ta ? cs.m : cs.k;
+  const int64_t b_rows = cs.tb ? cs.n : cs.k, b_cols = cs.tb ? cs.k : cs.n;
+  const int64_t lda = std::max<int64_t>(1, a_cols + cs.pad);
+  const int64_t ldb = std::max<int64_t>(1, b_cols + cs.pad);
+  const int64_t ldc = std::max<int64_t>(1, cs.n + cs.pad);
+  auto a = RandomVector(static_cast<size_t>(std::max<int64_t>(1, a_rows * lda)), seed);
+  auto b = RandomVector(static_cast<size_t>(std::max<int64_t>(1, b_rows * ldb)), seed + 1);
+  auto c = RandomVector(static_cast<size_t>(std::max<int64_t>(1, cs.m * ldc)), seed + 2);
+  if (cs.beta == 0.0f) std::fill(c.begin(), c.end(), std::numeric_limits<float>::quiet_NaN());
+  const auto c_in = c;
+  const auto want = ref::GemmRef(cs.ta, cs.tb, cs.m, cs.n, cs.k, cs.alpha, a.data(), lda,
+                                 b.data(), ldb, cs.beta, c_in.data(), ldc);
+  sgemm(cs.ta ? Trans::kYes : Trans::kNo, cs.tb ? Trans::kYes : Trans::kNo, cs.m, cs.n, cs.k,
+        cs.alpha, a.data(), lda, b.data(), ldb, cs.beta, c.data(), ldc);
+  int64_t bad = 0;
+  for (int64_t i = 0; i < cs.m; ++i) {
+    for (int64_t j = 0; j < ldc; ++j) {
+      const float got = c[i * ldc + j];
+      if (j >= cs.n) {  // padding between rows is never written
+        const float was = c_in[i * ldc + j];
+        if (!(got == was || (std::isnan(got) && std::isnan(was)))) ++bad;
+        continue;
+      }
+      const double err = std::fabs(static_cast<double>(got) - want.c[i * cs.n + j]);
+      if (!(err <= want.bound[i * cs.n + j])) {
+        if (++bad <= 3) {
+          ADD_FAILURE() << "C(" << i << "," << j << ") = " << got << ", want "
+                        << want.c[i * cs.n + j] << " +- " << want.bound[i * cs.n + j];
+        }
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0) << "m=" << cs.m << " n=" << cs.n << " k=" << cs.k << " ta=" << cs.ta
+                    << " tb=" << cs.tb << " alpha=" << cs.alpha << " beta=" << cs.beta
+                    << " pad=" << cs.pad;
+}
+
+class GemmTargetTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { pin_ = std::make_unique<ScopedTarget>(GetParam()); }
+  void TearDown() override { pin_.reset(); }
+  std::unique_ptr<ScopedTarget> pin_;
+};
+
+// A tiny exhaustive sweep: every m, n, k in [0, 9) with all transposes (gemma's TestTiny).
+TEST_P(GemmTargetTest, TinySweep) {
+  uint32_t seed = 1;
+  for (int64_t m = 0; m < 9; ++m) {
+    for (int64_t n = 0; n < 9; ++n) {
+      for (int64_t k = 0; k < 9; k += 2) {
+        for (int t = 0; t < 4; ++t) CheckCase({m, n, k, (t & 1) != 0, (t & 2) != 0, 1.0f, 0.0f, 0}, ++seed);
+      }
+    }
+  }
+}
+
+// Sizes just below, at and above the tile and block sizes of every target (MR in 4..8,
+// NR in 4..48, KC/MC/NC of the blocking table), primes, and the MLP shapes' odd cousins.
+TEST_P(GemmTargetTest, NamedEdgeShapes) {
+  const int64_t subtile[] = {1, 3, 5, 7, 8, 9, 13, 15, 16, 17};
+  const int64_t around_nr[] = {31, 32, 33, 47, 48, 49, 97};
+  const int64_t k_around_kc[] = {1, 127, 128, 129, 255, 257, 383, 385};
+  uint32_t seed = 100;
+  for (int64_t m : subtile) {
+    for (int64_t n : around_nr) {
+      for (int t = 0; t < 4; ++t) CheckCase({m, n, 37, (t & 1) != 0, (t & 2) != 0, 1.0f, 1.0f, 0}, ++seed);
+    }
+  }
+  for (int64_t k : k_around_kc) {
+    for (int t = 0; t < 4; ++t) CheckCase({23, 41, k, (t & 1) != 0, (t & 2) != 0, -0.5f, 0.25f, 3}, ++seed);
+  }
+  // m around MC, n around NC-sized blocks (with small k to stay quick).
+  for (int64_t m : {95, 97, 143, 145, 191, 193}) CheckCase({m, 19, 11, false, true, 1.0f, 0.0f, 1}, ++seed);
+  for (int64_t n : {2047, 2049, 4079, 4081}) CheckCase({9, n, 7, true, false, 1.0f, 1.0f, 0}, ++seed);
+}
+
+TEST_P(GemmTargetTest, AlphaBetaCasesAndStrides) {
+  uint32_t seed = 500;
+  for (float alpha : {1.0f, -0.5f, 0.0f}) {
+    for (float beta : {0.0f, 1.0f, 0.25f}) {
+      for (int t = 0; t < 4; ++t) {
+        for (int64_t pad : {0, 5}) {
+          CheckCase({test::NextPrime(20), test::NextPrime(40), test::NextPrime(70), (t & 1) != 0,
+                     (t & 2) != 0, alpha, beta, pad},
+                    ++seed);
+        }
+      }
+    }
+  }
+}
+
+// Large products are checked in O(n^2) with a probe vector: C t must equal A (B t).
+TEST_P(GemmTargetTest, LargeByRandomProbe) {
+  const int64_t m = 301, n = 517, k = 1031;
+  for (int t = 0; t < 4; ++t) {
+    const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+    const int64_t lda = ta ? m : k, ldb = tb ? k : n;
+    const auto a = RandomVector(static_cast<size_t>(m * k), 7 + t);
+    const auto b = RandomVector(static_cast<size_t>(k * n), 11 + t);
+    const auto probe = RandomVector(static_cast<size_t>(n), 13 + t);
+    std::vector<float> c(static_cast<size_t>(m * n));
+    sgemm(ta ? Trans::kYes : Trans::kNo, tb ? Trans::kYes : Trans::kNo, m, n, k, 1.0f, a.data(),
+          lda, b.data(), ldb, 0.0f, c.data(), n);
+    std::vector<double> bt(static_cast<size_t>(k), 0.0), bt_abs(static_cast<size_t>(k), 0.0);
+    for (int64_t p = 0; p < k; ++p) {
+      for (int64_t j = 0; j < n; ++j) {
+        const double bv = tb ? b[j * ldb + p] : b[p * ldb + j];
+        bt[p] += bv * probe[j];
+        bt_abs[p] += std::fabs(bv * probe[j]);
+      }
+    }
+    const double u = std::numeric_limits<float>::epsilon() / 2;
+    for (int64_t i = 0; i < m; ++i) {
+      double got = 0.0, want = 0.0, mag = 0.0;
+      for (int64_t j = 0; j < n; ++j) got += static_cast<double>(c[i * n + j]) * probe[j];
+      for (int64_t p = 0; p < k; ++p) {
+        const double av = ta ? a[p * lda + i] : a[i * lda + p];
+        want += av * bt[p];
+        mag += std::fabs(av) * bt_abs[p];
+      }
+      ASSERT_NEAR(got, want, 2.0 * (k + 2) * u * mag) << "row " << i << " ta=" << ta << " tb=" << tb;
+    }
+  }
+}
+
+TEST_P(GemmTargetTest, LinearForwardFusesBiasAndRelu) {
+  uint32_t seed = 900;
+  for (int64_t batch : {1, 7, 64}) {
+    for (int64_t out : {1, 10, 47, 130}) {
+      const int64_t in = 83;
+      const auto x = RandomVector(static_cast<size_t>(batch * in), ++seed);
+      const auto w = RandomVector(static_cast<size_t>(out * in), ++seed);
+      const auto bias = RandomVector(static_cast<size_t>(out), ++seed);
+      for (Activation act : {Activation::kIdentity, Activation::kRelu}) {
+        std::vector<float> z(static_cast<size_t>(batch * out), std::numeric_limits<float>::quiet_NaN());
+        linear_forward(batch, in, out, x.data(), in, w.data(), in, bias.data(), act, z.data(), out);
+        const auto want = ref::GemmRef(false, true, batch, out, in, 1.0f, x.data(), in, w.data(), in,
+                                       0.0f, nullptr, out, bias.data(), act == Activation::kRelu);
+        for (size_t i = 0; i < z.size(); ++i) {
+          ASSERT_NEAR(z[i], want.c[i], want.bound[i]) << "batch=" << batch << " out=" << out << " i=" << i;
+        }
+      }
+    }
+  }
+}
+
+TEST_P(GemmTargetTest, ReluKeepsNan) {
+  const int64_t in = 4, out = 3;
+  std::vector<float> x = {1, 2, 3, std::numeric_limits<float>::quiet_NaN()};
+  std::vector<float> w(static_cast<size_t>(out * in), 1.0f);
+  std::vector<float> z(static_cast<size_t>(out));
+  linear_forward(1, in, out, x.data(), in, w.data(), in, nullptr, Activation::kRelu, z.data(), out);
+  for (float v : z) EXPECT_TRUE(std::isnan(v));
+}
+
+// The result must not depend on the thread count: work is split over m and n only.
+TEST_P(GemmTargetTest, BitwiseIdenticalAcrossThreadCounts) {
+  const int saved = num_threads();
+  for (int t = 0; t < 4; ++t) {
+    const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+    const int64_t m = 263, n = 389, k = 517;
+    const auto a = RandomVector(static_cast<size_t>(m * k), 21 + t);
+    const auto b = RandomVector(static_cast<size_t>(k * n), 23 + t);
+    std::vector<float> c1;
+    for (int threads : {1, 2, 3, 4}) {
+      for (Executor ex : {Executor::kTbb, Executor::kOpenMp, Executor::kSerial}) {
+        set_num_threads(threads);
+        set_executor(ex);
+        std::vector<float> c(static_cast<size_t>(m * n), 0.5f);
+        sgemm(ta ? Trans::kYes : Trans::kNo, tb ? Trans::kYes : Trans::kNo, m, n, k, 0.75f,
+              a.data(), ta ? m : k, b.data(), tb ? k : n, 0.5f, c.data(), n);
+        if (c1.empty()) {
+          c1 = c;
+        } else {
+          ASSERT_EQ(0, std::memcmp(c1.data(), c.data(), c.size() * sizeof(float)))
+              << threads << " threads, executor " << static_cast<int>(ex) << ", ta=" << ta << " tb=" << tb;
+        }
+      }
+    }
+  }
+  set_executor(Executor::kTbb);
+  set_num_threads(saved);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTargets, GemmTargetTest, ::testing::ValuesIn(test::TargetNames()),
+                         [](const auto& info) { return info.param; });
+
+// ---- Argument errors (target-independent) -----------------------------------------------------
+
+std::string ErrorOf(auto&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(GemmArguments, InvalidArgumentsNameTheArgument) {
+  std::vector<float> a(64, 1.0f), b(64, 1.0f), c(64, 0.0f);
+  const auto N = Trans::kNo, T = Trans::kYes;
+  EXPECT_NE(ErrorOf([&] { sgemm(N, N, -1, 2, 2, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2); }).find("m = -1"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, -3, 2, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2); }).find("n = -3"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, 2, -4, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2); }).find("k = -4"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, 2, 5, 1, a.data(), 3, b.data(), 2, 0, c.data(), 2); }).find("lda = 3"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { sgemm(T, N, 6, 2, 2, 1, a.data(), 5, b.data(), 2, 0, c.data(), 2); }).find("lda = 5"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, 4, 2, 1, a.data(), 2, b.data(), 3, 0, c.data(), 4); }).find("ldb = 3"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { sgemm(N, T, 2, 2, 4, 1, a.data(), 4, b.data(), 3, 0, c.data(), 2); }).find("ldb = 3"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, 4, 2, 1, a.data(), 2, b.data(), 4, 0, c.data(), 3); }).find("ldc = 3"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, 2, 2, 1, nullptr, 2, b.data(), 2, 0, c.data(), 2); }).find("a is null"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, 2, 2, 1, a.data(), 2, nullptr, 2, 0, c.data(), 2); }).find("b is null"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, 2, 2, 1, a.data(), 2, b.data(), 2, 0, nullptr, 2); }).find("c is null"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { sgemm(static_cast<Trans>(7), N, 2, 2, 2, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2); }).find("trans_a = 7"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] { linear_forward(2, 3, 4, a.data(), 2, b.data(), 3, nullptr, Activation::kRelu, c.data(), 4); }).find("ldx = 2"), std::string::npos);
+}
+
+TEST(GemmArguments, EmptyProblemsAreValidAndTouchNothing) {
+  std::vector<float> c(4, 3.0f);
+  sgemm(Trans::kNo, Trans::kNo, 0, 0, 0, 1, nullptr, 1, nullptr, 1, 0, nullptr, 1);
+  sgemm(Trans::kNo, Trans::kNo, 2, 2, 0, 1, nullptr, 1, nullptr, 2, 0.5f, c.data(), 2);
+  for (float v : c) EXPECT_EQ(v, 1.5f);
+  sgemm(Trans::kNo, Trans::kNo, 2, 2, 3, 0.0f, nullptr, 3, nullptr, 2, 0.0f, c.data(), 2);
+  for (float v : c) EXPECT_EQ(v, 0.0f);
+}
+
+}  // namespace
+}  // namespace propel
