@@ -70,43 +70,50 @@ HWY_INLINE void PackGather(int64_t rows, int64_t kc, const float* HWY_RESTRICT s
   }
 }
 
-// Copies a panel of `cols` (<= W) contiguous floats per k into a k-major panel:
-// dst[p * W + j] = src[p * ld + j]; columns in [cols, W) are zero.
+// Copies `total` contiguous floats per k into ceil(total / W) k-major panels:
+// dst[(j / W) * W * kc + p * W + j % W] = src[p * ld + j]; columns past `total` in the last panel
+// are zero. Traverses the source row by row: each row is read sequentially, which the hardware
+// prefetcher follows (panel by panel would read W floats per row at a stride of ld, one page
+// per access, and stall on every line).
 template <size_t W>
-HWY_INLINE void PackCopy(int64_t cols, int64_t kc, const float* HWY_RESTRICT src, int64_t ld,
-                         float* HWY_RESTRICT dst) {
-  if (cols == static_cast<int64_t>(W)) {
-    for (int64_t p = 0; p < kc; ++p) memcpy(dst + p * static_cast<int64_t>(W), src + p * ld, W * sizeof(float));
-    return;
-  }
+HWY_INLINE void PackCopyRows(int64_t total, int64_t kc, const float* HWY_RESTRICT src, int64_t ld,
+                             float* HWY_RESTRICT dst) {
+  const int64_t w = static_cast<int64_t>(W);
+  const int64_t full = total / w;
+  const int64_t rest = total - full * w;
   for (int64_t p = 0; p < kc; ++p) {
-    float* HWY_RESTRICT out = dst + p * static_cast<int64_t>(W);
-    memcpy(out, src + p * ld, static_cast<size_t>(cols) * sizeof(float));
-    memset(out + cols, 0, (W - static_cast<size_t>(cols)) * sizeof(float));
+    const float* HWY_RESTRICT row = src + p * ld;
+    float* HWY_RESTRICT out = dst + p * w;
+    for (int64_t jp = 0; jp < full; ++jp) {
+      memcpy(out + jp * w * kc, row + jp * w, W * sizeof(float));
+    }
+    if (rest != 0) {
+      float* HWY_RESTRICT tail = out + full * w * kc;
+      memcpy(tail, row + full * w, static_cast<size_t>(rest) * sizeof(float));
+      memset(tail + rest, 0, static_cast<size_t>(w - rest) * sizeof(float));
+    }
   }
 }
 
 void PackA(bool trans, int64_t mc, int64_t kc, const float* a, int64_t lda, float* dst) {
+  if (trans) {
+    PackCopyRows<kMR>(mc, kc, a, lda, dst);
+    return;
+  }
   for (int64_t i = 0; i < mc; i += static_cast<int64_t>(kMR)) {
     const int64_t rows = HWY_MIN(static_cast<int64_t>(kMR), mc - i);
-    float* panel = dst + i * kc;
-    if (trans) {
-      PackCopy<kMR>(rows, kc, a + i, lda, panel);
-    } else {
-      PackGather<kMR>(rows, kc, a + i * lda, lda, panel);
-    }
+    PackGather<kMR>(rows, kc, a + i * lda, lda, dst + i * kc);
   }
 }
 
 void PackB(bool trans, int64_t kc, int64_t nc, const float* b, int64_t ldb, float* dst) {
+  if (!trans) {
+    PackCopyRows<kNR>(nc, kc, b, ldb, dst);
+    return;
+  }
   for (int64_t j = 0; j < nc; j += static_cast<int64_t>(kNR)) {
     const int64_t cols = HWY_MIN(static_cast<int64_t>(kNR), nc - j);
-    float* panel = dst + j * kc;
-    if (trans) {
-      PackGather<kNR>(cols, kc, b + j * ldb, ldb, panel);
-    } else {
-      PackCopy<kNR>(cols, kc, b + j, ldb, panel);
-    }
+    PackGather<kNR>(cols, kc, b + j * ldb, ldb, dst + j * kc);
   }
 }
 

@@ -52,7 +52,9 @@ HWY_INLINE V EpilogueActivate(D d, V v, EpilogueAct act) {
   return v;
 }
 
-template <size_t MR, size_t NV>
+// kReadC: beta != 0 (C is loaded); kRelu: the epilogue activation. Both are template
+// parameters so that the epilogue is straight-line code over registers, without spills.
+template <size_t MR, size_t NV, bool kReadC, bool kRelu>
 HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float* HWY_RESTRICT b,
                             float* HWY_RESTRICT c, int64_t ldc, const UkernelParams& params) {
   const DF d;
@@ -75,6 +77,8 @@ HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float
     b += NV * kLanes;
   }
 
+  // Epilogue, in the order of the contract: alpha * acc, + beta * C, + bias, activation.
+  // Without a bias, +0 is added (only the sign of a zero result can differ from skipping it).
   const V alpha = hn::Set(d, params.alpha);
   const V beta = hn::Set(d, params.beta);
   V bias[NV];
@@ -85,9 +89,9 @@ HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float
     float* HWY_RESTRICT crow = c + static_cast<int64_t>(r) * ldc;
     for (size_t v = 0; v < NV; ++v) {
       V out = hn::Mul(alpha, acc[r][v]);
-      if (params.beta != 0.0f) out = hn::MulAdd(beta, hn::LoadU(d, crow + v * kLanes), out);
-      if (params.bias) out = hn::Add(out, bias[v]);
-      out = EpilogueActivate(d, out, params.act);
+      if constexpr (kReadC) out = hn::MulAdd(beta, hn::LoadU(d, crow + v * kLanes), out);
+      out = hn::Add(out, bias[v]);
+      if constexpr (kRelu) out = hn::IfThenZeroElse(hn::Lt(out, hn::Zero(d)), out);
       hn::StoreU(out, d, crow + v * kLanes);
     }
   }
@@ -95,7 +99,15 @@ HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float
 
 void Ukernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
              const UkernelParams& params) {
-  UkernelImpl<kMR, kNV>(kc, a, b, c, ldc, params);
+  const bool read_c = params.beta != 0.0f;
+  const bool relu = params.act == EpilogueAct::kRelu;
+  if (read_c) {
+    relu ? UkernelImpl<kMR, kNV, true, true>(kc, a, b, c, ldc, params)
+         : UkernelImpl<kMR, kNV, true, false>(kc, a, b, c, ldc, params);
+  } else {
+    relu ? UkernelImpl<kMR, kNV, false, true>(kc, a, b, c, ldc, params)
+         : UkernelImpl<kMR, kNV, false, false>(kc, a, b, c, ldc, params);
+  }
 }
 
 // C = (beta == 0 ? 0 : beta * C) + bias, then the activation, over m x n. Same per-element
@@ -111,14 +123,14 @@ void ScaleC(int64_t m, int64_t n, float beta, const float* bias, EpilogueAct act
     for (; j + static_cast<int64_t>(N) <= n; j += static_cast<int64_t>(N)) {
       auto out = hn::Zero(d);
       if (beta != 0.0f) out = hn::MulAdd(vbeta, hn::LoadU(d, row + j), out);
-      if (bias) out = hn::Add(out, hn::LoadU(d, bias + j));
+      out = hn::Add(out, bias ? hn::LoadU(d, bias + j) : hn::Zero(d));
       hn::StoreU(EpilogueActivate(d, out, act), d, row + j);
     }
     const hn::CappedTag<float, 1> d1;
     for (; j < n; ++j) {
       auto out = hn::Zero(d1);
       if (beta != 0.0f) out = hn::MulAdd(hn::Set(d1, beta), hn::LoadU(d1, row + j), out);
-      if (bias) out = hn::Add(out, hn::LoadU(d1, bias + j));
+      out = hn::Add(out, bias ? hn::LoadU(d1, bias + j) : hn::Zero(d1));
       hn::StoreU(EpilogueActivate(d1, out, act), d1, row + j);
     }
   }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -87,6 +88,15 @@ Blocking BlockingFor(const kernels::GemmKernels& k, const CacheSizes& caches) {
   b.mc = std::max<int64_t>(k.mr, std::min(row.mc, mc_cache) / k.mr * k.mr);
   const int64_t nc_cache = static_cast<int64_t>(kL3ShareB * caches.l3) / (b.kc * f);
   b.nc = std::max<int64_t>(k.nr, std::min(row.nc, nc_cache) / k.nr * k.nr);
+  // Tuning override: PROPEL_GEMM_BLOCKING=KC,MC,NC (rounded to the tile; for experiments).
+  if (const char* env = std::getenv("PROPEL_GEMM_BLOCKING")) {
+    long kc = 0, mc = 0, nc = 0;
+    if (std::sscanf(env, "%ld,%ld,%ld", &kc, &mc, &nc) == 3 && kc > 0 && mc > 0 && nc > 0) {
+      b.kc = kc;
+      b.mc = std::max<int64_t>(k.mr, mc / k.mr * k.mr);
+      b.nc = std::max<int64_t>(k.nr, nc / k.nr * k.nr);
+    }
+  }
   return b;
 }
 

@@ -129,13 +129,13 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& blk, const Gemm
         const float* asrc = p.trans_a ? p.a + pc * p.lda + ic : p.a + ic * p.lda + pc;
         kern.pack_a(p.trans_a, mc, kc, asrc, p.lda, apack);
 
-        for (int64_t jr = 0; jr < nc; jr += nr) {
-          const int64_t n_tile = std::min(nr, nc - jr);
-          const float* bp = bpack + jr * kc;
-          params.bias = (last && p.bias != nullptr) ? p.bias + jc + jr : nullptr;
-          for (int64_t ir = 0; ir < mc; ir += mr) {
-            const int64_t m_tile = std::min(mr, mc - ir);
-            const float* ap = apack + ir * kc;
+        for (int64_t ir = 0; ir < mc; ir += mr) {
+          const int64_t m_tile = std::min(mr, mc - ir);
+          const float* ap = apack + ir * kc;
+          for (int64_t jr = 0; jr < nc; jr += nr) {
+            const int64_t n_tile = std::min(nr, nc - jr);
+            const float* bp = bpack + jr * kc;
+            params.bias = (last && p.bias != nullptr) ? p.bias + jc + jr : nullptr;
             float* ct = p.c + (ic + ir) * p.ldc + jc + jr;
             if (m_tile == mr && n_tile == nr) {
               kern.ukernel(kc, ap, bp, ct, p.ldc, params);
