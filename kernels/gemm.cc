@@ -7,14 +7,25 @@
 #include "hwy/highway.h"
 #include "kernels/gemm_ukernel-inl.h"
 #include "kernels/gemm_pack-inl.h"
+#include "kernels/gemm_dot-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace propel::kernels::HWY_NAMESPACE {
 
 const GemmKernels* GetGemmKernels() {
   static constexpr GemmKernels kKernels = {
-      HWY_TARGET,  static_cast<int>(kMR), static_cast<int>(kNR), &Ukernel, &PackA, &PackB,
-      &ScaleC,     &FmaPeak,              static_cast<int64_t>(kPeakChains * kLanes),
+      HWY_TARGET,
+      static_cast<int>(kMR),
+      static_cast<int>(kNR),
+      &Ukernel,
+      &PackA,
+      &PackB,
+      &ScaleC,
+      &DotNT,
+      static_cast<int>(kDotRows),
+      static_cast<int>(kDotCols),
+      &FmaPeak,
+      static_cast<int64_t>(kPeakChains * kLanes),
   };
   return &kKernels;
 }

@@ -57,6 +57,12 @@ using PackBFn = void (*)(bool trans, int64_t kc, int64_t nc, const float* b, int
 using ScaleFn = void (*)(int64_t m, int64_t n, float beta, const float* bias, EpilogueAct act,
                          float* c, int64_t ldc);
 
+// The skinny path: C = alpha * A * B^T + beta * C over m x n, A (m x k) and B (n x k) read in
+// place with row strides lda, ldb; beta == 0: C is not read. Bias and activation are applied
+// afterwards by ScaleFn with beta = 1 (the same per-element steps as the micro-kernel epilogue).
+using DotNTFn = void (*)(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                         const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
 // Runs `iters` rounds of independent FMA chains; returns a value derived from them so the work
 // cannot be elided. Flops done: iters * 2 * FmaPeakFlopsPerIter().
 using FmaPeakFn = float (*)(int64_t iters);
@@ -69,6 +75,9 @@ struct GemmKernels {
   PackAFn pack_a;
   PackBFn pack_b;
   ScaleFn scale;
+  DotNTFn dot_nt;
+  int dot_rows;  // rows of A per dot tile (the skinny path's split granularity)
+  int dot_cols;  // rows of B per dot tile
   FmaPeakFn fma_peak;
   int64_t fma_peak_fmas_per_iter;  // FMA lanes per fma_peak iteration
 };

@@ -45,12 +45,53 @@ HWY_INLINE void Transpose4x4(const float* HWY_RESTRICT src, int64_t ld_src, floa
 #endif
 }
 
+#undef PROPEL_HAVE_TRANSPOSE8  // defined per target: this header is included once per target
+#if HWY_TARGET == HWY_AVX2 || HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+#define PROPEL_HAVE_TRANSPOSE8 1
+// 8 x 8 transpose, dst[c][r] = src[r][c]. The cross-half step is done by the loads (rows r and
+// r + 4 share a register, one per 128-bit half: vinsertf128 from memory uses a load port), which
+// leaves 16 in-lane shuffles per 64 floats where a 4 x 4-based transpose needs 32.
+HWY_INLINE void Transpose8x8(const float* HWY_RESTRICT src, int64_t ld_src, float* HWY_RESTRICT dst,
+                             int64_t ld_dst) {
+  const hn::Full256<float> d8;
+  const hn::Full128<float> d4;
+  const hn::Full256<double> dd;
+  for (int half = 0; half < 2; ++half) {
+    const float* s = src + 4 * half;
+    const auto x0 = hn::Combine(d8, hn::LoadU(d4, s + 4 * ld_src), hn::LoadU(d4, s));
+    const auto x1 = hn::Combine(d8, hn::LoadU(d4, s + 5 * ld_src), hn::LoadU(d4, s + ld_src));
+    const auto x2 = hn::Combine(d8, hn::LoadU(d4, s + 6 * ld_src), hn::LoadU(d4, s + 2 * ld_src));
+    const auto x3 = hn::Combine(d8, hn::LoadU(d4, s + 7 * ld_src), hn::LoadU(d4, s + 3 * ld_src));
+    const auto t0 = hn::BitCast(dd, hn::InterleaveLower(d8, x0, x1));
+    const auto t1 = hn::BitCast(dd, hn::InterleaveLower(d8, x2, x3));
+    const auto t2 = hn::BitCast(dd, hn::InterleaveUpper(d8, x0, x1));
+    const auto t3 = hn::BitCast(dd, hn::InterleaveUpper(d8, x2, x3));
+    float* o = dst + 4 * half * ld_dst;
+    hn::StoreU(hn::BitCast(d8, hn::InterleaveLower(dd, t0, t1)), d8, o);
+    hn::StoreU(hn::BitCast(d8, hn::InterleaveUpper(dd, t0, t1)), d8, o + ld_dst);
+    hn::StoreU(hn::BitCast(d8, hn::InterleaveLower(dd, t2, t3)), d8, o + 2 * ld_dst);
+    hn::StoreU(hn::BitCast(d8, hn::InterleaveUpper(dd, t2, t3)), d8, o + 3 * ld_dst);
+  }
+}
+#endif
+
 // Gathers a panel of `width` (<= 4-aligned panel width W) strided vectors into a k-major panel:
 // dst[p * W + r] = src[r * ld + p] for r < rows, p < kc; rows in [rows, W) are zero.
 template <size_t W>
 HWY_INLINE void PackGather(int64_t rows, int64_t kc, const float* HWY_RESTRICT src, int64_t ld,
                            float* HWY_RESTRICT dst) {
   int64_t r = 0;
+#ifdef PROPEL_HAVE_TRANSPOSE8
+  for (; r + 8 <= rows; r += 8) {
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+      Transpose8x8(src + r * ld + p, ld, dst + p * static_cast<int64_t>(W) + r, W);
+    }
+    for (; p < kc; ++p) {
+      for (int64_t rr = r; rr < r + 8; ++rr) dst[p * static_cast<int64_t>(W) + rr] = src[rr * ld + p];
+    }
+  }
+#endif
   for (; r + 4 <= rows; r += 4) {
     int64_t p = 0;
     for (; p + 4 <= kc; p += 4) {

@@ -177,11 +177,46 @@ ThreadGrid ChooseThreadGrid(int64_t m, int64_t n, int64_t k, int mr, int nr, int
   return best;
 }
 
+namespace {
+
+bool UseSkinnyPath(const kernels::GemmKernels& kern, const GemmProblem& p) {
+  // A (N layout) and B (T layout) are both contiguous along k, and the output is too thin for
+  // MR x NR tiles: at most half a tile wide or tall, most of a packed tile would be padding.
+  return !p.trans_a && p.trans_b && (2 * p.n <= kern.nr || 2 * p.m <= kern.mr);
+}
+
+void RunSkinny(const kernels::GemmKernels& kern, const GemmProblem& p, int threads) {
+  const ThreadGrid grid = ChooseThreadGrid(p.m, p.n, p.k, kern.dot_rows, kern.dot_cols, threads);
+  const int64_t blocks_m = CeilDiv(p.m, kern.dot_rows);
+  const int64_t blocks_n = CeilDiv(p.n, kern.dot_cols);
+  auto block = [&](int64_t t) {
+    const Range rm = Balance211(blocks_m, grid.tm, t / grid.tn);
+    const Range rn = Balance211(blocks_n, grid.tn, t % grid.tn);
+    const int64_t i0 = rm.begin * kern.dot_rows, i1 = std::min(p.m, rm.end * kern.dot_rows);
+    const int64_t j0 = rn.begin * kern.dot_cols, j1 = std::min(p.n, rn.end * kern.dot_cols);
+    if (i0 >= i1 || j0 >= j1) return;
+    float* c = p.c + i0 * p.ldc + j0;
+    kern.dot_nt(i1 - i0, j1 - j0, p.k, p.alpha, p.a + i0 * p.lda, p.lda, p.b + j0 * p.ldb, p.ldb,
+                p.beta, c, p.ldc);
+    if (p.bias != nullptr || p.act != kernels::EpilogueAct::kIdentity) {
+      kern.scale(i1 - i0, j1 - j0, 1.0f, p.bias ? p.bias + j0 : nullptr, p.act, c, p.ldc);
+    }
+  };
+  const int64_t tasks = grid.tm * grid.tn;
+  ParallelFor(tasks, static_cast<int>(tasks), block);
+}
+
+}  // namespace
+
 void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmProblem& p,
              int threads) {
   if (p.m == 0 || p.n == 0) return;
   if (p.k == 0 || p.alpha == 0.0f) {
     kern.scale(p.m, p.n, p.beta, p.bias, p.act, p.c, p.ldc);
+    return;
+  }
+  if (UseSkinnyPath(kern, p)) {
+    RunSkinny(kern, p, threads);
     return;
   }
   const ThreadGrid grid = ChooseThreadGrid(p.m, p.n, p.k, kern.mr, kern.nr, threads);

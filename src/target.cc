@@ -20,9 +20,13 @@ namespace {
 // Targets compiled and supported by this CPU, as a HWY_* bitmask. Lower bits are better targets.
 int64_t AvailableMask() { return hwy::SupportedTargets() & kernels::GemmCompiledTargets(); }
 
+// Computed once: hwy::SupportedTargets() runs CPUID, too slow for every GEMM call.
 int64_t BestTarget() {
-  const int64_t mask = AvailableMask();
-  return mask & -mask;  // lowest set bit = best target
+  static const int64_t best = [] {
+    const int64_t mask = AvailableMask();
+    return mask & -mask;  // lowest set bit = best target
+  }();
+  return best;
 }
 
 std::string Upper(std::string s) {

@@ -124,6 +124,20 @@ TEST_P(GemmTargetTest, AlphaBetaCasesAndStrides) {
   }
 }
 
+// Few rows or few columns: the forward-pass shapes of an output layer and of single-row
+// inference, which take the unpacked dot-product path in the NT case (and tiles elsewhere).
+TEST_P(GemmTargetTest, SkinnyShapes) {
+  uint32_t seed = 700;
+  for (int64_t thin : {1, 2, 3, 4, 5, 9, 10, 11}) {
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+      CheckCase({thin, 131, 67, ta, tb, 1.0f, 0.0f, 0}, ++seed);
+      CheckCase({131, thin, 67, ta, tb, -0.5f, 0.25f, 2}, ++seed);
+      CheckCase({57, thin, 1, ta, tb, 1.0f, 1.0f, 1}, ++seed);
+    }
+  }
+}
+
 // Large products are checked in O(n^2) with a probe vector: C t must equal A (B t).
 TEST_P(GemmTargetTest, LargeByRandomProbe) {
   const int64_t m = 301, n = 517, k = 1031;
