@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/gemm.h"
 
@@ -60,6 +61,14 @@ HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float
   const DF d;
   using V = hn::Vec<DF>;
   HWY_DASSERT(hn::Lanes(d) == kLanes);
+
+  // The C tile is read or written only after the k loop: request its lines now, so that the
+  // epilogue does not wait on L2/L3 misses (C is rarely cache-resident for large products).
+  for (size_t r = 0; r < MR; ++r) {
+    const float* crow = c + static_cast<int64_t>(r) * ldc;
+    for (size_t off = 0; off < NV * kLanes; off += 64 / sizeof(float)) hwy::Prefetch(crow + off);
+    hwy::Prefetch(crow + NV * kLanes - 1);
+  }
 
   V acc[MR][NV];
   for (size_t r = 0; r < MR; ++r) {
