@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   propel::bench::g_peak_gflops = propel::bench::AddPropelContext();
 #ifdef PROPEL_BENCH_OPENBLAS
-  benchmark::AddCustomContext("openblas_config", openblas_get_config());
+  benchmark::AddCustomContext("openblas_config",
+                              std::string(openblas_get_config()) + " core=" + openblas_get_corename());
 #endif
   propel::bench::RegisterAll();
   benchmark::RunSpecifiedBenchmarks();

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config python3
   libhwy-dev libtbb-dev libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev
   clang-14 libclang-rt-14-dev

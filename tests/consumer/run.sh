@@ -7,6 +7,9 @@ work=$2
 here=$(cd "$(dirname "$0")" && pwd)
 cmake_bin=${PROPEL_CMAKE:-cmake}
 generator=${PROPEL_GENERATOR:-Ninja}
+# The flags the library was built with (e.g. sanitizers) must reach the consumer's link too.
+cxx_flags=${PROPEL_CONSUMER_CXX_FLAGS:-}
+ld_flags=${PROPEL_CONSUMER_LD_FLAGS:-}
 
 rm -rf "$work"
 mkdir -p "$work"
@@ -14,7 +17,8 @@ mkdir -p "$work"
 
 echo "== find_package(propel)"
 "$cmake_bin" -S "$here" -B "$work/cmake-build" -G "$generator" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$work/prefix" > "$work/configure.log"
+  -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_CXX_FLAGS="$cxx_flags" \
+  -DCMAKE_EXE_LINKER_FLAGS="$ld_flags" > "$work/configure.log"
 "$cmake_bin" --build "$work/cmake-build" > "$work/build.log"
 "$work/cmake-build/consumer"
 
@@ -25,7 +29,7 @@ static=""
 if ! ls "$work/prefix"/lib*/libpropel.so* > /dev/null 2>&1 && ! ls "$work/prefix"/lib/*/libpropel.so* > /dev/null 2>&1; then
   static="--static"
 fi
-# shellcheck disable=SC2046
-c++ -std=c++20 -O1 "$here/main.cc" -o "$work/consumer-pc" $(pkg-config $static --cflags --libs propel) \
+# shellcheck disable=SC2046,SC2086
+c++ -std=c++20 -O1 $cxx_flags $ld_flags "$here/main.cc" -o "$work/consumer-pc" $(pkg-config $static --cflags --libs propel) \
   -Wl,-rpath,"$(pkg-config --variable=libdir propel)"
 "$work/consumer-pc"
