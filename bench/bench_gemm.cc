@@ -16,6 +16,10 @@
 
 #ifdef PROPEL_BENCH_OPENBLAS
 #include <cblas.h>
+// OpenBLAS's pool threads spin (sched_yield) for a while after each call and would take the
+// second core from the propel benchmark that follows; shutting the pool down stops them, and
+// OpenBLAS restarts it on its next threaded call.
+extern "C" void blas_thread_shutdown_(void);
 #endif
 
 namespace propel::bench {
@@ -48,6 +52,9 @@ void SetCounters(benchmark::State& state, const GemmShape& s, int threads) {
 void BM_Propel(benchmark::State& state, GemmShape s) {
   const int threads = static_cast<int>(state.range(0));
   set_num_threads(threads);
+#ifdef PROPEL_BENCH_OPENBLAS
+  blas_thread_shutdown_();
+#endif
   Operands op(s);
   for (auto _ : state) {
     sgemm(s.ta ? Trans::kYes : Trans::kNo, s.tb ? Trans::kYes : Trans::kNo, s.m, s.n, s.k, 1.0f,

@@ -23,18 +23,19 @@ struct BlockRow {
   int64_t kc, mc, nc;
 };
 constexpr BlockRow kBlockTable[] = {
-    {HWY_AVX3_DL, 384, 192, 4080},
-    {HWY_AVX3, 384, 192, 4080},
-    {HWY_AVX2, 384, 144, 4080},
+    {HWY_AVX3_DL, 256, 192, 4080},
+    {HWY_AVX3, 256, 192, 4080},
+    {HWY_AVX2, 256, 144, 4080},
     {HWY_SSE4, 256, 96, 4080},
     {HWY_SSSE3, 256, 96, 4080},
 };
 constexpr BlockRow kDefaultRow = {0, 256, 64, 2048};  // scalar and anything else
 
-// Cache share each packed operand may take.
-constexpr double kL1ShareB = 0.5;   // B micro-panel: half of L1d (A micro-panel and C stream)
-constexpr double kL2ShareA = 0.5;   // A block: half of L2
-constexpr double kL3ShareB = 0.5;   // B block: half of this core's L3 share
+// Cache share each packed operand may take. The driver's innermost loop runs over the B
+// micro-panels (jr) for one A micro-panel (ir), so:
+constexpr double kL1ShareA = 0.25;  // A micro-panel (MR x kc): a quarter of L1d
+constexpr double kL2ShareB = 0.5;   // B block (kc x nc), streamed panel by panel: half of L2
+constexpr double kL3ShareA = 0.5;   // A block (mc x kc): half of this core's L3 share
 
 int64_t ReadSysfsCache(int index) {
   const std::string path = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/size";
@@ -82,12 +83,12 @@ Blocking BlockingFor(const kernels::GemmKernels& k, const CacheSizes& caches) {
   }
   const int64_t f = sizeof(float);
   Blocking b{};
-  const int64_t kc_cache = static_cast<int64_t>(kL1ShareB * caches.l1d) / (k.nr * f);
+  const int64_t kc_cache = static_cast<int64_t>(kL1ShareA * caches.l1d) / (k.mr * f);
   b.kc = std::max<int64_t>(16, std::min(row.kc, kc_cache) / 8 * 8);
-  const int64_t mc_cache = static_cast<int64_t>(kL2ShareA * caches.l2) / (b.kc * f);
-  b.mc = std::max<int64_t>(k.mr, std::min(row.mc, mc_cache) / k.mr * k.mr);
-  const int64_t nc_cache = static_cast<int64_t>(kL3ShareB * caches.l3) / (b.kc * f);
+  const int64_t nc_cache = static_cast<int64_t>(kL2ShareB * caches.l2) / (b.kc * f);
   b.nc = std::max<int64_t>(k.nr, std::min(row.nc, nc_cache) / k.nr * k.nr);
+  const int64_t mc_cache = static_cast<int64_t>(kL3ShareA * caches.l3) / (b.kc * f);
+  b.mc = std::max<int64_t>(k.mr, std::min(row.mc, mc_cache) / k.mr * k.mr);
   // Tuning override: PROPEL_GEMM_BLOCKING=KC,MC,NC (rounded to the tile; for experiments).
   if (const char* env = std::getenv("PROPEL_GEMM_BLOCKING")) {
     long kc = 0, mc = 0, nc = 0;

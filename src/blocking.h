@@ -17,9 +17,9 @@ struct CacheSizes {
 const CacheSizes& HostCacheSizes();
 
 struct Blocking {
-  int64_t mc;  // rows of op(A) per packed block (multiple of MR): the A block lives in L2
-  int64_t kc;  // depth per packed block: a kc x NR B micro-panel lives in L1
-  int64_t nc;  // columns of op(B) per packed block (multiple of NR): the B block lives in L3
+  int64_t mc;  // rows of op(A) per packed block (multiple of MR): the A block lives in L3
+  int64_t kc;  // depth per packed block: an MR x kc A micro-panel lives in L1
+  int64_t nc;  // columns of op(B) per packed block (multiple of NR): the B block lives in L2
 };
 
 // Block sizes for the kernels' target on this host's caches.

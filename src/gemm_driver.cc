@@ -1,10 +1,10 @@
 // GEMM driver. Loop nest, BLIS names (per thread, over its block [i0, i1) x [j0, j1) of C):
 //
-//   jc: columns of C in steps of NC           B block  kc x nc   -> L3
+//   jc: columns of C in steps of NC           B block  kc x nc   -> L2
 //    pc: k in steps of KC                     pack B block
-//     ic: rows of C in steps of MC            A block  mc x kc   -> L2, pack A block
-//      jr: columns in steps of NR             B micro-panel kc x NR -> L1
-//       ir: rows in steps of MR               micro-kernel on one MR x NR tile
+//     ic: rows of C in steps of MC            A block  mc x kc   -> L3, pack A block
+//      ir: rows in steps of MR                A micro-panel MR x kc -> L1, reused by every jr
+//       jr: columns in steps of NR            micro-kernel on one MR x NR tile
 //
 // Invariants: every C element is produced by the same sequence of operations whatever the thread
 // grid: k is never split between threads, KC blocks are visited in order, thread blocks start on

@@ -44,8 +44,14 @@ def main():
     print(f"CPU: {ctx.get('cpu_model', '?')}, target {ctx.get('propel_target', '?')}, "
           f"FMA peak {ctx.get('fma_peak_gflops_per_core', '?')} GFLOP/s per core; "
           f"{ctx.get('openblas_config', 'no OpenBLAS')}")
-    shapes = sorted({(s, t) for (_, s, t) in runs}, key=lambda st: (st[1], list(dict.fromkeys(
-        [k[1] for k in runs])).index(st[0])))
+    def key(st):  # threads, then squares by size, then MLP shapes by batch and product
+        shape, threads = st
+        if shape.startswith("square_"):
+            return (threads, 0, int(shape.split("_")[1]), "")
+        kind, batch = shape.split("_")[0], shape.split("_")[1]
+        return (threads, 1, int(batch.lstrip("b")), ["fwd", "dW", "dA"].index(kind) if kind in
+                ("fwd", "dW", "dA") else 3, shape)
+    shapes = sorted({(s, t) for (_, s, t) in runs}, key=key)
     header = ["shape", "threads", "propel GFLOP/s", "of peak", "OpenBLAS GFLOP/s", "propel/OpenBLAS"]
     rows, ratios = [], defaultdict(list)
     for shape, threads in shapes:
