@@ -185,25 +185,34 @@ bool UseSkinnyPath(const kernels::GemmKernels& kern, const GemmProblem& p) {
   return !p.trans_a && p.trans_b && (2 * p.n <= kern.nr || 2 * p.m <= kern.mr);
 }
 
-void RunSkinny(const kernels::GemmKernels& kern, const GemmProblem& p, int threads) {
-  const ThreadGrid grid = ChooseThreadGrid(p.m, p.n, p.k, kern.dot_rows, kern.dot_cols, threads);
-  const int64_t blocks_m = CeilDiv(p.m, kern.dot_rows);
-  const int64_t blocks_n = CeilDiv(p.n, kern.dot_cols);
+// Cuts the m x n output into the thread grid for `threads`, in blocks that start on multiples
+// of step_m x step_n, and runs body(i0, i1, j0, j1) for each non-empty block on the executor.
+template <class Body>
+void ForEachThreadBlock(const GemmProblem& p, int64_t step_m, int64_t step_n, int threads,
+                        const Body& body) {
+  const ThreadGrid grid = ChooseThreadGrid(p.m, p.n, p.k, static_cast<int>(step_m),
+                                           static_cast<int>(step_n), threads);
+  const int64_t steps_m = CeilDiv(p.m, step_m);
+  const int64_t steps_n = CeilDiv(p.n, step_n);
   auto block = [&](int64_t t) {
-    const Range rm = Balance211(blocks_m, grid.tm, t / grid.tn);
-    const Range rn = Balance211(blocks_n, grid.tn, t % grid.tn);
-    const int64_t i0 = rm.begin * kern.dot_rows, i1 = std::min(p.m, rm.end * kern.dot_rows);
-    const int64_t j0 = rn.begin * kern.dot_cols, j1 = std::min(p.n, rn.end * kern.dot_cols);
-    if (i0 >= i1 || j0 >= j1) return;
-    float* c = p.c + i0 * p.ldc + j0;
-    kern.dot_nt(i1 - i0, j1 - j0, p.k, p.alpha, p.a + i0 * p.lda, p.lda, p.b + j0 * p.ldb, p.ldb,
-                p.beta, c, p.ldc);
-    if (p.bias != nullptr || p.act != kernels::EpilogueAct::kIdentity) {
-      kern.scale(i1 - i0, j1 - j0, 1.0f, p.bias ? p.bias + j0 : nullptr, p.act, c, p.ldc);
-    }
+    const Range rm = Balance211(steps_m, grid.tm, t / grid.tn);
+    const Range rn = Balance211(steps_n, grid.tn, t % grid.tn);
+    const int64_t i0 = rm.begin * step_m, i1 = std::min(p.m, rm.end * step_m);
+    const int64_t j0 = rn.begin * step_n, j1 = std::min(p.n, rn.end * step_n);
+    if (i0 < i1 && j0 < j1) body(i0, i1, j0, j1);
   };
   const int64_t tasks = grid.tm * grid.tn;
   ParallelFor(tasks, static_cast<int>(tasks), block);
+}
+
+void SkinnyBlock(const kernels::GemmKernels& kern, const GemmProblem& p, int64_t i0, int64_t i1,
+                 int64_t j0, int64_t j1) {
+  float* c = p.c + i0 * p.ldc + j0;
+  kern.dot_nt(i1 - i0, j1 - j0, p.k, p.alpha, p.a + i0 * p.lda, p.lda, p.b + j0 * p.ldb, p.ldb,
+              p.beta, c, p.ldc);
+  if (p.bias != nullptr || p.act != kernels::EpilogueAct::kIdentity) {
+    kern.scale(i1 - i0, j1 - j0, 1.0f, p.bias ? p.bias + j0 : nullptr, p.act, c, p.ldc);
+  }
 }
 
 }  // namespace
@@ -216,21 +225,16 @@ void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmPr
     return;
   }
   if (UseSkinnyPath(kern, p)) {
-    RunSkinny(kern, p, threads);
+    ForEachThreadBlock(p, kern.dot_rows, kern.dot_cols, threads,
+                       [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+                         SkinnyBlock(kern, p, i0, i1, j0, j1);
+                       });
     return;
   }
-  const ThreadGrid grid = ChooseThreadGrid(p.m, p.n, p.k, kern.mr, kern.nr, threads);
-  const int64_t panels_m = CeilDiv(p.m, kern.mr);
-  const int64_t panels_n = CeilDiv(p.n, kern.nr);
-  auto block = [&](int64_t t) {
-    const Range rm = Balance211(panels_m, grid.tm, t / grid.tn);
-    const Range rn = Balance211(panels_n, grid.tn, t % grid.tn);
-    const int64_t i0 = rm.begin * kern.mr, i1 = std::min(p.m, rm.end * kern.mr);
-    const int64_t j0 = rn.begin * kern.nr, j1 = std::min(p.n, rn.end * kern.nr);
-    if (i0 < i1 && j0 < j1) GemmBlock(kern, blk, p, i0, i1, j0, j1);
-  };
-  const int64_t tasks = grid.tm * grid.tn;
-  ParallelFor(tasks, static_cast<int>(tasks), block);
+  ForEachThreadBlock(p, kern.mr, kern.nr, threads,
+                     [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+                       GemmBlock(kern, blk, p, i0, i1, j0, j1);
+                     });
 }
 
 }  // namespace propel::detail
