@@ -12,12 +12,25 @@
 HWY_BEFORE_NAMESPACE();
 namespace propel::kernels::HWY_NAMESPACE {
 
+static_assert(kNV <= kMaxTileVectors, "raise kMaxTileVectors");
+
+template <size_t NV>
+constexpr UkernelFn ColsKernel() {
+  if constexpr (NV == 0 || NV > kNV) {
+    return nullptr;
+  } else {
+    return &Ukernel<NV>;
+  }
+}
+
 const GemmKernels* GetGemmKernels() {
   static constexpr GemmKernels kKernels = {
       HWY_TARGET,
       static_cast<int>(kMR),
       static_cast<int>(kNR),
-      &Ukernel,
+      static_cast<int>(kLanes),
+      &Ukernel<kNV>,
+      {ColsKernel<1>(), ColsKernel<2>(), ColsKernel<3>(), ColsKernel<4>()},
       &PackA,
       &PackB,
       &ScaleC,

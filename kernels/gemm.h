@@ -67,11 +67,18 @@ using DotNTFn = void (*)(int64_t m, int64_t n, int64_t k, float alpha, const flo
 // cannot be elided. Flops done: iters * 2 * FmaPeakFlopsPerIter().
 using FmaPeakFn = float (*)(int64_t iters);
 
+// Most vectors in one micro-tile row (nr / lanes) on any target.
+constexpr int kMaxTileVectors = 4;
+
 struct GemmKernels {
   int64_t target;  // HWY_* bit of the target these kernels were compiled for
   int mr;          // micro-tile rows
   int nr;          // micro-tile columns (a multiple of the vector length)
-  UkernelFn ukernel;
+  int lanes;       // floats per vector
+  UkernelFn ukernel;  // the full MR x NR tile
+  // ukernel_cols[v - 1]: the MR x (v * lanes) tile over the first v vectors of a B micro-panel,
+  // for the right edge of C; ukernel_cols[nr / lanes - 1] == ukernel.
+  UkernelFn ukernel_cols[kMaxTileVectors];
   PackAFn pack_a;
   PackBFn pack_b;
   ScaleFn scale;

@@ -55,6 +55,8 @@ HWY_INLINE V EpilogueActivate(D d, V v, EpilogueAct act) {
 
 // kReadC: beta != 0 (C is loaded); kRelu: the epilogue activation. Both are template
 // parameters so that the epilogue is straight-line code over registers, without spills.
+// NV <= kNV vectors of the kNR-wide B micro-panel are used: the narrower instantiations compute
+// the right-edge tiles of C (n % kNR columns) in place, with the same per-element arithmetic.
 template <size_t MR, size_t NV, bool kReadC, bool kRelu>
 HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float* HWY_RESTRICT b,
                             float* HWY_RESTRICT c, int64_t ldc, const UkernelParams& params) {
@@ -83,7 +85,7 @@ HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float
       for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
     }
     a += MR;
-    b += NV * kLanes;
+    b += kNR;
   }
 
   // Epilogue, in the order of the contract: alpha * acc, + beta * C, + bias, activation.
@@ -106,16 +108,17 @@ HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float
   }
 }
 
+template <size_t NV>
 void Ukernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
              const UkernelParams& params) {
   const bool read_c = params.beta != 0.0f;
   const bool relu = params.act == EpilogueAct::kRelu;
   if (read_c) {
-    relu ? UkernelImpl<kMR, kNV, true, true>(kc, a, b, c, ldc, params)
-         : UkernelImpl<kMR, kNV, true, false>(kc, a, b, c, ldc, params);
+    relu ? UkernelImpl<kMR, NV, true, true>(kc, a, b, c, ldc, params)
+         : UkernelImpl<kMR, NV, true, false>(kc, a, b, c, ldc, params);
   } else {
-    relu ? UkernelImpl<kMR, kNV, false, true>(kc, a, b, c, ldc, params)
-         : UkernelImpl<kMR, kNV, false, false>(kc, a, b, c, ldc, params);
+    relu ? UkernelImpl<kMR, NV, false, true>(kc, a, b, c, ldc, params)
+         : UkernelImpl<kMR, NV, false, false>(kc, a, b, c, ldc, params);
   }
 }
 

@@ -68,11 +68,19 @@ ThreadBuffers& LocalBuffers() {
   return buffers;
 }
 
-// One MR x NR tile at the matrix edge (m_tile < MR or n_tile < NR): computed into a full scratch
-// tile with the same kernel, so its arithmetic matches interior tiles, then copied out.
+// One tile at the matrix edge (m_tile < MR or n_tile < NR). Right-edge tiles whose width is a
+// whole number of vectors run in place on the narrower kernel; the others are computed by it into
+// a full scratch tile and copied out. Either way the per-element arithmetic is the interior
+// tiles'.
 void EdgeTile(const kernels::GemmKernels& kern, int64_t kc, const float* ap, const float* bp,
               float* c, int64_t ldc, int64_t m_tile, int64_t n_tile,
               const kernels::UkernelParams& params) {
+  const int64_t vectors = CeilDiv(n_tile, kern.lanes);
+  const kernels::UkernelFn ukernel = kern.ukernel_cols[vectors - 1];
+  if (m_tile == kern.mr && n_tile == vectors * kern.lanes) {
+    ukernel(kc, ap, bp, c, ldc, params);
+    return;
+  }
   alignas(kAlign) float tile[kMaxTile];
   alignas(kAlign) float bias[64];
   const int64_t mr = kern.mr, nr = kern.nr;
@@ -93,7 +101,7 @@ void EdgeTile(const kernels::GemmKernels& kern, int64_t kc, const float* ap, con
     std::fill(bias + n_tile, bias + nr, 0.0f);
     p.bias = bias;
   }
-  kern.ukernel(kc, ap, bp, tile, nr, p);
+  ukernel(kc, ap, bp, tile, nr, p);
   for (int64_t i = 0; i < m_tile; ++i) {
     std::memcpy(c + i * ldc, tile + i * nr, static_cast<size_t>(n_tile) * sizeof(float));
   }

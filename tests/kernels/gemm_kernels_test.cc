@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -135,6 +136,39 @@ TEST_P(GemmKernelsTest, MicroKernelContract) {
               }
             }
           }
+        }
+      }
+    }
+  }
+}
+
+// The right-edge kernels compute the first v vectors of a tile exactly as the full kernel does
+// (bitwise), and write nothing past them.
+TEST_P(GemmKernelsTest, NarrowKernelsMatchFullKernelBitwise) {
+  const int64_t mr = K().mr, nr = K().nr, lanes = K().lanes, kc = 37;
+  ASSERT_EQ(nr % lanes, 0);
+  ASSERT_EQ(K().ukernel_cols[nr / lanes - 1], K().ukernel);
+  auto ap = hwy::AllocateAligned<float>(static_cast<size_t>(mr * kc));
+  auto bp = hwy::AllocateAligned<float>(static_cast<size_t>(nr * kc));
+  const auto av = test::RandomVector(static_cast<size_t>(mr * kc), 8);
+  const auto bv = test::RandomVector(static_cast<size_t>(nr * kc), 9);
+  std::copy(av.begin(), av.end(), ap.get());
+  std::copy(bv.begin(), bv.end(), bp.get());
+  const auto bias = test::RandomVector(static_cast<size_t>(nr), 10);
+  const auto c0 = test::RandomVector(static_cast<size_t>(mr * nr), 11);
+  for (auto act : {kernels::EpilogueAct::kIdentity, kernels::EpilogueAct::kRelu}) {
+    const kernels::UkernelParams params{-0.5f, 0.25f, bias.data(), act};
+    auto full = c0;
+    K().ukernel(kc, ap.get(), bp.get(), full.data(), nr, params);
+    for (int64_t v = 1; v <= nr / lanes; ++v) {
+      ASSERT_NE(K().ukernel_cols[v - 1], nullptr) << v;
+      auto narrow = c0;
+      K().ukernel_cols[v - 1](kc, ap.get(), bp.get(), narrow.data(), nr, params);
+      for (int64_t i = 0; i < mr; ++i) {
+        for (int64_t j = 0; j < nr; ++j) {
+          const float want = j < v * lanes ? full[i * nr + j] : c0[i * nr + j];
+          ASSERT_EQ(std::memcmp(&narrow[i * nr + j], &want, sizeof(float)), 0)
+              << "v=" << v << " i=" << i << " j=" << j;
         }
       }
     }
