@@ -108,9 +108,12 @@ void EdgeTile(const kernels::GemmKernels& kern, int64_t kc, const float* ap, con
 }
 
 // The serial five-loop GEMM over rows [i0, i1) and columns [j0, j1) of C.
-void GemmBlock(const kernels::GemmKernels& kern, const Blocking& blk, const GemmProblem& p,
+void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const GemmProblem& p,
                int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   const int64_t mr = kern.mr, nr = kern.nr;
+  // k is blocked the same way in every thread's block (determinism); m and n per block.
+  const Blocking blk = {BalancedBlock(i1 - i0, table.mc, mr), BalancedBlock(p.k, table.kc, 8),
+                        BalancedBlock(j1 - j0, table.nc, nr)};
   HWY_DASSERT(i0 % mr == 0 && j0 % nr == 0);
   HWY_DASSERT(blk.mc % mr == 0 && blk.nc % nr == 0);
   ThreadBuffers& buf = LocalBuffers();

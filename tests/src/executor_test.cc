@@ -31,6 +31,20 @@ TEST(Partition, Balance211CoversRangeInOrder) {
   }
 }
 
+TEST(Partition, BalancedBlockAbsorbsThinRemainders) {
+  EXPECT_EQ(BalancedBlock(100, 256, 8), 104);   // one block, rounded to the granule
+  EXPECT_EQ(BalancedBlock(784, 256, 8), 264);   // 264 + 264 + 256, not 3 x 256 + 16
+  EXPECT_EQ(BalancedBlock(1024, 256, 8), 256);  // exact
+  EXPECT_EQ(BalancedBlock(1024, 1008, 48), 1056);  // 16 leftover columns: one block
+  EXPECT_EQ(BalancedBlock(1500, 1008, 48), 768);   // balanced halves
+  for (int64_t total : {1, 17, 255, 257, 1000, 4097}) {
+    const int64_t b = BalancedBlock(total, 256, 8);
+    EXPECT_EQ(b % 8, 0);
+    EXPECT_LE(b, 256 + 256 / 4 + 8) << total;
+    EXPECT_GE(b * CeilDiv(total, b), total);
+  }
+}
+
 TEST(Partition, ThreadGridUsesBudgetOnlyWhenWorthIt) {
   EXPECT_EQ(ChooseThreadGrid(8, 8, 8, 8, 48, 4).tm * ChooseThreadGrid(8, 8, 8, 8, 48, 4).tn, 1);
   const ThreadGrid g = ChooseThreadGrid(1024, 1024, 1024, 8, 48, 4);
