@@ -13,6 +13,7 @@
 #include "src/gemm_driver.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -165,8 +166,10 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
 ThreadGrid ChooseThreadGrid(int64_t m, int64_t n, int64_t k, int mr, int nr, int budget) {
   const int64_t panels_m = CeilDiv(m, mr);
   const int64_t panels_n = CeilDiv(n, nr);
-  const int64_t macs = m * n * k;
-  int64_t threads = std::min<int64_t>(budget, std::max<int64_t>(1, macs / kMinMacsPerThread));
+  // In double: m * n * k can exceed int64 for shapes that are valid one dimension at a time.
+  const double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const double worth = std::max(1.0, std::floor(macs / static_cast<double>(kMinMacsPerThread)));
+  int64_t threads = static_cast<int64_t>(std::min(static_cast<double>(budget), worth));
   threads = std::min(threads, panels_m * panels_n);
   ThreadGrid best;
   if (threads <= 1) return best;

@@ -63,7 +63,7 @@ TEST_P(ExecutorTest, EveryIndexOnceAndNestedInline) {
   std::atomic<int> nested_outside{0};
   auto body = [&](int64_t i) {
     hits[static_cast<size_t>(i)].fetch_add(1);
-    EXPECT_TRUE(InParallelRegion() || GetParam() == Executor::kSerial || true);
+    EXPECT_TRUE(InParallelRegion());
     EXPECT_EQ(AvailableThreads(), 1);
     int inner = 0;
     auto inner_body = [&](int64_t) { ++inner; };  // runs inline: no data race on `inner`
@@ -73,6 +73,19 @@ TEST_P(ExecutorTest, EveryIndexOnceAndNestedInline) {
   ParallelFor(100, 3, body);
   for (auto& h : hits) EXPECT_EQ(h.load(), 1);
   EXPECT_EQ(nested_outside.load(), 0);
+  EXPECT_FALSE(InParallelRegion());
+  set_executor(Executor::kTbb);
+  set_num_threads(saved);
+}
+
+TEST_P(ExecutorTest, ExceptionReachesTheCaller) {
+  const int saved = num_threads();
+  set_executor(GetParam());
+  set_num_threads(2);
+  auto body = [](int64_t i) {
+    if (i == 5) throw Error(ErrorCode::kNumerical, "index 5");
+  };
+  EXPECT_THROW(ParallelFor(16, 2, body), Error);
   EXPECT_FALSE(InParallelRegion());
   set_executor(Executor::kTbb);
   set_num_threads(saved);
