@@ -27,7 +27,8 @@ std::string CpuModel() {
 double AddPropelContext() {
   const Target active = active_target();
   std::string targets;
-  for (const Target& t : available_targets()) targets += std::string(targets.empty() ? "" : ",") + t.name;
+  for (const Target& t : available_targets())
+    targets += std::string(targets.empty() ? "" : ",") + t.name;
   const double peak = measure_fma_peak_gflops(active, 0.3);
   std::ostringstream peak_str;
   peak_str.precision(4);

@@ -30,9 +30,13 @@ double g_peak_gflops = 0.0;
 struct Operands {
   std::vector<float> a, b, c;
   explicit Operands(const GemmShape& s)
-      : a(static_cast<size_t>(s.m * s.k)), b(static_cast<size_t>(s.k * s.n)), c(static_cast<size_t>(s.m * s.n)) {
-    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>((i * 7919) % 1000) * 1e-3f - 0.5f;
-    for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>((i * 104729) % 1000) * 1e-3f - 0.5f;
+      : a(static_cast<size_t>(s.m * s.k)),
+        b(static_cast<size_t>(s.k * s.n)),
+        c(static_cast<size_t>(s.m * s.n)) {
+    for (size_t i = 0; i < a.size(); ++i)
+      a[i] = static_cast<float>((i * 7919) % 1000) * 1e-3f - 0.5f;
+    for (size_t i = 0; i < b.size(); ++i)
+      b[i] = static_cast<float>((i * 104729) % 1000) * 1e-3f - 0.5f;
   }
   int64_t lda(const GemmShape& s) const { return s.ta ? s.m : s.k; }
   int64_t ldb(const GemmShape& s) const { return s.tb ? s.k : s.n; }
@@ -40,9 +44,10 @@ struct Operands {
 
 void SetCounters(benchmark::State& state, const GemmShape& s, int threads) {
   const double flops = 2.0 * static_cast<double>(s.m) * s.n * s.k;
-  state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["peak_frac"] = benchmark::Counter(
-      flops / (g_peak_gflops * 1e9 * threads), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOPS"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_frac"] = benchmark::Counter(flops / (g_peak_gflops * 1e9 * threads),
+                                                   benchmark::Counter::kIsIterationInvariantRate);
   state.counters["M"] = static_cast<double>(s.m);
   state.counters["N"] = static_cast<double>(s.n);
   state.counters["K"] = static_cast<double>(s.k);
@@ -88,9 +93,15 @@ void RegisterAll() {
   if (all > 1) thread_counts.push_back(all);
   for (const GemmShape& s : shapes) {
     for (int t : thread_counts) {
-      benchmark::RegisterBenchmark(("propel/" + s.name).c_str(), BM_Propel, s)->Arg(t)->ArgName("threads")->UseRealTime();
+      benchmark::RegisterBenchmark(("propel/" + s.name).c_str(), BM_Propel, s)
+          ->Arg(t)
+          ->ArgName("threads")
+          ->UseRealTime();
 #ifdef PROPEL_BENCH_OPENBLAS
-      benchmark::RegisterBenchmark(("openblas/" + s.name).c_str(), BM_OpenBlas, s)->Arg(t)->ArgName("threads")->UseRealTime();
+      benchmark::RegisterBenchmark(("openblas/" + s.name).c_str(), BM_OpenBlas, s)
+          ->Arg(t)
+          ->ArgName("threads")
+          ->UseRealTime();
 #endif
     }
   }
@@ -104,8 +115,8 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   propel::bench::g_peak_gflops = propel::bench::AddPropelContext();
 #ifdef PROPEL_BENCH_OPENBLAS
-  benchmark::AddCustomContext("openblas_config",
-                              std::string(openblas_get_config()) + " core=" + openblas_get_corename());
+  benchmark::AddCustomContext(
+      "openblas_config", std::string(openblas_get_config()) + " core=" + openblas_get_corename());
 #endif
   propel::bench::RegisterAll();
   benchmark::RunSpecifiedBenchmarks();

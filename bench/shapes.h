@@ -16,7 +16,8 @@ struct GemmShape {
 
 inline std::vector<GemmShape> SquareShapes() {
   std::vector<GemmShape> s;
-  for (int64_t n : {256, 512, 1024, 2048}) s.push_back({"square_" + std::to_string(n), false, false, n, n, n});
+  for (int64_t n : {256, 512, 1024, 2048})
+    s.push_back({"square_" + std::to_string(n), false, false, n, n, n});
   return s;
 }
 

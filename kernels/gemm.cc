@@ -5,9 +5,9 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
-#include "kernels/gemm_ukernel-inl.h"
-#include "kernels/gemm_pack-inl.h"
 #include "kernels/gemm_dot-inl.h"
+#include "kernels/gemm_pack-inl.h"
+#include "kernels/gemm_ukernel-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace propel::kernels::HWY_NAMESPACE {

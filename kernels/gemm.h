@@ -71,10 +71,10 @@ using FmaPeakFn = float (*)(int64_t iters);
 constexpr int kMaxTileVectors = 4;
 
 struct GemmKernels {
-  int64_t target;  // HWY_* bit of the target these kernels were compiled for
-  int mr;          // micro-tile rows
-  int nr;          // micro-tile columns (a multiple of the vector length)
-  int lanes;       // floats per vector
+  int64_t target;     // HWY_* bit of the target these kernels were compiled for
+  int mr;             // micro-tile rows
+  int nr;             // micro-tile columns (a multiple of the vector length)
+  int lanes;          // floats per vector
   UkernelFn ukernel;  // the full MR x NR tile
   // ukernel_cols[v - 1]: the MR x (v * lanes) tile over the first v vectors of a B micro-panel,
   // for the right edge of C; ukernel_cols[nr / lanes - 1] == ukernel.

@@ -70,8 +70,9 @@ HWY_INLINE void DotTile(int64_t k, const float* HWY_RESTRICT a, int64_t lda,
       float* out = c + r * ldc + j;
       // Same rounding steps as the micro-kernel epilogue: alpha * sum, then one fused beta * C.
       const float scaled = alpha * sum;
-      *out = beta != 0.0f ? hn::GetLane(hn::MulAdd(hn::Set(d, beta), hn::Set(d, *out), hn::Set(d, scaled)))
-                          : scaled;
+      *out = beta != 0.0f
+                 ? hn::GetLane(hn::MulAdd(hn::Set(d, beta), hn::Set(d, *out), hn::Set(d, scaled)))
+                 : scaled;
     }
   }
 }
@@ -84,16 +85,19 @@ void DotNT(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t
   for (; i + kDotRows <= m; i += kDotRows) {
     int64_t j = 0;
     for (; j + kDotCols <= n; j += kDotCols) {
-      DotTile<kDotRows, kDotCols>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta, c + i * ldc + j, ldc);
+      DotTile<kDotRows, kDotCols>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta,
+                                  c + i * ldc + j, ldc);
     }
     for (; j < n; ++j) {
-      DotTile<kDotRows, 1>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta, c + i * ldc + j, ldc);
+      DotTile<kDotRows, 1>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta, c + i * ldc + j,
+                           ldc);
     }
   }
   for (; i < m; ++i) {
     int64_t j = 0;
     for (; j + kDotCols <= n; j += kDotCols) {
-      DotTile<1, kDotCols>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta, c + i * ldc + j, ldc);
+      DotTile<1, kDotCols>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta, c + i * ldc + j,
+                           ldc);
     }
     for (; j < n; ++j) {
       DotTile<1, 1>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta, c + i * ldc + j, ldc);

@@ -1,7 +1,6 @@
 // GEMM packing: copies blocks of op(A) and op(B) into the contiguous micro-panels the micro-kernel
 // streams (layouts in kernels/gemm.h). The transposes of backprop are absorbed here: the "N"
 // layout of A and the "T" layout of B are gathers, done as 4 x 4 register transposes.
-// Include after gemm_ukernel-inl.h (uses kMR, kNR).
 
 #if defined(PROPEL_KERNELS_GEMM_PACK_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef PROPEL_KERNELS_GEMM_PACK_INL_H_
@@ -15,6 +14,7 @@
 #include <string.h>
 
 #include "hwy/highway.h"
+#include "kernels/gemm_ukernel-inl.h"  // kMR, kNR: the tile the panels feed
 
 HWY_BEFORE_NAMESPACE();
 namespace propel::kernels::HWY_NAMESPACE {
@@ -88,7 +88,8 @@ HWY_INLINE void PackGather(int64_t rows, int64_t kc, const float* HWY_RESTRICT s
       Transpose8x8(src + r * ld + p, ld, dst + p * static_cast<int64_t>(W) + r, W);
     }
     for (; p < kc; ++p) {
-      for (int64_t rr = r; rr < r + 8; ++rr) dst[p * static_cast<int64_t>(W) + rr] = src[rr * ld + p];
+      for (int64_t rr = r; rr < r + 8; ++rr)
+        dst[p * static_cast<int64_t>(W) + rr] = src[rr * ld + p];
     }
   }
 #endif
@@ -98,7 +99,8 @@ HWY_INLINE void PackGather(int64_t rows, int64_t kc, const float* HWY_RESTRICT s
       Transpose4x4(src + r * ld + p, ld, dst + p * static_cast<int64_t>(W) + r, W);
     }
     for (; p < kc; ++p) {
-      for (int64_t rr = r; rr < r + 4; ++rr) dst[p * static_cast<int64_t>(W) + rr] = src[rr * ld + p];
+      for (int64_t rr = r; rr < r + 4; ++rr)
+        dst[p * static_cast<int64_t>(W) + rr] = src[rr * ld + p];
     }
   }
   for (; r < rows; ++r) {

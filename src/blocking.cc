@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 
@@ -23,11 +23,8 @@ struct BlockRow {
   int64_t kc, mc, nc;
 };
 constexpr BlockRow kBlockTable[] = {
-    {HWY_AVX3_DL, 256, 192, 4080},
-    {HWY_AVX3, 256, 192, 4080},
-    {HWY_AVX2, 256, 144, 4080},
-    {HWY_SSE4, 256, 96, 4080},
-    {HWY_SSSE3, 256, 96, 4080},
+    {HWY_AVX3_DL, 256, 192, 4080}, {HWY_AVX3, 256, 192, 4080}, {HWY_AVX2, 256, 144, 4080},
+    {HWY_SSE4, 256, 96, 4080},     {HWY_SSSE3, 256, 96, 4080},
 };
 constexpr BlockRow kDefaultRow = {0, 256, 64, 2048};  // scalar and anything else
 
@@ -38,7 +35,8 @@ constexpr double kL2ShareB = 0.5;   // B block (kc x nc), streamed panel by pane
 constexpr double kL3ShareA = 0.5;   // A block (mc x kc): half of this core's L3 share
 
 int64_t ReadSysfsCache(int index) {
-  const std::string path = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/size";
+  const std::string path =
+      "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/size";
   FILE* f = std::fopen(path.c_str(), "r");
   if (f == nullptr) return 0;
   long value = 0;

@@ -57,8 +57,8 @@ int propel_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, floa
   if (trans_a != 0 && trans_a != 1) return InvalidTrans("trans_a", trans_a);
   if (trans_b != 0 && trans_b != 1) return InvalidTrans("trans_b", trans_b);
   return Wrap([&] {
-    propel::sgemm(static_cast<propel::Trans>(trans_a), static_cast<propel::Trans>(trans_b), m, n,
-                  k, alpha, a, lda, b, ldb, beta, c, ldc);
+    propel::sgemm(static_cast<propel::Trans>(trans_a), static_cast<propel::Trans>(trans_b), m, n, k,
+                  alpha, a, lda, b, ldb, beta, c, ldc);
   });
 }
 
@@ -71,7 +71,9 @@ int propel_linear_forward(int64_t batch, int64_t in, int64_t out, const float* x
   });
 }
 
-int propel_set_num_threads(int n) { return Wrap([&] { propel::set_num_threads(n); }); }
+int propel_set_num_threads(int n) {
+  return Wrap([&] { propel::set_num_threads(n); });
+}
 
 int propel_get_num_threads(void) { return propel::num_threads(); }
 

@@ -21,11 +21,11 @@ void CheckGemm(const char* where, const detail::GemmProblem& p) {
   const int64_t a_row = p.trans_a ? p.m : p.k;
   const int64_t b_row = p.trans_b ? p.k : p.n;
   Check(p.lda >= 1 && p.lda >= a_row, where, "lda = ", p.lda,
-        " is smaller than the stored row length of A (", TransName(p.trans_a), "): ",
-        a_row > 1 ? a_row : 1);
+        " is smaller than the stored row length of A (", TransName(p.trans_a),
+        "): ", a_row > 1 ? a_row : 1);
   Check(p.ldb >= 1 && p.ldb >= b_row, where, "ldb = ", p.ldb,
-        " is smaller than the stored row length of B (", TransName(p.trans_b), "): ",
-        b_row > 1 ? b_row : 1);
+        " is smaller than the stored row length of B (", TransName(p.trans_b),
+        "): ", b_row > 1 ? b_row : 1);
   Check(p.ldc >= 1 && p.ldc >= p.n, where, "ldc = ", p.ldc,
         " is smaller than the row length of C: n = ", p.n);
   const bool reads_ab = p.m > 0 && p.n > 0 && p.k > 0 && p.alpha != 0.0f;
@@ -46,10 +46,10 @@ void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float 
            const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
            int64_t ldc) {
   const char* where = "propel::sgemm";
-  detail::Check(trans_a == Trans::kNo || trans_a == Trans::kYes, where, "trans_a = ",
-                static_cast<int>(trans_a), " is neither kNo (0) nor kYes (1)");
-  detail::Check(trans_b == Trans::kNo || trans_b == Trans::kYes, where, "trans_b = ",
-                static_cast<int>(trans_b), " is neither kNo (0) nor kYes (1)");
+  detail::Check(trans_a == Trans::kNo || trans_a == Trans::kYes, where,
+                "trans_a = ", static_cast<int>(trans_a), " is neither kNo (0) nor kYes (1)");
+  detail::Check(trans_b == Trans::kNo || trans_b == Trans::kYes, where,
+                "trans_b = ", static_cast<int>(trans_b), " is neither kNo (0) nor kYes (1)");
   detail::GemmProblem p;
   p.trans_a = trans_a == Trans::kYes;
   p.trans_b = trans_b == Trans::kYes;
@@ -65,8 +65,8 @@ void linear_forward(int64_t batch, int64_t in, int64_t out, const float* x, int6
                     int64_t ldz) {
   const char* where = "propel::linear_forward";
   const int ai = static_cast<int>(act);
-  detail::Check(act == Activation::kIdentity || act == Activation::kRelu, where, "activation ",
-                ai, " is not supported by the fused epilogue");
+  detail::Check(act == Activation::kIdentity || act == Activation::kRelu, where, "activation ", ai,
+                " is not supported by the fused epilogue");
   detail::Check(batch >= 0, where, "batch = ", batch, " is negative");
   detail::Check(in >= 0, where, "in = ", in, " is negative");
   detail::Check(out >= 0, where, "out = ", out, " is negative");

@@ -182,7 +182,8 @@ ThreadGrid ChooseThreadGrid(int64_t m, int64_t n, int64_t k, int mr, int nr, int
     // (each thread packs the A rows and B columns of its own block).
     const double rows = static_cast<double>(CeilDiv(panels_m, tm) * mr);
     const double cols = static_cast<double>(CeilDiv(panels_n, tn) * nr);
-    const double cost = rows * cols * static_cast<double>(k) + 4.0 * (rows + cols) * static_cast<double>(k);
+    const double cost =
+        rows * cols * static_cast<double>(k) + 4.0 * (rows + cols) * static_cast<double>(k);
     if (best_cost < 0.0 || cost < best_cost) {
       best_cost = cost;
       best = ThreadGrid{tm, tn};
@@ -204,8 +205,8 @@ bool UseSkinnyPath(const kernels::GemmKernels& kern, const GemmProblem& p) {
 template <class Body>
 void ForEachThreadBlock(const GemmProblem& p, int64_t step_m, int64_t step_n, int threads,
                         const Body& body) {
-  const ThreadGrid grid = ChooseThreadGrid(p.m, p.n, p.k, static_cast<int>(step_m),
-                                           static_cast<int>(step_n), threads);
+  const ThreadGrid grid =
+      ChooseThreadGrid(p.m, p.n, p.k, static_cast<int>(step_m), static_cast<int>(step_n), threads);
   const int64_t steps_m = CeilDiv(p.m, step_m);
   const int64_t steps_n = CeilDiv(p.n, step_n);
   auto block = [&](int64_t t) {

@@ -49,7 +49,8 @@ int64_t ParseTarget(const std::string& name, const char* where) {
     }
   }
   std::string known;
-  for (const Target& t : available_targets()) known += std::string(known.empty() ? "" : ", ") + t.name;
+  for (const Target& t : available_targets())
+    known += std::string(known.empty() ? "" : ", ") + t.name;
   detail::Fail(ErrorCode::kUnsupported, where, "unknown or unavailable target '", name,
                "' (available: ", known, ")");
 }
@@ -77,7 +78,8 @@ Target MakeTarget(int64_t bits) {
 
 std::vector<Target> available_targets() {
   std::vector<Target> out;
-  for (int64_t bits = AvailableMask(); bits != 0; bits &= bits - 1) out.push_back(MakeTarget(bits & -bits));
+  for (int64_t bits = AvailableMask(); bits != 0; bits &= bits - 1)
+    out.push_back(MakeTarget(bits & -bits));
   return out;
 }
 

@@ -13,7 +13,7 @@ enum class ErrorCode : int {
   kNumerical = 3,        // NaN/Inf where finite values are required
   kIo = 4,               // file missing, truncated or malformed
   kOutOfMemory = 5,
-  kInternal = 6,         // a broken invariant inside propel: please report it
+  kInternal = 6,  // a broken invariant inside propel: please report it
 };
 
 // Thrown by every public C++ entry point on invalid input or failure. what() names the function

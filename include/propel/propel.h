@@ -58,14 +58,14 @@ PROPEL_API const char* propel_last_error(void);
 
 /* C = alpha * op(A) * op(B) + beta * C, row-major; trans_* is 0 (none) or 1 (transpose).
  * Same contract as propel::sgemm in <propel/gemm.h>. */
-PROPEL_API int propel_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
-                            float alpha, const float* a, int64_t lda, const float* b,
-                            int64_t ldb, float beta, float* c, int64_t ldc);
+PROPEL_API int propel_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                            const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                            float* c, int64_t ldc);
 
 /* Z = act(X * W^T + bias): X batch x in, W out x in, bias out values or NULL, Z batch x out. */
 PROPEL_API int propel_linear_forward(int64_t batch, int64_t in, int64_t out, const float* x,
-                                     int64_t ldx, const float* w, int64_t ldw,
-                                     const float* bias, int act, float* z, int64_t ldz);
+                                     int64_t ldx, const float* w, int64_t ldw, const float* bias,
+                                     int act, float* z, int64_t ldz);
 
 /* Thread budget (>= 1) and executor for propel's parallel work. */
 PROPEL_API int propel_set_num_threads(int n);

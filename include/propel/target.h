@@ -13,7 +13,7 @@
 namespace propel {
 
 struct Target {
-  int64_t bits = 0;        // Highway's HWY_* bit for this target
+  int64_t bits = 0;       // Highway's HWY_* bit for this target
   const char* name = "";  // "AVX3", "AVX2", "SSE4", "SSSE3", "SCALAR", ...
 };
 

@@ -21,7 +21,8 @@ namespace {
 
 std::vector<int64_t> CompiledSupportedTargets() {
   std::vector<int64_t> out;
-  for (int64_t bits = kernels::GemmCompiledTargets() & hwy::SupportedTargets(); bits != 0; bits &= bits - 1) {
+  for (int64_t bits = kernels::GemmCompiledTargets() & hwy::SupportedTargets(); bits != 0;
+       bits &= bits - 1) {
     out.push_back(bits & -bits);
   }
   return out;
@@ -57,7 +58,8 @@ TEST_P(GemmKernelsTest, PackALayoutBothTransposes) {
           for (int64_t p = 0; p < kc; ++p) {
             const float want = i < mc ? (trans ? a[p * lda + i] : a[i * lda + p]) : 0.0f;
             const float got = dst[(i / mr) * mr * kc + p * mr + i % mr];
-            ASSERT_EQ(got, want) << "i=" << i << " p=" << p << " mc=" << mc << " kc=" << kc << " trans=" << trans;
+            ASSERT_EQ(got, want) << "i=" << i << " p=" << p << " mc=" << mc << " kc=" << kc
+                                 << " trans=" << trans;
           }
         }
       }
@@ -80,7 +82,8 @@ TEST_P(GemmKernelsTest, PackBLayoutBothTransposes) {
           for (int64_t p = 0; p < kc; ++p) {
             const float want = j < nc ? (trans ? b[j * ldb + p] : b[p * ldb + j]) : 0.0f;
             const float got = dst[(j / nr) * nr * kc + p * nr + j % nr];
-            ASSERT_EQ(got, want) << "j=" << j << " p=" << p << " nc=" << nc << " kc=" << kc << " trans=" << trans;
+            ASSERT_EQ(got, want) << "j=" << j << " p=" << p << " nc=" << nc << " kc=" << kc
+                                 << " trans=" << trans;
           }
         }
       }
@@ -104,7 +107,8 @@ TEST_P(GemmKernelsTest, MicroKernelContract) {
         for (bool with_bias : {false, true}) {
           for (auto act : {kernels::EpilogueAct::kIdentity, kernels::EpilogueAct::kRelu}) {
             auto c = test::RandomVector(static_cast<size_t>(mr * ldc), 4);
-            if (beta == 0.0f) std::fill(c.begin(), c.end(), std::numeric_limits<float>::quiet_NaN());
+            if (beta == 0.0f)
+              std::fill(c.begin(), c.end(), std::numeric_limits<float>::quiet_NaN());
             const auto c_in = c;
             kernels::UkernelParams params{alpha, beta, with_bias ? bias.data() : nullptr, act};
             K().ukernel(kc, ap.get(), bp.get(), c.data(), ldc, params);
@@ -126,7 +130,8 @@ TEST_P(GemmKernelsTest, MicroKernelContract) {
                   mag += std::fabs(bias[j]);
                 }
                 if (act == kernels::EpilogueAct::kRelu && want < 0.0) want = 0.0;
-                const double tol = 2.0 * (kc + 3) * std::numeric_limits<float>::epsilon() / 2 * mag + 1e-30;
+                const double tol =
+                    2.0 * (kc + 3) * std::numeric_limits<float>::epsilon() / 2 * mag + 1e-30;
                 ASSERT_NEAR(c[i * ldc + j], want, tol) << "i=" << i << " j=" << j << " kc=" << kc
                                                        << " alpha=" << alpha << " beta=" << beta;
               }
@@ -181,9 +186,10 @@ TEST_P(GemmKernelsTest, FmaPeakKernelRuns) {
   EXPECT_GT(K().fma_peak_fmas_per_iter, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTargets, GemmKernelsTest, ::testing::ValuesIn(CompiledSupportedTargets()),
-                         [](const auto& info) {
-                           return std::string(info.param == HWY_SCALAR ? "SCALAR" : hwy::TargetName(info.param));
+INSTANTIATE_TEST_SUITE_P(AllTargets, GemmKernelsTest,
+                         ::testing::ValuesIn(CompiledSupportedTargets()), [](const auto& info) {
+                           return std::string(
+                               info.param == HWY_SCALAR ? "SCALAR" : hwy::TargetName(info.param));
                          });
 
 }  // namespace

@@ -18,7 +18,8 @@ TEST(CApi, SgemmMatchesCppApiBitwise) {
   const auto a = propel::test::RandomVector(static_cast<size_t>(m * k), 1);
   const auto b = propel::test::RandomVector(static_cast<size_t>(k * n), 2);
   std::vector<float> c1(static_cast<size_t>(m * n), 1.0f), c2 = c1;
-  ASSERT_EQ(propel_sgemm(1, 0, m, n, k, 0.5f, a.data(), m, b.data(), n, 0.25f, c1.data(), n), PROPEL_OK);
+  ASSERT_EQ(propel_sgemm(1, 0, m, n, k, 0.5f, a.data(), m, b.data(), n, 0.25f, c1.data(), n),
+            PROPEL_OK);
   propel::sgemm(propel::Trans::kYes, propel::Trans::kNo, m, n, k, 0.5f, a.data(), m, b.data(), n,
                 0.25f, c2.data(), n);
   EXPECT_EQ(0, std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(float)));
@@ -33,7 +34,8 @@ TEST(CApi, ErrorsReturnStatusAndMessage) {
   EXPECT_EQ(propel_set_num_threads(0), PROPEL_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(propel_set_executor(17), PROPEL_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(propel_set_target("NOPE"), PROPEL_ERROR_UNSUPPORTED);
-  EXPECT_EQ(propel_linear_forward(1, 2, 2, a, 2, b, 2, nullptr, 99, c, 2), PROPEL_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(propel_linear_forward(1, 2, 2, a, 2, b, 2, nullptr, 99, c, 2),
+            PROPEL_ERROR_INVALID_ARGUMENT);
 }
 
 TEST(CApi, LastErrorIsPerThread) {

@@ -32,9 +32,9 @@ TEST(Partition, Balance211CoversRangeInOrder) {
 }
 
 TEST(Partition, BalancedBlockAbsorbsThinRemainders) {
-  EXPECT_EQ(BalancedBlock(100, 256, 8), 104);   // one block, rounded to the granule
-  EXPECT_EQ(BalancedBlock(784, 256, 8), 264);   // 264 + 264 + 256, not 3 x 256 + 16
-  EXPECT_EQ(BalancedBlock(1024, 256, 8), 256);  // exact
+  EXPECT_EQ(BalancedBlock(100, 256, 8), 104);      // one block, rounded to the granule
+  EXPECT_EQ(BalancedBlock(784, 256, 8), 264);      // 264 + 264 + 256, not 3 x 256 + 16
+  EXPECT_EQ(BalancedBlock(1024, 256, 8), 256);     // exact
   EXPECT_EQ(BalancedBlock(1024, 1008, 48), 1056);  // 16 leftover columns: one block
   EXPECT_EQ(BalancedBlock(1500, 1008, 48), 768);   // balanced halves
   for (int64_t total : {1, 17, 255, 257, 1000, 4097}) {

@@ -43,8 +43,8 @@ void CheckCase(const Case& cs, uint32_t seed) {
   auto c = RandomVector(static_cast<size_t>(std::max<int64_t>(1, cs.m * ldc)), seed + 2);
   if (cs.beta == 0.0f) std::fill(c.begin(), c.end(), std::numeric_limits<float>::quiet_NaN());
   const auto c_in = c;
-  const auto want = ref::GemmRef(cs.ta, cs.tb, cs.m, cs.n, cs.k, cs.alpha, a.data(), lda,
-                                 b.data(), ldb, cs.beta, c_in.data(), ldc);
+  const auto want = ref::GemmRef(cs.ta, cs.tb, cs.m, cs.n, cs.k, cs.alpha, a.data(), lda, b.data(),
+                                 ldb, cs.beta, c_in.data(), ldc);
   sgemm(cs.ta ? Trans::kYes : Trans::kNo, cs.tb ? Trans::kYes : Trans::kNo, cs.m, cs.n, cs.k,
         cs.alpha, a.data(), lda, b.data(), ldb, cs.beta, c.data(), ldc);
   int64_t bad = 0;
@@ -83,7 +83,8 @@ TEST_P(GemmTargetTest, TinySweep) {
   for (int64_t m = 0; m < 9; ++m) {
     for (int64_t n = 0; n < 9; ++n) {
       for (int64_t k = 0; k < 9; k += 2) {
-        for (int t = 0; t < 4; ++t) CheckCase({m, n, k, (t & 1) != 0, (t & 2) != 0, 1.0f, 0.0f, 0}, ++seed);
+        for (int t = 0; t < 4; ++t)
+          CheckCase({m, n, k, (t & 1) != 0, (t & 2) != 0, 1.0f, 0.0f, 0}, ++seed);
       }
     }
   }
@@ -98,15 +99,19 @@ TEST_P(GemmTargetTest, NamedEdgeShapes) {
   uint32_t seed = 100;
   for (int64_t m : subtile) {
     for (int64_t n : around_nr) {
-      for (int t = 0; t < 4; ++t) CheckCase({m, n, 37, (t & 1) != 0, (t & 2) != 0, 1.0f, 1.0f, 0}, ++seed);
+      for (int t = 0; t < 4; ++t)
+        CheckCase({m, n, 37, (t & 1) != 0, (t & 2) != 0, 1.0f, 1.0f, 0}, ++seed);
     }
   }
   for (int64_t k : k_around_kc) {
-    for (int t = 0; t < 4; ++t) CheckCase({23, 41, k, (t & 1) != 0, (t & 2) != 0, -0.5f, 0.25f, 3}, ++seed);
+    for (int t = 0; t < 4; ++t)
+      CheckCase({23, 41, k, (t & 1) != 0, (t & 2) != 0, -0.5f, 0.25f, 3}, ++seed);
   }
   // m around MC, n around NC-sized blocks (with small k to stay quick).
-  for (int64_t m : {95, 97, 143, 145, 191, 193}) CheckCase({m, 19, 11, false, true, 1.0f, 0.0f, 1}, ++seed);
-  for (int64_t n : {2047, 2049, 4079, 4081}) CheckCase({9, n, 7, true, false, 1.0f, 1.0f, 0}, ++seed);
+  for (int64_t m : {95, 97, 143, 145, 191, 193})
+    CheckCase({m, 19, 11, false, true, 1.0f, 0.0f, 1}, ++seed);
+  for (int64_t n : {2047, 2049, 4079, 4081})
+    CheckCase({9, n, 7, true, false, 1.0f, 1.0f, 0}, ++seed);
 }
 
 TEST_P(GemmTargetTest, AlphaBetaCasesAndStrides) {
@@ -167,7 +172,8 @@ TEST_P(GemmTargetTest, LargeByRandomProbe) {
         want += av * bt[p];
         mag += std::fabs(av) * bt_abs[p];
       }
-      ASSERT_NEAR(got, want, 2.0 * (k + 2) * u * mag) << "row " << i << " ta=" << ta << " tb=" << tb;
+      ASSERT_NEAR(got, want, 2.0 * (k + 2) * u * mag)
+          << "row " << i << " ta=" << ta << " tb=" << tb;
     }
   }
 }
@@ -181,12 +187,15 @@ TEST_P(GemmTargetTest, LinearForwardFusesBiasAndRelu) {
       const auto w = RandomVector(static_cast<size_t>(out * in), ++seed);
       const auto bias = RandomVector(static_cast<size_t>(out), ++seed);
       for (Activation act : {Activation::kIdentity, Activation::kRelu}) {
-        std::vector<float> z(static_cast<size_t>(batch * out), std::numeric_limits<float>::quiet_NaN());
+        std::vector<float> z(static_cast<size_t>(batch * out),
+                             std::numeric_limits<float>::quiet_NaN());
         linear_forward(batch, in, out, x.data(), in, w.data(), in, bias.data(), act, z.data(), out);
-        const auto want = ref::GemmRef(false, true, batch, out, in, 1.0f, x.data(), in, w.data(), in,
-                                       0.0f, nullptr, out, bias.data(), act == Activation::kRelu);
+        const auto want =
+            ref::GemmRef(false, true, batch, out, in, 1.0f, x.data(), in, w.data(), in, 0.0f,
+                         nullptr, out, bias.data(), act == Activation::kRelu);
         for (size_t i = 0; i < z.size(); ++i) {
-          ASSERT_NEAR(z[i], want.c[i], want.bound[i]) << "batch=" << batch << " out=" << out << " i=" << i;
+          ASSERT_NEAR(z[i], want.c[i], want.bound[i])
+              << "batch=" << batch << " out=" << out << " i=" << i;
         }
       }
     }
@@ -222,7 +231,8 @@ TEST_P(GemmTargetTest, BitwiseIdenticalAcrossThreadCounts) {
           c1 = c;
         } else {
           ASSERT_EQ(0, std::memcmp(c1.data(), c.data(), c.size() * sizeof(float)))
-              << threads << " threads, executor " << static_cast<int>(ex) << ", ta=" << ta << " tb=" << tb;
+              << threads << " threads, executor " << static_cast<int>(ex) << ", ta=" << ta
+              << " tb=" << tb;
         }
       }
     }
@@ -249,19 +259,59 @@ std::string ErrorOf(auto&& f) {
 TEST(GemmArguments, InvalidArgumentsNameTheArgument) {
   std::vector<float> a(64, 1.0f), b(64, 1.0f), c(64, 0.0f);
   const auto N = Trans::kNo, T = Trans::kYes;
-  EXPECT_NE(ErrorOf([&] { sgemm(N, N, -1, 2, 2, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2); }).find("m = -1"), std::string::npos);
-  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, -3, 2, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2); }).find("n = -3"), std::string::npos);
-  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, 2, -4, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2); }).find("k = -4"), std::string::npos);
-  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, 2, 5, 1, a.data(), 3, b.data(), 2, 0, c.data(), 2); }).find("lda = 3"), std::string::npos);
-  EXPECT_NE(ErrorOf([&] { sgemm(T, N, 6, 2, 2, 1, a.data(), 5, b.data(), 2, 0, c.data(), 2); }).find("lda = 5"), std::string::npos);
-  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, 4, 2, 1, a.data(), 2, b.data(), 3, 0, c.data(), 4); }).find("ldb = 3"), std::string::npos);
-  EXPECT_NE(ErrorOf([&] { sgemm(N, T, 2, 2, 4, 1, a.data(), 4, b.data(), 3, 0, c.data(), 2); }).find("ldb = 3"), std::string::npos);
-  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, 4, 2, 1, a.data(), 2, b.data(), 4, 0, c.data(), 3); }).find("ldc = 3"), std::string::npos);
-  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, 2, 2, 1, nullptr, 2, b.data(), 2, 0, c.data(), 2); }).find("a is null"), std::string::npos);
-  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, 2, 2, 1, a.data(), 2, nullptr, 2, 0, c.data(), 2); }).find("b is null"), std::string::npos);
-  EXPECT_NE(ErrorOf([&] { sgemm(N, N, 2, 2, 2, 1, a.data(), 2, b.data(), 2, 0, nullptr, 2); }).find("c is null"), std::string::npos);
-  EXPECT_NE(ErrorOf([&] { sgemm(static_cast<Trans>(7), N, 2, 2, 2, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2); }).find("trans_a = 7"), std::string::npos);
-  EXPECT_NE(ErrorOf([&] { linear_forward(2, 3, 4, a.data(), 2, b.data(), 3, nullptr, Activation::kRelu, c.data(), 4); }).find("ldx = 2"), std::string::npos);
+  EXPECT_NE(ErrorOf([&] {
+              sgemm(N, N, -1, 2, 2, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2);
+            }).find("m = -1"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] {
+              sgemm(N, N, 2, -3, 2, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2);
+            }).find("n = -3"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] {
+              sgemm(N, N, 2, 2, -4, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2);
+            }).find("k = -4"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] {
+              sgemm(N, N, 2, 2, 5, 1, a.data(), 3, b.data(), 2, 0, c.data(), 2);
+            }).find("lda = 3"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] {
+              sgemm(T, N, 6, 2, 2, 1, a.data(), 5, b.data(), 2, 0, c.data(), 2);
+            }).find("lda = 5"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] {
+              sgemm(N, N, 2, 4, 2, 1, a.data(), 2, b.data(), 3, 0, c.data(), 4);
+            }).find("ldb = 3"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] {
+              sgemm(N, T, 2, 2, 4, 1, a.data(), 4, b.data(), 3, 0, c.data(), 2);
+            }).find("ldb = 3"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] {
+              sgemm(N, N, 2, 4, 2, 1, a.data(), 2, b.data(), 4, 0, c.data(), 3);
+            }).find("ldc = 3"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] {
+              sgemm(N, N, 2, 2, 2, 1, nullptr, 2, b.data(), 2, 0, c.data(), 2);
+            }).find("a is null"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] {
+              sgemm(N, N, 2, 2, 2, 1, a.data(), 2, nullptr, 2, 0, c.data(), 2);
+            }).find("b is null"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] {
+              sgemm(N, N, 2, 2, 2, 1, a.data(), 2, b.data(), 2, 0, nullptr, 2);
+            }).find("c is null"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] {
+              sgemm(static_cast<Trans>(7), N, 2, 2, 2, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2);
+            }).find("trans_a = 7"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] {
+              linear_forward(2, 3, 4, a.data(), 2, b.data(), 3, nullptr, Activation::kRelu,
+                             c.data(), 4);
+            }).find("ldx = 2"),
+            std::string::npos);
 }
 
 TEST(GemmArguments, EmptyProblemsAreValidAndTouchNothing) {
