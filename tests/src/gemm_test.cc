@@ -256,62 +256,43 @@ std::string ErrorOf(auto&& f) {
   return "(no error)";
 }
 
+// One invalid sgemm call and the text its error must contain.
+struct BadCall {
+  Trans ta, tb;
+  int64_t m, n, k, lda, ldb, ldc;
+  bool null_a, null_b, null_c;
+  const char* expect;
+};
+
 TEST(GemmArguments, InvalidArgumentsNameTheArgument) {
-  std::vector<float> a(64, 1.0f), b(64, 1.0f), c(64, 0.0f);
   const auto N = Trans::kNo, T = Trans::kYes;
-  EXPECT_NE(ErrorOf([&] {
-              sgemm(N, N, -1, 2, 2, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2);
-            }).find("m = -1"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf([&] {
-              sgemm(N, N, 2, -3, 2, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2);
-            }).find("n = -3"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf([&] {
-              sgemm(N, N, 2, 2, -4, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2);
-            }).find("k = -4"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf([&] {
-              sgemm(N, N, 2, 2, 5, 1, a.data(), 3, b.data(), 2, 0, c.data(), 2);
-            }).find("lda = 3"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf([&] {
-              sgemm(T, N, 6, 2, 2, 1, a.data(), 5, b.data(), 2, 0, c.data(), 2);
-            }).find("lda = 5"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf([&] {
-              sgemm(N, N, 2, 4, 2, 1, a.data(), 2, b.data(), 3, 0, c.data(), 4);
-            }).find("ldb = 3"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf([&] {
-              sgemm(N, T, 2, 2, 4, 1, a.data(), 4, b.data(), 3, 0, c.data(), 2);
-            }).find("ldb = 3"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf([&] {
-              sgemm(N, N, 2, 4, 2, 1, a.data(), 2, b.data(), 4, 0, c.data(), 3);
-            }).find("ldc = 3"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf([&] {
-              sgemm(N, N, 2, 2, 2, 1, nullptr, 2, b.data(), 2, 0, c.data(), 2);
-            }).find("a is null"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf([&] {
-              sgemm(N, N, 2, 2, 2, 1, a.data(), 2, nullptr, 2, 0, c.data(), 2);
-            }).find("b is null"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf([&] {
-              sgemm(N, N, 2, 2, 2, 1, a.data(), 2, b.data(), 2, 0, nullptr, 2);
-            }).find("c is null"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf([&] {
-              sgemm(static_cast<Trans>(7), N, 2, 2, 2, 1, a.data(), 2, b.data(), 2, 0, c.data(), 2);
-            }).find("trans_a = 7"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf([&] {
-              linear_forward(2, 3, 4, a.data(), 2, b.data(), 3, nullptr, Activation::kRelu,
-                             c.data(), 4);
-            }).find("ldx = 2"),
-            std::string::npos);
+  const BadCall calls[] = {
+      {N, N, -1, 2, 2, 2, 2, 2, false, false, false, "m = -1"},
+      {N, N, 2, -3, 2, 2, 2, 2, false, false, false, "n = -3"},
+      {N, N, 2, 2, -4, 2, 2, 2, false, false, false, "k = -4"},
+      {N, N, 2, 2, 5, 3, 2, 2, false, false, false, "lda = 3"},
+      {T, N, 6, 2, 2, 5, 2, 2, false, false, false, "lda = 5"},
+      {N, N, 2, 4, 2, 2, 3, 4, false, false, false, "ldb = 3"},
+      {N, T, 2, 2, 4, 4, 3, 2, false, false, false, "ldb = 3"},
+      {N, N, 2, 4, 2, 2, 4, 3, false, false, false, "ldc = 3"},
+      {N, N, 2, 2, 2, 2, 2, 2, true, false, false, "a is null"},
+      {N, N, 2, 2, 2, 2, 2, 2, false, true, false, "b is null"},
+      {N, N, 2, 2, 2, 2, 2, 2, false, false, true, "c is null"},
+      {static_cast<Trans>(7), N, 2, 2, 2, 2, 2, 2, false, false, false, "trans_a = 7"},
+  };
+  std::vector<float> a(64, 1.0f), b(64, 1.0f), c(64, 0.0f);
+  for (const BadCall& bc : calls) {
+    const std::string what = ErrorOf([&] {
+      sgemm(bc.ta, bc.tb, bc.m, bc.n, bc.k, 1.0f, bc.null_a ? nullptr : a.data(), bc.lda,
+            bc.null_b ? nullptr : b.data(), bc.ldb, 0.0f, bc.null_c ? nullptr : c.data(), bc.ldc);
+    });
+    EXPECT_NE(what.find(bc.expect), std::string::npos) << "want '" << bc.expect << "' in: " << what;
+    EXPECT_NE(what.find("propel::sgemm"), std::string::npos) << what;
+  }
+  const std::string what = ErrorOf([&] {
+    linear_forward(2, 3, 4, a.data(), 2, b.data(), 3, nullptr, Activation::kRelu, c.data(), 4);
+  });
+  EXPECT_NE(what.find("ldx = 2"), std::string::npos) << what;
 }
 
 TEST(GemmArguments, EmptyProblemsAreValidAndTouchNothing) {
