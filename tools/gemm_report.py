@@ -44,6 +44,11 @@ def main():
     print(f"CPU: {ctx.get('cpu_model', '?')}, target {ctx.get('propel_target', '?')}, "
           f"FMA peak {ctx.get('fma_peak_gflops_per_core', '?')} GFLOP/s per core; "
           f"{ctx.get('openblas_config', 'no OpenBLAS')}")
+    if "core=Prescott" in ctx.get("openblas_config", "") and \
+            ctx.get("propel_target", "") in ("AVX2", "AVX3", "AVX3_DL"):
+        print("note: OpenBLAS did not recognise this CPU and runs its generic SSE3 kernels; for a "
+              "comparison with its best kernels run the benchmark with OPENBLAS_CORETYPE=SkylakeX "
+              "(AVX-512) or Haswell (AVX2)")
     def key(st):  # threads, then squares by size, then MLP shapes by batch and product
         shape, threads = st
         if shape.startswith("square_"):

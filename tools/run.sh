@@ -9,6 +9,7 @@ cmake --preset release > /dev/null
 cmake --build --preset release
 out=build/release/gemm.json
 build/release/bench/bench_gemm --benchmark_repetitions=3 --benchmark_min_time=0.1 \
-  --benchmark_out="$out" --benchmark_out_format=json --benchmark_format=console "$@" > /dev/null
+  --benchmark_out="$out" --benchmark_out_format=json --benchmark_format=console "$@" \
+  2> >(grep -v "Library was built as DEBUG" >&2) > /dev/null
 tools/gemm_report.py "$out"
 echo "Full results (Google Benchmark JSON): $out"
