@@ -8,7 +8,9 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <random>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -129,6 +131,22 @@ TEST_P(GemmTargetTest, AlphaBetaCasesAndStrides) {
   }
 }
 
+// Seeded random problems: any shape up to a few tiles and blocks, any transposes, strides,
+// alpha and beta, to reach combinations the named cases above do not.
+TEST_P(GemmTargetTest, RandomProblems) {
+  std::mt19937 rng(2024);
+  auto dim = [&](int64_t hi) {
+    return static_cast<int64_t>(rng() % static_cast<uint32_t>(hi + 1));
+  };
+  const float alphas[] = {1.0f, -0.5f, 0.0f, 2.0f};
+  const float betas[] = {0.0f, 1.0f, 0.25f, -1.0f};
+  for (int i = 0; i < 100; ++i) {
+    const Case cs{dim(130),         dim(130),          dim(300),         (rng() & 1) != 0,
+                  (rng() & 2) != 0, alphas[rng() % 4], betas[rng() % 4], dim(3)};
+    CheckCase(cs, 5000 + static_cast<uint32_t>(i));
+  }
+}
+
 // Few rows or few columns: the forward-pass shapes of an output layer and of single-row
 // inference, which take the unpacked dot-product path in the NT case (and tiles elsewhere).
 TEST_P(GemmTargetTest, SkinnyShapes) {
@@ -239,6 +257,28 @@ TEST_P(GemmTargetTest, BitwiseIdenticalAcrossThreadCounts) {
   }
   set_executor(Executor::kTbb);
   set_num_threads(saved);
+}
+
+// Callers on several threads at once each get their own packing buffers and the same answer.
+TEST_P(GemmTargetTest, ConcurrentCallersAgree) {
+  const int64_t m = 150, n = 170, k = 190;
+  const auto a = RandomVector(static_cast<size_t>(m * k), 31);
+  const auto b = RandomVector(static_cast<size_t>(k * n), 32);
+  std::vector<float> want(static_cast<size_t>(m * n));
+  sgemm(Trans::kNo, Trans::kYes, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, want.data(), n);
+  std::vector<std::vector<float>> got(4, std::vector<float>(want.size()));
+  std::vector<std::thread> threads;
+  for (auto& c : got) {
+    threads.emplace_back([&] {
+      for (int rep = 0; rep < 5; ++rep) {
+        sgemm(Trans::kNo, Trans::kYes, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& c : got) {
+    EXPECT_EQ(0, std::memcmp(c.data(), want.data(), want.size() * sizeof(float)));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTargets, GemmTargetTest, ::testing::ValuesIn(test::TargetNames()),
