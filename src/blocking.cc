@@ -15,7 +15,9 @@
 namespace propel::detail {
 namespace {
 
-// Upper bounds per target. The cache rules below shrink them on smaller caches.
+// Upper bounds per target. The cache rules below shrink them on smaller caches. AVX3's KC = 384
+// against 256: +4-6% on the forward (A * W^T) and batch-256 input-gradient shapes, where packing
+// W reads longer row segments and C is revisited fewer times; -1 to -3% on large squares.
 //
 //   target     KC    MC     NC
 struct BlockRow {
