@@ -28,7 +28,9 @@ namespace propel::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
-// Vector length in floats; fixed per target on x86 and NEON (the targets propel compiles).
+// Vector length in floats: fixed per target on x86 and NEON, the targets propel compiles (the
+// tile is an array of vectors, which SVE's and RVV's sizeless vector types do not allow; the
+// build disables those targets, see CMakeLists.txt).
 constexpr size_t kLanes = hn::MaxLanes(DF());
 
 #if HWY_TARGET == HWY_SCALAR
@@ -102,7 +104,7 @@ HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float
       V out = hn::Mul(alpha, acc[r][v]);
       if constexpr (kReadC) out = hn::MulAdd(beta, hn::LoadU(d, crow + v * kLanes), out);
       out = hn::Add(out, bias[v]);
-      if constexpr (kRelu) out = hn::IfThenZeroElse(hn::Lt(out, hn::Zero(d)), out);
+      if constexpr (kRelu) out = EpilogueActivate(d, out, EpilogueAct::kRelu);
       hn::StoreU(out, d, crow + v * kLanes);
     }
   }

@@ -4,12 +4,26 @@
 #include <atomic>
 #include <thread>
 
+#ifdef __linux__
+#include <sched.h>
+#endif
+
 #include "src/check.h"
 
 namespace propel {
 namespace {
 
+// CPUs this process may run on (its affinity mask, which containers and taskset narrow), else
+// the hardware thread count.
 int DefaultThreads() {
+#ifdef __linux__
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
   const unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
 }

@@ -1,4 +1,5 @@
 // oneTBB executor: a task_arena sized by the thread budget, static partition of the index range.
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -28,19 +29,18 @@ class TbbExecutor final : public ExecutorBackend {
   }
 
  private:
-  // One arena per budget, kept for reuse: creating an arena per call costs more than a small GEMM.
+  // One arena per budget, created on first use and kept: creating an arena per call costs more
+  // than a small GEMM, and an arena in use by one caller is never destroyed by another caller
+  // that asks for a different budget.
   tbb::task_arena& Arena(int threads) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!arena_ || threads_ != threads) {
-      arena_ = std::make_unique<tbb::task_arena>(threads);
-      threads_ = threads;
-    }
-    return *arena_;
+    std::unique_ptr<tbb::task_arena>& arena = arenas_[threads];
+    if (!arena) arena = std::make_unique<tbb::task_arena>(threads);
+    return *arena;
   }
 
   std::mutex mu_;
-  std::unique_ptr<tbb::task_arena> arena_;
-  int threads_ = 0;
+  std::map<int, std::unique_ptr<tbb::task_arena>> arenas_;
 };
 
 }  // namespace

@@ -9,8 +9,8 @@ enum class Executor : int {
   kSerial = 2,  // the calling thread only
 };
 
-// Sets the number of threads propel may use (>= 1). The default is the number of hardware threads
-// available to the process. Throws propel::Error if n < 1.
+// Sets the number of threads propel may use (>= 1). The default is the number of CPUs the
+// process may run on (its affinity mask on Linux). Process-wide. Throws propel::Error if n < 1.
 void set_num_threads(int n);
 int num_threads();
 
