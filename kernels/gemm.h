@@ -16,8 +16,9 @@
 //   v   = v + beta * C        only if beta != 0: if beta == 0, C is never read
 //   v   = v + bias[j]         only if bias != nullptr (the last k block of a GEMM)
 //   v   = act(v)              the last k block only
-//   C   = v                   the full MR x NR tile is stored: edge tiles are computed into a
-//                             scratch tile by the driver and copied out
+//   C   = v                   all MR rows and the kernel's full width are stored (NR, or v
+//                             vectors for ukernel_cols[v - 1]); ragged edge tiles are computed
+//                             into a scratch tile by the driver and copied out
 //
 // Kernels do no allocation, no threading, no I/O and throw nothing: arguments are validated by
 // the caller (src/check.h); HWY_DASSERT guards invariants in debug builds.

@@ -89,14 +89,22 @@ Blocking BlockingFor(const kernels::GemmKernels& k, const CacheSizes& caches) {
   b.nc = std::max<int64_t>(k.nr, std::min(row.nc, nc_cache) / k.nr * k.nr);
   const int64_t mc_cache = static_cast<int64_t>(kL3ShareA * caches.l3) / (b.kc * f);
   b.mc = std::max<int64_t>(k.mr, std::min(row.mc, mc_cache) / k.mr * k.mr);
-  // Tuning override: PROPEL_GEMM_BLOCKING=KC,MC,NC (rounded to the tile; for experiments).
-  if (const char* env = std::getenv("PROPEL_GEMM_BLOCKING")) {
-    long kc = 0, mc = 0, nc = 0;
-    if (std::sscanf(env, "%ld,%ld,%ld", &kc, &mc, &nc) == 3 && kc > 0 && mc > 0 && nc > 0) {
-      b.kc = kc;
-      b.mc = std::max<int64_t>(k.mr, mc / k.mr * k.mr);
-      b.nc = std::max<int64_t>(k.nr, nc / k.nr * k.nr);
+  // Tuning override: PROPEL_GEMM_BLOCKING=KC,MC,NC (rounded to the tile; for experiments),
+  // read once.
+  static const Blocking kOverride = [] {
+    Blocking o{0, 0, 0};
+    if (const char* env = std::getenv("PROPEL_GEMM_BLOCKING")) {
+      long kc = 0, mc = 0, nc = 0;
+      if (std::sscanf(env, "%ld,%ld,%ld", &kc, &mc, &nc) == 3 && kc > 0 && mc > 0 && nc > 0) {
+        o = Blocking{mc, kc, nc};
+      }
     }
+    return o;
+  }();
+  if (kOverride.kc > 0) {
+    b.kc = kOverride.kc;
+    b.mc = std::max<int64_t>(k.mr, kOverride.mc / k.mr * k.mr);
+    b.nc = std::max<int64_t>(k.nr, kOverride.nc / k.nr * k.nr);
   }
   return b;
 }
