@@ -77,35 +77,30 @@ HWY_INLINE void Transpose8x8(const float* HWY_RESTRICT src, int64_t ld_src, floa
 
 // Gathers a panel of `width` (<= 4-aligned panel width W) strided vectors into a k-major panel:
 // dst[p * W + r] = src[r * ld + p] for r < rows, p < kc; rows in [rows, W) are zero.
+// Rows [r, r + G) of a gathered panel: G x G register transposes along k, then the k tail.
+template <size_t W, int64_t G, class Transpose>
+HWY_INLINE void GatherRows(int64_t r, int64_t kc, const float* HWY_RESTRICT src, int64_t ld,
+                           float* HWY_RESTRICT dst, const Transpose& transpose) {
+  const int64_t w = static_cast<int64_t>(W);
+  int64_t p = 0;
+  for (; p + G <= kc; p += G) transpose(src + r * ld + p, ld, dst + p * w + r, w);
+  for (; p < kc; ++p) {
+    for (int64_t rr = r; rr < r + G; ++rr) dst[p * w + rr] = src[rr * ld + p];
+  }
+}
+
 template <size_t W>
 HWY_INLINE void PackGather(int64_t rows, int64_t kc, const float* HWY_RESTRICT src, int64_t ld,
                            float* HWY_RESTRICT dst) {
   int64_t r = 0;
 #ifdef PROPEL_HAVE_TRANSPOSE8
-  for (; r + 8 <= rows; r += 8) {
-    int64_t p = 0;
-    for (; p + 8 <= kc; p += 8) {
-      Transpose8x8(src + r * ld + p, ld, dst + p * static_cast<int64_t>(W) + r, W);
-    }
-    for (; p < kc; ++p) {
-      for (int64_t rr = r; rr < r + 8; ++rr)
-        dst[p * static_cast<int64_t>(W) + rr] = src[rr * ld + p];
-    }
-  }
+  for (; r + 8 <= rows; r += 8) GatherRows<W, 8>(r, kc, src, ld, dst, Transpose8x8);
 #endif
-  for (; r + 4 <= rows; r += 4) {
-    int64_t p = 0;
-    for (; p + 4 <= kc; p += 4) {
-      Transpose4x4(src + r * ld + p, ld, dst + p * static_cast<int64_t>(W) + r, W);
-    }
-    for (; p < kc; ++p) {
-      for (int64_t rr = r; rr < r + 4; ++rr)
-        dst[p * static_cast<int64_t>(W) + rr] = src[rr * ld + p];
-    }
-  }
-  for (; r < rows; ++r) {
-    for (int64_t p = 0; p < kc; ++p) dst[p * static_cast<int64_t>(W) + r] = src[r * ld + p];
-  }
+  for (; r + 4 <= rows; r += 4) GatherRows<W, 4>(r, kc, src, ld, dst, Transpose4x4);
+  const auto copy1 = [](const float* HWY_RESTRICT from, int64_t, float* HWY_RESTRICT to, int64_t) {
+    *to = *from;
+  };
+  for (; r < rows; ++r) GatherRows<W, 1>(r, kc, src, ld, dst, copy1);
   if (rows < static_cast<int64_t>(W)) {
     for (int64_t p = 0; p < kc; ++p) {
       memset(dst + p * static_cast<int64_t>(W) + rows, 0, (W - rows) * sizeof(float));
