@@ -6,7 +6,6 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
-#include <mutex>
 #include <string>
 
 #include "hwy/targets.h"
@@ -55,20 +54,19 @@ int64_t ParseTarget(const std::string& name, const char* where) {
                "' (available: ", known, ")");
 }
 
-std::atomic<int64_t> g_pinned{-1};  // -1: not initialized from the environment yet; 0: unpinned
-std::once_flag g_env_once;
-
-void InitFromEnvironment() {
-  std::call_once(g_env_once, [] {
-    int64_t pinned = 0;
+// The target named by PROPEL_TARGET (0: unset or "best"), parsed on first use. A bad name
+// throws on every use, so the error is not lost; a pin through the API takes precedence.
+int64_t EnvironmentTarget() {
+  static const int64_t target = [] {
     const char* env = std::getenv("PROPEL_TARGET");
-    if (env != nullptr && *env != '\0' && Upper(env) != "BEST") {
-      pinned = ParseTarget(env, "PROPEL_TARGET");
-    }
-    int64_t expected = -1;
-    g_pinned.compare_exchange_strong(expected, pinned);
-  });
+    if (env == nullptr || *env == '\0' || Upper(env) == "BEST") return int64_t{0};
+    return ParseTarget(env, "PROPEL_TARGET");
+  }();
+  return target;
 }
+
+std::atomic<bool> g_api_pinned{false};  // pin_target/unpin_target was called
+std::atomic<int64_t> g_api_target{0};   // its target (0: the best one)
 
 Target MakeTarget(int64_t bits) {
   return Target{bits, bits == HWY_SCALAR ? "SCALAR" : hwy::TargetName(bits)};
@@ -86,17 +84,14 @@ std::vector<Target> available_targets() {
 Target active_target() { return MakeTarget(detail::ActiveTargetBits()); }
 
 void pin_target(const std::string& name) {
-  InitFromEnvironment();
-  if (name.empty() || Upper(name) == "BEST") {
-    g_pinned.store(0);
-    return;
-  }
-  g_pinned.store(ParseTarget(name, "propel::pin_target"));
+  const bool best = name.empty() || Upper(name) == "BEST";
+  g_api_target.store(best ? 0 : ParseTarget(name, "propel::pin_target"));
+  g_api_pinned.store(true);
 }
 
 void unpin_target() {
-  InitFromEnvironment();
-  g_pinned.store(0);
+  g_api_target.store(0);
+  g_api_pinned.store(true);
 }
 
 double measure_fma_peak_gflops(const Target& target, double min_seconds) {
@@ -126,9 +121,10 @@ double measure_fma_peak_gflops(const Target& target, double min_seconds) {
 namespace detail {
 
 int64_t ActiveTargetBits() {
-  InitFromEnvironment();
-  const int64_t pinned = g_pinned.load(std::memory_order_relaxed);
-  return pinned > 0 ? pinned : BestTarget();
+  const int64_t pinned = g_api_pinned.load(std::memory_order_relaxed)
+                             ? g_api_target.load(std::memory_order_relaxed)
+                             : EnvironmentTarget();
+  return pinned != 0 ? pinned : BestTarget();
 }
 
 const kernels::GemmKernels& ActiveGemmKernels() {

@@ -23,7 +23,8 @@ std::vector<Target> available_targets();
 // The target kernels run on now: the pinned one, else the best available.
 Target active_target();
 
-// Pins kernels to the named target (case-insensitive; "best" or "" unpins).
+// Pins kernels to the named target (case-insensitive; "best" or "" unpins). Overrides
+// PROPEL_TARGET, which only sets the target until the first call of pin_target/unpin_target.
 // Throws propel::Error(kUnsupported) if the target was not compiled or the CPU lacks it.
 // Process-wide; not to be called while kernels run on other threads.
 void pin_target(const std::string& name);
