@@ -7,7 +7,6 @@ packages=(
   build-essential cmake ninja-build pkg-config python3
   libhwy-dev libtbb-dev libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev
-  clang-14 libclang-rt-14-dev
 )
 
 missing=()
