@@ -34,12 +34,15 @@ std::string Upper(std::string s) {
   return s;
 }
 
+Target MakeTarget(int64_t bits) {
+  return Target{bits, bits == HWY_SCALAR ? "SCALAR" : hwy::TargetName(bits)};
+}
+
 int64_t ParseTarget(const std::string& name, const char* where) {
   const std::string want = Upper(name);
   for (int64_t bits = kernels::GemmCompiledTargets(); bits != 0; bits &= bits - 1) {
     const int64_t t = bits & -bits;
-    if (want == hwy::TargetName(t) || (want == "SCALAR" && t == HWY_SCALAR) ||
-        (want == "EMU128" && t == HWY_EMU128)) {
+    if (want == MakeTarget(t).name) {
       if ((hwy::SupportedTargets() & t) == 0) {
         detail::Fail(ErrorCode::kUnsupported, where, "target ", want,
                      " was compiled but this CPU does not support it");
@@ -67,10 +70,6 @@ int64_t EnvironmentTarget() {
 
 std::atomic<bool> g_api_pinned{false};  // pin_target/unpin_target was called
 std::atomic<int64_t> g_api_target{0};   // its target (0: the best one)
-
-Target MakeTarget(int64_t bits) {
-  return Target{bits, bits == HWY_SCALAR ? "SCALAR" : hwy::TargetName(bits)};
-}
 
 }  // namespace
 
