@@ -15,7 +15,8 @@
 //   v   = alpha * acc
 //   v   = v + beta * C        only if beta != 0: if beta == 0, C is never read
 //   v   = v + bias[j]         only if bias != nullptr (the last k block of a GEMM)
-//   v   = act(v)              the last k block only
+//   v   = act(v)              the last k block only: ReLU in registers, every other activation
+//                             by params.act.fn over the stored tile rows while they are in L1
 //   C   = v                   all MR rows and the kernel's full width are stored (NR, or v
 //                             vectors for ukernel_cols[v - 1]); ragged edge tiles are computed
 //                             into a scratch tile by the driver and copied out
@@ -26,16 +27,23 @@
 
 #include <cstdint>
 
+#include "kernels/elementwise.h"
+
 namespace propel::kernels {
 
-// Epilogue activations; the numbering matches propel::Activation.
-enum class EpilogueAct : int { kIdentity = 0, kRelu = 1 };
+// The epilogue activation: ReLU and identity are applied in registers; the others through fn,
+// the element-wise kernel of the same target (ElementwiseKernels::act_forward).
+struct ActParams {
+  Act act = Act::kIdentity;
+  float alpha = 0.0f;
+  ActForwardFn fn = nullptr;  // required unless act is kIdentity or kRelu
+};
 
 struct UkernelParams {
   float alpha;
   float beta;
   const float* bias;  // NR values for this tile, or nullptr
-  EpilogueAct act;
+  ActParams act;
 };
 
 // C tile (MR x NR at c, row stride ldc) per the contract above.
@@ -55,7 +63,7 @@ using PackBFn = void (*)(bool trans, int64_t kc, int64_t nc, const float* b, int
 
 // C = beta * C (or 0 when beta == 0), then + bias per column and the activation, over an
 // m x n block: the k == 0 / alpha == 0 case, which reads neither A nor B.
-using ScaleFn = void (*)(int64_t m, int64_t n, float beta, const float* bias, EpilogueAct act,
+using ScaleFn = void (*)(int64_t m, int64_t n, float beta, const float* bias, const ActParams& act,
                          float* c, int64_t ldc);
 
 // The skinny path: C = alpha * A * B^T + beta * C over m x n, A (m x k) and B (n x k) read in

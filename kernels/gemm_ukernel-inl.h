@@ -45,14 +45,20 @@ constexpr size_t kNV = 2;
 #endif
 constexpr size_t kNR = kNV * kLanes;
 
-// Vector-level epilogue activation (the GEMM epilogue and ScaleC share it).
+// Vector-level ReLU of the epilogue (the same operation as the element-wise ReLU kernel).
 // ReLU keeps NaN: a NaN pre-activation is not a negative one.
 template <class D, class V>
-HWY_INLINE V EpilogueActivate(D d, V v, EpilogueAct act) {
-  if (act == EpilogueAct::kRelu) {
-    return hn::IfThenZeroElse(hn::Lt(v, hn::Zero(d)), v);
+HWY_INLINE V EpilogueRelu(D d, V v, bool relu) {
+  return relu ? hn::IfThenZeroElse(hn::Lt(v, hn::Zero(d)), v) : v;
+}
+
+// The activations other than identity and ReLU, applied to rows of C just stored (in L1).
+HWY_INLINE void ActivateRows(const ActParams& act, size_t rows, int64_t n, float* c, int64_t ldc) {
+  if (act.act == Act::kIdentity || act.act == Act::kRelu) return;
+  for (size_t r = 0; r < rows; ++r) {
+    float* row = c + static_cast<int64_t>(r) * ldc;
+    act.fn(act.act, act.alpha, n, row, row);
   }
-  return v;
 }
 
 // kReadC: beta != 0 (C is loaded); kRelu: the epilogue activation. Both are template
@@ -104,17 +110,18 @@ HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float
       V out = hn::Mul(alpha, acc[r][v]);
       if constexpr (kReadC) out = hn::MulAdd(beta, hn::LoadU(d, crow + v * kLanes), out);
       out = hn::Add(out, bias[v]);
-      if constexpr (kRelu) out = EpilogueActivate(d, out, EpilogueAct::kRelu);
+      if constexpr (kRelu) out = EpilogueRelu(d, out, true);
       hn::StoreU(out, d, crow + v * kLanes);
     }
   }
+  if constexpr (!kRelu) ActivateRows(params.act, MR, NV * kLanes, c, ldc);
 }
 
 template <size_t NV>
 void Ukernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
              const UkernelParams& params) {
   const bool read_c = params.beta != 0.0f;
-  const bool relu = params.act == EpilogueAct::kRelu;
+  const bool relu = params.act.act == Act::kRelu;
   if (read_c) {
     relu ? UkernelImpl<kMR, NV, true, true>(kc, a, b, c, ldc, params)
          : UkernelImpl<kMR, NV, true, false>(kc, a, b, c, ldc, params);
@@ -126,8 +133,9 @@ void Ukernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
 
 // C = (beta == 0 ? 0 : beta * C) + bias, then the activation, over m x n. Same per-element
 // arithmetic as the micro-kernel epilogue with alpha * acc == 0.
-void ScaleC(int64_t m, int64_t n, float beta, const float* bias, EpilogueAct act, float* c,
+void ScaleC(int64_t m, int64_t n, float beta, const float* bias, const ActParams& act, float* c,
             int64_t ldc) {
+  const bool relu = act.act == Act::kRelu;
   const DF d;
   const size_t N = hn::Lanes(d);
   const auto vbeta = hn::Set(d, beta);
@@ -138,15 +146,16 @@ void ScaleC(int64_t m, int64_t n, float beta, const float* bias, EpilogueAct act
       auto out = hn::Zero(d);
       if (beta != 0.0f) out = hn::MulAdd(vbeta, hn::LoadU(d, row + j), out);
       out = hn::Add(out, bias ? hn::LoadU(d, bias + j) : hn::Zero(d));
-      hn::StoreU(EpilogueActivate(d, out, act), d, row + j);
+      hn::StoreU(EpilogueRelu(d, out, relu), d, row + j);
     }
     const hn::CappedTag<float, 1> d1;
     for (; j < n; ++j) {
       auto out = hn::Zero(d1);
       if (beta != 0.0f) out = hn::MulAdd(hn::Set(d1, beta), hn::LoadU(d1, row + j), out);
       out = hn::Add(out, bias ? hn::LoadU(d1, bias + j) : hn::Zero(d1));
-      hn::StoreU(EpilogueActivate(d1, out, act), d1, row + j);
+      hn::StoreU(EpilogueRelu(d1, out, relu), d1, row + j);
     }
+    ActivateRows(act, 1, n, row, ldc);
   }
 }
 

@@ -6,8 +6,11 @@
 #include <new>
 #include <string>
 
+#include "propel/activation.h"
 #include "propel/error.h"
 #include "propel/gemm.h"
+#include "propel/loss.h"
+#include "propel/optim.h"
 #include "propel/target.h"
 #include "propel/threading.h"
 #include "propel/version.h"
@@ -43,6 +46,16 @@ int InvalidTrans(const char* name, int value) {
   return PROPEL_ERROR_INVALID_ARGUMENT;
 }
 
+// Loss wrappers: the C++ call, its mean stored through `loss` (checked non-null first).
+template <class F>
+int LossCall(const char* where, float* loss, F&& f) {
+  if (loss == nullptr) {
+    t_last_error = std::string(where) + ": loss is null";
+    return PROPEL_ERROR_INVALID_ARGUMENT;
+  }
+  return Wrap([&] { *loss = f(); });
+}
+
 }  // namespace
 
 extern "C" {
@@ -63,11 +76,116 @@ int propel_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, floa
 }
 
 int propel_linear_forward(int64_t batch, int64_t in, int64_t out, const float* x, int64_t ldx,
-                          const float* w, int64_t ldw, const float* bias, int act, float* z,
-                          int64_t ldz) {
+                          const float* w, int64_t ldw, const float* bias, int act, float alpha,
+                          float* z, int64_t ldz) {
   return Wrap([&] {
     propel::linear_forward(batch, in, out, x, ldx, w, ldw, bias,
-                           static_cast<propel::Activation>(act), z, ldz);
+                           static_cast<propel::Activation>(act), z, ldz, alpha);
+  });
+}
+
+int propel_activation_forward(int act, float alpha, int64_t n, const float* x, float* y) {
+  return Wrap(
+      [&] { propel::activation_forward(static_cast<propel::Activation>(act), alpha, n, x, y); });
+}
+
+int propel_activation_backward(int act, float alpha, int64_t n, const float* x, const float* dy,
+                               float* dx) {
+  return Wrap([&] {
+    propel::activation_backward(static_cast<propel::Activation>(act), alpha, n, x, dy, dx);
+  });
+}
+
+int propel_activation_backward_from_output(int act, float alpha, int64_t n, const float* y,
+                                           const float* dy, float* dx) {
+  return Wrap([&] {
+    propel::activation_backward_from_output(static_cast<propel::Activation>(act), alpha, n, y, dy,
+                                            dx);
+  });
+}
+
+int propel_softmax(int64_t rows, int64_t cols, const float* x, float* y) {
+  return Wrap([&] { propel::softmax(rows, cols, x, cols, y, cols); });
+}
+
+int propel_log_softmax(int64_t rows, int64_t cols, const float* x, float* y) {
+  return Wrap([&] { propel::log_softmax(rows, cols, x, cols, y, cols); });
+}
+
+int propel_loss_bce_with_logits(int64_t rows, int64_t cols, const float* z, const float* y,
+                                float grad_scale, float* dz, float* loss) {
+  return LossCall("propel_loss_bce_with_logits", loss,
+                  [&] { return propel::bce_with_logits(rows, cols, z, y, dz, grad_scale); });
+}
+
+int propel_loss_bce(int64_t rows, int64_t cols, const float* a, const float* y, float eps,
+                    float grad_scale, float* dz, float* loss) {
+  return LossCall("propel_loss_bce", loss, [&] {
+    return propel::binary_cross_entropy(rows, cols, a, y, dz, grad_scale, eps);
+  });
+}
+
+int propel_loss_mse(int64_t rows, int64_t cols, const float* a, const float* y, float grad_scale,
+                    float* dz, float* loss) {
+  return LossCall("propel_loss_mse", loss,
+                  [&] { return propel::mean_squared_error(rows, cols, a, y, dz, grad_scale); });
+}
+
+int propel_loss_softmax_ce(int64_t rows, int64_t classes, const float* z, const int32_t* labels,
+                           float grad_scale, float* dz, float* loss) {
+  return LossCall("propel_loss_softmax_ce", loss, [&] {
+    return propel::softmax_cross_entropy(rows, classes, z, labels, dz, grad_scale);
+  });
+}
+
+int propel_loss_softmax_ce_soft(int64_t rows, int64_t classes, const float* z, const float* targets,
+                                float grad_scale, float* dz, float* loss) {
+  return LossCall("propel_loss_softmax_ce_soft", loss, [&] {
+    return propel::softmax_cross_entropy(rows, classes, z, targets, dz, grad_scale);
+  });
+}
+
+int propel_column_sums(int64_t rows, int64_t cols, const float* x, float* out, int accumulate) {
+  return Wrap(
+      [&] { propel::column_sums(rows, cols, x, cols > 0 ? cols : 1, out, accumulate != 0); });
+}
+
+int propel_sum_squares(int64_t n, const float* x, double* out) {
+  if (out == nullptr) {
+    t_last_error = "propel_sum_squares: out is null";
+    return PROPEL_ERROR_INVALID_ARGUMENT;
+  }
+  return Wrap([&] { *out = propel::sum_squares(n, x); });
+}
+
+int propel_reduce_sum(int64_t k, const float* const* bufs, int64_t n, float scale, float* out) {
+  return Wrap([&] { propel::reduce_sum(k, bufs, n, scale, out); });
+}
+
+int propel_sgd_update(int64_t n, float lr, float momentum, float weight_decay, int nesterov,
+                      float grad_scale, float* w, const float* g, float* velocity) {
+  return Wrap([&] {
+    propel::SgdOptions opt;
+    opt.lr = lr;
+    opt.momentum = momentum;
+    opt.weight_decay = weight_decay;
+    opt.nesterov = nesterov != 0;
+    propel::sgd_update(opt, n, w, g, velocity, grad_scale);
+  });
+}
+
+int propel_adam_update(int64_t n, int64_t step, float lr, float beta1, float beta2, float eps,
+                       float weight_decay, int decoupled, float grad_scale, float* w,
+                       const float* g, float* m, float* v) {
+  return Wrap([&] {
+    propel::AdamOptions opt;
+    opt.lr = lr;
+    opt.beta1 = beta1;
+    opt.beta2 = beta2;
+    opt.eps = eps;
+    opt.weight_decay = weight_decay;
+    opt.decoupled = decoupled != 0;
+    propel::adam_update(opt, step, n, w, g, m, v, grad_scale);
   });
 }
 

@@ -3,6 +3,7 @@
 
 #include "src/blocking.h"
 #include "src/check.h"
+#include "src/elementwise.h"
 #include "src/executor.h"
 #include "src/gemm_driver.h"
 #include "src/target.h"
@@ -62,11 +63,9 @@ void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float 
 
 void linear_forward(int64_t batch, int64_t in, int64_t out, const float* x, int64_t ldx,
                     const float* w, int64_t ldw, const float* bias, Activation act, float* z,
-                    int64_t ldz) {
+                    int64_t ldz, float alpha) {
   const char* where = "propel::linear_forward";
-  const int ai = static_cast<int>(act);
-  detail::Check(act == Activation::kIdentity || act == Activation::kRelu, where, "activation ", ai,
-                " is not supported by the fused epilogue");
+  const kernels::ActParams ap = detail::CheckedActivation(where, act, alpha);
   detail::Check(batch >= 0, where, "batch = ", batch, " is negative");
   detail::Check(in >= 0, where, "in = ", in, " is negative");
   detail::Check(out >= 0, where, "out = ", out, " is negative");
@@ -85,7 +84,7 @@ void linear_forward(int64_t batch, int64_t in, int64_t out, const float* x, int6
   p.alpha = 1.0f, p.beta = 0.0f;
   p.a = x, p.lda = ldx, p.b = w, p.ldb = ldw, p.c = z, p.ldc = ldz;
   p.bias = bias;
-  p.act = static_cast<kernels::EpilogueAct>(ai);
+  p.act = ap;
   Run(p);
 }
 

@@ -134,7 +134,7 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
       kernels::UkernelParams params;
       params.alpha = p.alpha;
       params.beta = first ? p.beta : 1.0f;
-      params.act = last ? p.act : kernels::EpilogueAct::kIdentity;
+      params.act = last ? p.act : kernels::ActParams{};
 
       for (int64_t ic = i0; ic < i1; ic += blk.mc) {
         const int64_t mc = std::min(blk.mc, i1 - ic);
@@ -225,7 +225,7 @@ void SkinnyBlock(const kernels::GemmKernels& kern, const GemmProblem& p, int64_t
   float* c = p.c + i0 * p.ldc + j0;
   kern.dot_nt(i1 - i0, j1 - j0, p.k, p.alpha, p.a + i0 * p.lda, p.lda, p.b + j0 * p.ldb, p.ldb,
               p.beta, c, p.ldc);
-  if (p.bias != nullptr || p.act != kernels::EpilogueAct::kIdentity) {
+  if (p.bias != nullptr || p.act.act != kernels::Act::kIdentity) {
     kern.scale(i1 - i0, j1 - j0, 1.0f, p.bias ? p.bias + j0 : nullptr, p.act, c, p.ldc);
   }
 }

@@ -22,7 +22,7 @@ struct GemmProblem {
   float* c = nullptr;
   int64_t ldc = 0;
   const float* bias = nullptr;  // n values added to every row, or nullptr
-  kernels::EpilogueAct act = kernels::EpilogueAct::kIdentity;
+  kernels::ActParams act;       // act.fn set for activations other than identity and ReLU
 };
 
 // How the output is cut between threads: a tm x tn grid of blocks aligned to MR x NR tiles.

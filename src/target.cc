@@ -132,5 +132,13 @@ const kernels::GemmKernels& ActiveGemmKernels() {
   return *k;
 }
 
+const kernels::ElementwiseKernels& ActiveElementwiseKernels() {
+  const kernels::ElementwiseKernels* k = kernels::ElementwiseKernelsFor(ActiveTargetBits());
+  if (k == nullptr) {
+    Fail(ErrorCode::kInternal, "propel", "no element-wise kernels for the active target");
+  }
+  return *k;
+}
+
 }  // namespace detail
 }  // namespace propel

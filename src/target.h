@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 
 namespace propel::detail {
@@ -13,5 +14,8 @@ int64_t ActiveTargetBits();
 
 // GEMM kernels of the active target.
 const kernels::GemmKernels& ActiveGemmKernels();
+
+// Element-wise kernels of the active target.
+const kernels::ElementwiseKernels& ActiveElementwiseKernels();
 
 }  // namespace propel::detail

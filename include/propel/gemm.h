@@ -14,15 +14,11 @@
 
 #include <cstdint>
 
+#include "propel/activation.h"
+
 namespace propel {
 
 enum class Trans : int { kNo = 0, kYes = 1 };
-
-// Activation applied by the fused GEMM epilogue.
-enum class Activation : int {
-  kIdentity = 0,
-  kRelu = 1,
-};
 
 // C = alpha * op(A) * op(B) + beta * C.
 //  - Any m, n, k >= 0. k == 0 or alpha == 0 scales C by beta without reading A or B.
@@ -38,13 +34,14 @@ void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float 
            int64_t ldc);
 
 // The forward pass of a dense layer in one GEMM call, with the bias add and the activation
-// applied while each tile of Z is still in registers:
+// applied to each tile of Z while it is still in registers (identity, ReLU) or in L1 (the other
+// activations of propel/activation.h, alpha as there):
 //   Z = act(X * W^T + bias)
 // X: batch x in (row stride ldx >= in), W: out x in (row stride ldw >= in, the layout of
 // PyTorch's Linear.weight), bias: out values or nullptr, Z: batch x out (row stride ldz >= out).
 // Threads and determinism as sgemm. Throws propel::Error on invalid input.
 void linear_forward(int64_t batch, int64_t in, int64_t out, const float* x, int64_t ldx,
                     const float* w, int64_t ldw, const float* bias, Activation act, float* z,
-                    int64_t ldz);
+                    int64_t ldz, float alpha = 0.0f);
 
 }  // namespace propel

@@ -1,8 +1,11 @@
 // Umbrella header of propel's C++ API.
 #pragma once
 
+#include "propel/activation.h"
 #include "propel/error.h"
 #include "propel/gemm.h"
+#include "propel/loss.h"
+#include "propel/optim.h"
 #include "propel/target.h"
 #include "propel/threading.h"
 #include "propel/version.h"

@@ -105,12 +105,13 @@ TEST_P(GemmKernelsTest, MicroKernelContract) {
     for (float alpha : {1.0f, -0.5f}) {
       for (float beta : {0.0f, 1.0f, 0.25f}) {
         for (bool with_bias : {false, true}) {
-          for (auto act : {kernels::EpilogueAct::kIdentity, kernels::EpilogueAct::kRelu}) {
+          for (auto act : {kernels::Act::kIdentity, kernels::Act::kRelu}) {
             auto c = test::RandomVector(static_cast<size_t>(mr * ldc), 4);
             if (beta == 0.0f)
               std::fill(c.begin(), c.end(), std::numeric_limits<float>::quiet_NaN());
             const auto c_in = c;
-            kernels::UkernelParams params{alpha, beta, with_bias ? bias.data() : nullptr, act};
+            kernels::UkernelParams params{alpha, beta, with_bias ? bias.data() : nullptr,
+                                          kernels::ActParams{act, 0.0f, nullptr}};
             K().ukernel(kc, ap.get(), bp.get(), c.data(), ldc, params);
             for (int64_t i = 0; i < mr; ++i) {
               for (int64_t j = 0; j < nr; ++j) {
@@ -129,7 +130,7 @@ TEST_P(GemmKernelsTest, MicroKernelContract) {
                   want += bias[j];
                   mag += std::fabs(bias[j]);
                 }
-                if (act == kernels::EpilogueAct::kRelu && want < 0.0) want = 0.0;
+                if (act == kernels::Act::kRelu && want < 0.0) want = 0.0;
                 const double tol =
                     2.0 * (kc + 3) * std::numeric_limits<float>::epsilon() / 2 * mag + 1e-30;
                 ASSERT_NEAR(c[i * ldc + j], want, tol) << "i=" << i << " j=" << j << " kc=" << kc
@@ -161,8 +162,9 @@ TEST_P(GemmKernelsTest, NarrowKernelsMatchFullKernelBitwise) {
   std::copy(bv.begin(), bv.end(), bp.get());
   const auto bias = test::RandomVector(static_cast<size_t>(nr), 10);
   const auto c0 = test::RandomVector(static_cast<size_t>(mr * nr), 11);
-  for (auto act : {kernels::EpilogueAct::kIdentity, kernels::EpilogueAct::kRelu}) {
-    const kernels::UkernelParams params{-0.5f, 0.25f, bias.data(), act};
+  for (auto act : {kernels::Act::kIdentity, kernels::Act::kRelu}) {
+    const kernels::UkernelParams params{-0.5f, 0.25f, bias.data(),
+                                        kernels::ActParams{act, 0.0f, nullptr}};
     auto full = c0;
     K().ukernel(kc, ap.get(), bp.get(), full.data(), nr, params);
     for (int64_t v = 1; v <= nr / lanes; ++v) {

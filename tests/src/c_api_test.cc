@@ -34,7 +34,7 @@ TEST(CApi, ErrorsReturnStatusAndMessage) {
   EXPECT_EQ(propel_set_num_threads(0), PROPEL_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(propel_set_executor(17), PROPEL_ERROR_INVALID_ARGUMENT);
   EXPECT_EQ(propel_set_target("NOPE"), PROPEL_ERROR_UNSUPPORTED);
-  EXPECT_EQ(propel_linear_forward(1, 2, 2, a, 2, b, 2, nullptr, 99, c, 2),
+  EXPECT_EQ(propel_linear_forward(1, 2, 2, a, 2, b, 2, nullptr, 99, 0.0f, c, 2),
             PROPEL_ERROR_INVALID_ARGUMENT);
 }
 

@@ -1,0 +1,178 @@
+// Losses with their gradient in the same pass: binary cross-entropy from logits and on
+// probabilities, mean squared error, softmax cross-entropy with integer labels or soft targets.
+// Contracts: kernels/elementwise.h. Each returns the sum of the per-sample losses in double;
+// float vector partial sums are flushed to the double total every kFlush elements.
+
+#if defined(PROPEL_KERNELS_LOSS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef PROPEL_KERNELS_LOSS_INL_H_
+#undef PROPEL_KERNELS_LOSS_INL_H_
+#else
+#define PROPEL_KERNELS_LOSS_INL_H_
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmath>
+
+#include "hwy/contrib/math/math-inl.h"
+#include "hwy/highway.h"
+#include "kernels/activation-inl.h"
+#include "kernels/elementwise.h"
+#include "kernels/math-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace propel::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+constexpr int64_t kLossFlush = 1024;
+
+// Runs f(z, y, dz?) over n elements: f returns the per-element loss vector and writes the
+// gradient through its third argument. Ragged tails go through zero-padded buffers, and their
+// padding lanes are masked out of the sum.
+template <class F>
+HWY_INLINE double ElementLoss(int64_t n, const float* z, const float* y, float* dz, const F& f) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  double total = 0.0;
+  int64_t i = 0;
+  while (i + N <= n) {
+    const int64_t end = (n - i) / N * N > kLossFlush ? i + kLossFlush : i + (n - i) / N * N;
+    VF acc = hn::Zero(d);
+    for (; i < end; i += N) {
+      VF g;
+      acc = hn::Add(acc, f(hn::LoadU(d, z + i), hn::LoadU(d, y + i), &g));
+      if (dz != nullptr) hn::StoreU(g, d, dz + i);
+    }
+    total += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, acc)));
+  }
+  if (i < n) {
+    HWY_ALIGN float bz[kMaxLanesF] = {};
+    HWY_ALIGN float by[kMaxLanesF] = {};
+    const size_t rest = static_cast<size_t>(n - i);
+    memcpy(bz, z + i, rest * sizeof(float));
+    memcpy(by, y + i, rest * sizeof(float));
+    VF g;
+    const VF l = hn::IfThenElseZero(hn::FirstN(d, rest), f(hn::Load(d, bz), hn::Load(d, by), &g));
+    total += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, l)));
+    if (dz != nullptr) {
+      hn::Store(g, d, bz);
+      memcpy(dz + i, bz, rest * sizeof(float));
+    }
+  }
+  return total;
+}
+
+// l = max(z, 0) - z y + log1p(exp(-|z|)), dz = scale (sigmoid(z) - y).
+double BceLogits(int64_t n, const float* z, const float* y, float grad_scale, float* dz) {
+  const DF d;
+  const VF vs = hn::Set(d, grad_scale);
+  return ElementLoss(n, z, y, dz, [d, vs](VF vz, VF vy, VF* g) HWY_ATTR {
+    const auto p = math::Sigmoid2(d, vz);
+    const VF s = math::IfNegative(d, vz, hn::Mul(p.e, p.r), p.r);
+    *g = hn::Mul(vs, hn::Sub(s, vy));
+    const VF lin = hn::NegMulAdd(vz, vy, math::ClampLow(d, vz, 0.0f));
+    return hn::Add(lin, math::Log1pUnit(d, p.e));
+  });
+}
+
+// l = -(y log p + (1 - y) log(1 - p)), p = clamp(a, eps, 1 - eps); dz = scale (a - y).
+double BceProb(int64_t n, const float* a, const float* y, float eps, float grad_scale, float* dz) {
+  const DF d;
+  const VF vs = hn::Set(d, grad_scale);
+  const VF lo = hn::Set(d, eps);
+  const VF hi = hn::Set(d, 1.0f - eps);
+  const VF one = hn::Set(d, 1.0f);
+  return ElementLoss(n, a, y, dz, [=](VF va, VF vy, VF* g) HWY_ATTR {
+    *g = hn::Mul(vs, hn::Sub(va, vy));
+    const VF p = hn::IfThenElse(hn::IsNaN(va), va, hn::Min(hn::Max(va, lo), hi));
+    const VF lp = hn::Log(d, p);
+    const VF lq = hn::Log(d, hn::Sub(one, p));
+    return hn::Neg(hn::MulAdd(vy, lp, hn::Mul(hn::Sub(one, vy), lq)));
+  });
+}
+
+// l = (a - y)^2 / 2, dz = scale (a - y).
+double Mse(int64_t n, const float* a, const float* y, float grad_scale, float* dz) {
+  const DF d;
+  const VF vs = hn::Set(d, grad_scale);
+  const VF half = hn::Set(d, 0.5f);
+  return ElementLoss(n, a, y, dz, [=](VF va, VF vy, VF* g) HWY_ATTR {
+    const VF diff = hn::Sub(va, vy);
+    *g = hn::Mul(vs, diff);
+    return hn::Mul(half, hn::Mul(diff, diff));
+  });
+}
+
+// Softmax cross-entropy with integer labels, row by row:
+//   m = max z, S = sum exp(z - m), l = log S + m - z[label],
+//   dz = scale exp(z - m) / S, then dz[label] -= scale.
+double SoftmaxCeLabels(int64_t rows, int64_t cols, const float* z, const int32_t* labels,
+                       float grad_scale, float* dz) {
+  const DF d;
+  double total = 0.0;
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* zr = z + i * cols;
+    const int32_t label = labels[i];
+    const float z_label = zr[label];  // read before dz (which may alias z) is written
+    const float m = RowMax(d, cols, zr);
+    float* dzr = dz != nullptr ? dz + i * cols : nullptr;
+    const float sum = RowSumExp(d, cols, zr, m, dzr);
+    total +=
+        std::log(static_cast<double>(sum)) + static_cast<double>(m) - static_cast<double>(z_label);
+    if (dzr != nullptr) {
+      RowAffine(d, cols, dzr, grad_scale / sum, 0.0f, dzr);
+      dzr[label] -= grad_scale;
+    }
+  }
+  return total;
+}
+
+// Softmax cross-entropy with soft targets t (rows of t need not sum to 1):
+//   l = sum t (m - z) + (sum t) log S   (m - z >= 0: no cancellation against large logits),
+//   dz = scale (softmax(z) sum t - t).
+double SoftmaxCeSoft(int64_t rows, int64_t cols, const float* z, const float* targets,
+                     float grad_scale, float* dz) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  double total = 0.0;
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* zr = z + i * cols;
+    const float* tr = targets + i * cols;
+    const float m = RowMax(d, cols, zr);
+    // sum t and sum t (m - z) first: dz may alias z.
+    const VF vm = hn::Set(d, m);
+    VF st = hn::Zero(d), stz = hn::Zero(d);
+    int64_t j = 0;
+    for (; j + N <= cols; j += N) {
+      const VF t = hn::LoadU(d, tr + j);
+      st = hn::Add(st, t);
+      stz = hn::MulAdd(t, hn::Sub(vm, hn::LoadU(d, zr + j)), stz);
+    }
+    if (j < cols) {
+      const size_t rest = static_cast<size_t>(cols - j);
+      const VF t = LoadTail(d, tr + j, rest, 0.0f);
+      st = hn::Add(st, t);
+      stz = hn::MulAdd(t, hn::Sub(vm, LoadTail(d, zr + j, rest, m)), stz);
+    }
+    const float tsum = hn::GetLane(hn::SumOfLanes(d, st));
+    const float tz = hn::GetLane(hn::SumOfLanes(d, stz));
+    float* dzr = dz != nullptr ? dz + i * cols : nullptr;
+    const float sum = RowSumExp(d, cols, zr, m, dzr);
+    total +=
+        static_cast<double>(tz) + static_cast<double>(tsum) * std::log(static_cast<double>(sum));
+    if (dzr != nullptr) {
+      const VF vp = hn::Set(d, grad_scale * tsum / sum);
+      const VF vs = hn::Set(d, grad_scale);
+      Map2(cols, dzr, tr, dzr,
+           [vp, vs](VF e, VF t) HWY_ATTR { return hn::MulSub(e, vp, hn::Mul(vs, t)); });
+    }
+  }
+  return total;
+}
+
+}  // namespace propel::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard

@@ -1,0 +1,263 @@
+// Vector math for the element-wise kernels: exp, expm1, log1p, erfc, a refined reciprocal, and
+// the sigmoid decomposition the activations and losses share. Accuracy of each function is
+// measured by tests/kernels/elementwise_accuracy_test.cc and stated in docs/kernels.md.
+//
+// Polynomial coefficients come from tools/fit_coefficients.py (near-minimax fits, rerun it to
+// reproduce them). Range reduction follows the usual Cody-Waite scheme:
+//   exp(x) = 2^n exp(r),  n = round(x / ln2),  r = x - n ln2 in [-ln2/2, ln2/2] (ln2 split in a
+//   high and a low part, both applied by FMA), exp(r) = 1 + r + r^2 Q(r) with Q of degree 3.
+// Results that fall into the subnormal range are produced with gradual underflow (2^n applied as
+// two factors, or by AVX-512's VSCALEFPS), not flushed to zero.
+
+#if defined(PROPEL_KERNELS_MATH_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef PROPEL_KERNELS_MATH_INL_H_
+#undef PROPEL_KERNELS_MATH_INL_H_
+#else
+#define PROPEL_KERNELS_MATH_INL_H_
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace propel::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+namespace math {
+
+// tools/fit_coefficients.py: expm1(r) = r + r^2 Q(r) on [-ln2/2, ln2/2]: relative error of the
+// polynomial 4.5e-7 for expm1 and 1.9e-7 for exp.
+constexpr float kExpQ0 = 0.49999404f;
+constexpr float kExpQ1 = 0.166668311f;
+constexpr float kExpQ2 = 0.0418725684f;
+constexpr float kExpQ3 = 0.00833807234f;
+// log1p(u) = 2s + 2s^3 R(s^2), s = u / (2 + u), u in [0, 1]: relative error 1.9e-7.
+constexpr float kLog1pR0 = 0.333367407f;
+constexpr float kLog1pR1 = 0.198179856f;
+constexpr float kLog1pR2 = 0.169917777f;
+// erfc(z) = t exp(-z^2 + G(t)), t = 1 / (1 + z/2), z in [0, 10.5]: relative error 2.5e-7.
+constexpr float kErfcG[9] = {-1.26523352f, 0.993749857f, 0.433272868f,  -0.210960135f, 0.789456844f,
+                             -1.68553507f, 1.38672924f,  -0.510615826f, 0.069135502f};
+
+constexpr float kLog2e = 1.44269504f;
+constexpr float kLn2Hi = 0.693145752f;     // 11 significant bits: n * kLn2Hi is exact
+constexpr float kLn2Lo = 1.42860677e-06f;  // ln2 - kLn2Hi
+constexpr float kExpMax = 88.8f;           // exp(88.8) overflows to +inf
+constexpr float kExpMin = -104.0f;         // exp(-104) rounds to +0
+// 1.5 * 2^23: (v + magic) - magic rounds v to an integer (nearest even) for |v| < 2^22.
+constexpr float kRoundMagic = 12582912.0f;
+
+// max(x, lo) and min(x, hi) that keep NaN (x86's MAXPS/MINPS return the second operand when
+// either is NaN; elsewhere a compare and select).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V ClampLow(D d, V x, float lo) {
+#if HWY_ARCH_X86 && HWY_TARGET != HWY_SCALAR
+  return hn::Max(hn::Set(d, lo), x);
+#else
+  return hn::IfThenElse(hn::Lt(x, hn::Set(d, lo)), hn::Set(d, lo), x);
+#endif
+}
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V ClampHigh(D d, V x, float hi) {
+#if HWY_ARCH_X86 && HWY_TARGET != HWY_SCALAR
+  return hn::Min(hn::Set(d, hi), x);
+#else
+  return hn::IfThenElse(hn::Gt(x, hn::Set(d, hi)), hn::Set(d, hi), x);
+#endif
+}
+
+// x < 0 ? yes : no by the sign bit (BLENDVPS where the target has it). Highway 1.0.3's
+// IfNegativeThenElse on SSSE3 selects bit by bit from a mask that is only the sign bit, so that
+// target compares instead (-0 then counts as non-negative; callers give both branches the same
+// value at 0).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V IfNegative(D d, V x, V yes, V no) {
+#if HWY_TARGET == HWY_SSSE3
+  return hn::IfThenElse(hn::Lt(x, hn::Zero(d)), yes, no);
+#else
+  (void)d;
+  return hn::IfNegativeThenElse(x, yes, no);
+#endif
+}
+
+// 1 / x for x in [1, 2^64] (the callers' denominators): the hardware estimate refined by Newton
+// steps (RCP14: 14 bits, one step; RCPPS: 12 bits, one step; NEON's 8-bit estimate: two).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V Reciprocal(D d, V x) {
+#if HWY_TARGET == HWY_SCALAR
+  return hn::Div(hn::Set(d, 1.0f), x);
+#else
+  const V two = hn::Set(d, 2.0f);
+  V r = hn::ApproximateReciprocal(x);
+  r = hn::Mul(r, hn::NegMulAdd(x, r, two));
+#if HWY_ARCH_ARM
+  r = hn::Mul(r, hn::NegMulAdd(x, r, two));
+#endif
+  return r;
+#endif
+}
+
+// 2^n for integral n in [-126, 127] (one exponent field, no scaling).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V Pow2(D d, V n) {
+  const hn::RebindToSigned<D> di;
+  const auto ni = hn::ConvertTo(di, n);
+  return hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(ni, hn::Set(di, 127))));
+}
+
+// p * 2^n for integral n in [-151, 128] (gradual underflow and overflow to inf included).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V Scale2N(D d, V p, V n) {
+  // n = n1 + n2 with n1 = round(n / 2): both halves in [-76, 64], normal powers of two.
+  const V magic = hn::Set(d, kRoundMagic);
+  const V n1 = hn::Sub(hn::MulAdd(n, hn::Set(d, 0.5f), magic), magic);
+  const V n2 = hn::Sub(n, n1);
+  return hn::Mul(hn::Mul(p, Pow2(d, n1)), Pow2(d, n2));
+}
+#if HWY_TARGET <= HWY_AVX3 && HWY_ARCH_X86
+HWY_INLINE hn::Vec512<float> Scale2N(hn::Full512<float> /*d*/, hn::Vec512<float> p,
+                                     hn::Vec512<float> n) {
+  return hn::Vec512<float>{_mm512_scalef_ps(p.raw, n.raw)};
+}
+#endif
+
+// n = round(x / ln2), by the magic-number addition (cheaper than ROUNDPS, and SSSE3 has none).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V RoundLog2e(D d, V x) {
+  const V magic = hn::Set(d, kRoundMagic);
+  return hn::Sub(hn::MulAdd(x, hn::Set(d, kLog2e), magic), magic);
+}
+
+// expm1(r) = r + r^2 Q(r) for the reduced argument r.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V ReducedExpm1(D d, V r) {
+  V q = hn::MulAdd(hn::Set(d, kExpQ3), r, hn::Set(d, kExpQ2));
+  q = hn::MulAdd(q, r, hn::Set(d, kExpQ1));
+  q = hn::MulAdd(q, r, hn::Set(d, kExpQ0));
+  return hn::MulAdd(hn::Mul(r, r), q, r);
+}
+
+// exp(x + lo) for x in [kExpMin, kExpMax] (callers clamp) and |lo| << 1: lo is a correction
+// term added after the range reduction (the low part of a double-float argument).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V ExpClamped(D d, V x, V lo) {
+  const V n = RoundLog2e(d, x);
+  V r = hn::NegMulAdd(n, hn::Set(d, kLn2Hi), x);
+  r = hn::NegMulAdd(n, hn::Set(d, kLn2Lo), r);
+  r = hn::Add(r, lo);
+  const V p = hn::Add(ReducedExpm1(d, r), hn::Set(d, 1.0f));
+  return Scale2N(d, p, n);
+}
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V ExpClamped(D d, V x) {
+  const V n = RoundLog2e(d, x);
+  V r = hn::NegMulAdd(n, hn::Set(d, kLn2Hi), x);
+  r = hn::NegMulAdd(n, hn::Set(d, kLn2Lo), r);
+  const V p = hn::Add(ReducedExpm1(d, r), hn::Set(d, 1.0f));
+  return Scale2N(d, p, n);
+}
+
+// exp(x) for every float x: +inf above 88.72, gradual underflow to +0, NaN kept.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V Exp(D d, V x) {
+  return ExpClamped(d, ClampHigh(d, ClampLow(d, x, kExpMin), kExpMax));
+}
+
+// exp(x) for x <= 0 (the half the sigmoid family needs).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V ExpNonPositive(D d, V x) {
+  return ExpClamped(d, ClampLow(d, x, kExpMin));
+}
+
+// expm1(x) for x in [-30, 40] (callers clamp; expm1(-30) rounds to -1):
+//   expm1(x) = 2^n expm1(r) + (2^n - 1), exact in 2^n - 1, no cancellation near 0.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V Expm1Clamped(D d, V x) {
+  const V n = RoundLog2e(d, x);
+  V r = hn::NegMulAdd(n, hn::Set(d, kLn2Hi), x);
+  r = hn::NegMulAdd(n, hn::Set(d, kLn2Lo), r);
+  const V s = Pow2(d, n);
+  return hn::MulAdd(s, ReducedExpm1(d, r), hn::Sub(s, hn::Set(d, 1.0f)));
+}
+
+// log1p(u) for u in [0, 1]: 2 atanh(s) with s = u / (2 + u) in [0, 1/3].
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V Log1pUnit(D d, V u) {
+  const V s = hn::Mul(u, Reciprocal(d, hn::Add(u, hn::Set(d, 2.0f))));
+  const V w = hn::Mul(s, s);
+  V rr = hn::MulAdd(hn::Set(d, kLog1pR2), w, hn::Set(d, kLog1pR1));
+  rr = hn::MulAdd(rr, w, hn::Set(d, kLog1pR0));
+  const V s2 = hn::Add(s, s);
+  return hn::MulAdd(hn::Mul(s2, w), rr, s2);
+}
+
+// The sigmoid's parts for any x: e = exp(-|x|), r = 1 / (1 + e); then
+//   sigmoid(x) = x >= 0 ? r : e r,   1 - sigmoid(x) = x >= 0 ? e r : r,
+//   sigmoid'(x) = sigmoid(x) (1 - sigmoid(x)) = e r^2,
+// all without cancellation, so each has a small relative error over the whole float range.
+template <class D, class V = hn::Vec<D>>
+struct SigmoidParts {
+  V e;
+  V r;
+};
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE SigmoidParts<D, V> Sigmoid2(D d, V x) {
+  const V e = ExpNonPositive(d, hn::Or(x, hn::SignBit(d)));  // -|x|
+  return {e, Reciprocal(d, hn::Add(e, hn::Set(d, 1.0f)))};
+}
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V Sigmoid(D d, V x) {
+  const SigmoidParts<D, V> s = Sigmoid2(d, x);
+  return IfNegative(d, x, hn::Mul(s.e, s.r), s.r);
+}
+
+// tanh(x) = sign(x) E / (E + 2), E = expm1(2|x|), |x| clamped at 9 (tanh(9) rounds to 1).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V Tanh(D d, V x) {
+  const V a = ClampHigh(d, hn::Abs(x), 9.0f);
+  const V e = Expm1Clamped(d, hn::Add(a, a));
+  const V t = hn::Mul(e, Reciprocal(d, hn::Add(e, hn::Set(d, 2.0f))));
+  return hn::CopySignToAbs(t, x);
+}
+
+// tanh'(x) = 1 - tanh^2 = 4 e / (1 + e)^2 with e = exp(-2|x|).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V TanhDerivative(D d, V x) {
+  const V e = ExpNonPositive(d, hn::Mul(hn::Set(d, -2.0f), hn::Abs(x)));
+  const V r = Reciprocal(d, hn::Add(e, hn::Set(d, 1.0f)));
+  return hn::Mul(hn::Mul(hn::Set(d, 4.0f), e), hn::Mul(r, r));
+}
+
+// Standard normal CDF Phi(x) = erfc(-x / sqrt2) / 2, and exp(-x^2 / 2) (for the density) when
+// `density` is given. erfc(z) for z >= 0 is t exp(-z^2 + G(t)); z^2 is carried as hi + lo so
+// that its rounding does not reach the result; z < 0 uses erfc(z) = 2 - erfc(-z).
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE V NormalCdf(D d, V x, V* density) {
+  const V z = hn::Mul(x, hn::Set(d, -0.707106781f));
+  const V a = ClampHigh(d, hn::Abs(z), 10.5f);
+  const V t = Reciprocal(d, hn::MulAdd(a, hn::Set(d, 0.5f), hn::Set(d, 1.0f)));
+  V g = hn::Set(d, kErfcG[8]);
+  for (int i = 7; i >= 0; --i) g = hn::MulAdd(g, t, hn::Set(d, kErfcG[i]));
+  const V hi = hn::Mul(a, a);
+  const V lo = hn::MulSub(a, a, hi);  // a^2 = hi + lo exactly
+  V erfc_half;
+  if (density != nullptr) {
+    // exp(-a^2) = exp(-x^2 / 2)
+    const V ez = ExpClamped(d, ClampLow(d, hn::Neg(hi), kExpMin), hn::Neg(lo));
+    *density = ez;
+    erfc_half = hn::Mul(hn::Mul(hn::Mul(t, hn::Set(d, 0.5f)), ez), ExpClamped(d, g));
+  } else {
+    erfc_half = hn::Mul(hn::Mul(t, hn::Set(d, 0.5f)),
+                        ExpClamped(d, ClampLow(d, hn::Sub(g, hi), kExpMin), hn::Neg(lo)));
+  }
+  // z >= 0 (x <= 0): Phi = erfc(z) / 2; z < 0: Phi = 1 - erfc(|z|) / 2.
+  return IfNegative(d, z, hn::Sub(hn::Set(d, 1.0f), erfc_half), erfc_half);
+}
+
+}  // namespace math
+}  // namespace propel::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard

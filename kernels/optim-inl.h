@@ -1,0 +1,108 @@
+// Optimizer updates, one fused pass over the parameters each: SGD (with L2 weight decay),
+// momentum and Nesterov momentum, Adam and AdamW. Contracts: kernels/elementwise.h.
+
+#if defined(PROPEL_KERNELS_OPTIM_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef PROPEL_KERNELS_OPTIM_INL_H_
+#undef PROPEL_KERNELS_OPTIM_INL_H_
+#else
+#define PROPEL_KERNELS_OPTIM_INL_H_
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "hwy/highway.h"
+#include "kernels/activation-inl.h"
+#include "kernels/elementwise.h"
+#include "kernels/math-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace propel::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Runs f(w, g, s1, s2) -> updated w, s1, s2 (by reference) over n elements; s1/s2 may be nullptr
+// when f does not use them. Ragged tails go through stack buffers.
+template <class F>
+HWY_INLINE void Update(int64_t n, float* w, const float* g, float* s1, float* s2, const F& f) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    VF vw = hn::LoadU(d, w + i);
+    VF a = s1 != nullptr ? hn::LoadU(d, s1 + i) : hn::Zero(d);
+    VF b = s2 != nullptr ? hn::LoadU(d, s2 + i) : hn::Zero(d);
+    f(vw, hn::LoadU(d, g + i), a, b);
+    hn::StoreU(vw, d, w + i);
+    if (s1 != nullptr) hn::StoreU(a, d, s1 + i);
+    if (s2 != nullptr) hn::StoreU(b, d, s2 + i);
+  }
+  if (i < n) {
+    const size_t rest = static_cast<size_t>(n - i);
+    HWY_ALIGN float bw[kMaxLanesF] = {}, bg[kMaxLanesF] = {};
+    HWY_ALIGN float b1[kMaxLanesF] = {}, b2[kMaxLanesF] = {};
+    memcpy(bw, w + i, rest * sizeof(float));
+    memcpy(bg, g + i, rest * sizeof(float));
+    if (s1 != nullptr) memcpy(b1, s1 + i, rest * sizeof(float));
+    if (s2 != nullptr) memcpy(b2, s2 + i, rest * sizeof(float));
+    VF vw = hn::Load(d, bw), a = hn::Load(d, b1), b = hn::Load(d, b2);
+    f(vw, hn::Load(d, bg), a, b);
+    hn::Store(vw, d, bw);
+    hn::Store(a, d, b1);
+    hn::Store(b, d, b2);
+    memcpy(w + i, bw, rest * sizeof(float));
+    if (s1 != nullptr) memcpy(s1 + i, b1, rest * sizeof(float));
+    if (s2 != nullptr) memcpy(s2 + i, b2, rest * sizeof(float));
+  }
+}
+
+void Sgd(int64_t n, const SgdArgs& args, float* w, const float* g, float* velocity) {
+  const DF d;
+  const VF lr = hn::Set(d, args.lr);
+  const VF mu = hn::Set(d, args.momentum);
+  const VF wd = hn::Set(d, args.weight_decay);
+  const VF gs = hn::Set(d, args.grad_scale);
+  const auto geff = [=](VF vw, VF vg) HWY_ATTR { return hn::MulAdd(wd, vw, hn::Mul(gs, vg)); };
+  if (args.momentum == 0.0f) {
+    Update(n, w, g, nullptr, nullptr,
+           [=](VF& vw, VF vg, VF&, VF&) HWY_ATTR { vw = hn::NegMulAdd(lr, geff(vw, vg), vw); });
+  } else if (args.nesterov) {
+    Update(n, w, g, velocity, nullptr, [=](VF& vw, VF vg, VF& v, VF&) HWY_ATTR {
+      const VF ge = geff(vw, vg);
+      v = hn::MulAdd(mu, v, ge);
+      vw = hn::NegMulAdd(lr, hn::MulAdd(mu, v, ge), vw);
+    });
+  } else {
+    Update(n, w, g, velocity, nullptr, [=](VF& vw, VF vg, VF& v, VF&) HWY_ATTR {
+      v = hn::MulAdd(mu, v, geff(vw, vg));
+      vw = hn::NegMulAdd(lr, v, vw);
+    });
+  }
+}
+
+// step = (lr / c1) m / (sqrt(v) / sqrt(c2) + eps), with IEEE square root and division.
+void Adam(int64_t n, const AdamArgs& args, float* w, const float* g, float* m, float* v) {
+  const DF d;
+  const VF b1 = hn::Set(d, args.beta1);
+  const VF b2 = hn::Set(d, args.beta2);
+  const VF one_b1 = hn::Set(d, 1.0f - args.beta1);
+  const VF one_b2 = hn::Set(d, 1.0f - args.beta2);
+  const VF gs = hn::Set(d, args.grad_scale);
+  const VF l2 = hn::Set(d, args.decoupled ? 0.0f : args.weight_decay);
+  const VF keep = hn::Set(d, args.decoupled ? 1.0f - args.lr * args.weight_decay : 1.0f);
+  const VF step = hn::Set(d, args.lr / args.bias_correction1);
+  const VF inv_sqrt_c2 = hn::Set(d, 1.0f / std::sqrt(args.bias_correction2));
+  const VF eps = hn::Set(d, args.eps);
+  Update(n, w, g, m, v, [=](VF& vw, VF vg, VF& vm, VF& vv) HWY_ATTR {
+    const VF ge = hn::MulAdd(l2, vw, hn::Mul(gs, vg));
+    vm = hn::MulAdd(b1, vm, hn::Mul(one_b1, ge));
+    vv = hn::MulAdd(b2, vv, hn::Mul(one_b2, hn::Mul(ge, ge)));
+    const VF denom = hn::MulAdd(hn::Sqrt(vv), inv_sqrt_c2, eps);
+    vw = hn::NegMulAdd(hn::Mul(step, vm), hn::Div(hn::Set(d, 1.0f), denom), hn::Mul(keep, vw));
+  });
+}
+
+}  // namespace propel::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard

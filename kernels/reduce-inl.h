@@ -1,0 +1,112 @@
+// Reductions: column sums (the bias gradient), sum of squares (gradient norms), and the
+// fixed-order sum of K equally shaped buffers (the shard-gradient reduction).
+// Contracts: kernels/elementwise.h.
+
+#if defined(PROPEL_KERNELS_REDUCE_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef PROPEL_KERNELS_REDUCE_INL_H_
+#undef PROPEL_KERNELS_REDUCE_INL_H_
+#else
+#define PROPEL_KERNELS_REDUCE_INL_H_
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "hwy/highway.h"
+#include "kernels/activation-inl.h"
+#include "kernels/elementwise.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace propel::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// out[j] = (accumulate ? out[j] : 0) + x(0, j) + x(1, j) + ..., added left to right: the same
+// additions in the same order on every target, so the result is identical across targets.
+void ColumnSums(int64_t rows, int64_t cols, const float* x, int64_t ldx, float* out,
+                bool accumulate) {
+  if (!accumulate) memset(out, 0, static_cast<size_t>(cols) * sizeof(float));
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* row = x + i * ldx;
+    Map2(cols, out, row, out, [](VF acc, VF v) HWY_ATTR { return hn::Add(acc, v); });
+  }
+}
+
+// sum x_i^2: four vector accumulators per block of kSumBlock floats, block sums added in double.
+double SumSquares(int64_t n, const float* x) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  constexpr int64_t kSumBlock = 4096;
+  double total = 0.0;
+  int64_t i = 0;
+  while (i < n) {
+    const int64_t end = n - i > kSumBlock ? i + kSumBlock : n;
+    VF a0 = hn::Zero(d), a1 = a0, a2 = a0, a3 = a0;
+    for (; i + 4 * N <= end; i += 4 * N) {
+      const VF v0 = hn::LoadU(d, x + i);
+      const VF v1 = hn::LoadU(d, x + i + N);
+      const VF v2 = hn::LoadU(d, x + i + 2 * N);
+      const VF v3 = hn::LoadU(d, x + i + 3 * N);
+      a0 = hn::MulAdd(v0, v0, a0);
+      a1 = hn::MulAdd(v1, v1, a1);
+      a2 = hn::MulAdd(v2, v2, a2);
+      a3 = hn::MulAdd(v3, v3, a3);
+    }
+    for (; i + N <= end; i += N) {
+      const VF v = hn::LoadU(d, x + i);
+      a0 = hn::MulAdd(v, v, a0);
+    }
+    if (i < end) {
+      const VF v = LoadTail(d, x + i, static_cast<size_t>(end - i), 0.0f);
+      a1 = hn::MulAdd(v, v, a1);
+      i = end;
+    }
+    const VF s = hn::Add(hn::Add(a0, a1), hn::Add(a2, a3));
+    total += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, s)));
+  }
+  return total;
+}
+
+// out = scale * sum_b bufs[b], over chunks of kReduceChunk floats (kept in L1). The tree is that
+// of a binary counter over b = 0..k-1: each buffer is pushed on a stack, and while the two top
+// entries cover equally many buffers they are replaced by their sum (lower index on the left);
+// at the end the stack is folded from the top, s_0 + (s_1 + (... + s_top)). For k a power of two
+// this is the balanced pairwise tree ((b0 + b1) + (b2 + b3)) + ...; it depends only on k, never
+// on threads or target, and out may alias any of the buffers.
+constexpr int64_t kReduceChunk = 256;
+constexpr int kReduceLevels = 64;
+
+void ReduceSum(int64_t k, const float* const* bufs, int64_t n, float scale, float* out) {
+  const DF d;
+  const VF vs = hn::Set(d, scale);
+  HWY_ALIGN float tmp[kReduceLevels][kReduceChunk];
+  const float* entry[kReduceLevels];
+  int64_t count[kReduceLevels];
+  const auto add = [](VF a, VF b) HWY_ATTR { return hn::Add(a, b); };
+  for (int64_t c0 = 0; c0 < n; c0 += kReduceChunk) {
+    const int64_t len = n - c0 < kReduceChunk ? n - c0 : kReduceChunk;
+    int top = 0;  // entries on the stack
+    for (int64_t b = 0; b < k; ++b) {
+      entry[top] = bufs[b] + c0;
+      count[top] = 1;
+      ++top;
+      while (top >= 2 && count[top - 2] == count[top - 1]) {
+        Map2(len, entry[top - 2], entry[top - 1], tmp[top - 2], add);
+        entry[top - 2] = tmp[top - 2];
+        count[top - 2] *= 2;
+        --top;
+      }
+    }
+    // Fold s_{top-2} + s_{top-1} down to s_0, then scale into out.
+    for (; top >= 2; --top) {
+      Map2(len, entry[top - 2], entry[top - 1], tmp[top - 2], add);
+      entry[top - 2] = tmp[top - 2];
+    }
+    Map1(len, entry[0], out + c0, [vs](VF v) HWY_ATTR { return hn::Mul(v, vs); });
+  }
+}
+
+}  // namespace propel::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard
