@@ -15,6 +15,7 @@
 
 #include <cmath>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/elementwise.h"
 #include "kernels/math-inl.h"
@@ -180,55 +181,142 @@ struct ActOps<Act::kSoftplus> {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Array loops: full vectors (two per iteration), then the ragged tail through a zero-padded stack
-// buffer (no partial loads or stores, which some targets emulate with full-width accesses).
+// Array loops.
 
+// Arrays at least this long (per array) are written with non-temporal stores: they do not fit
+// in the caches anyway, and streaming saves the read-for-ownership of every output line.
+constexpr int64_t kStreamMin = int64_t{4} << 20;
+// How far ahead (in floats) the streaming loops prefetch their inputs: the compute of the
+// transcendental functions fills the out-of-order window, so the hardware prefetcher alone does
+// not keep enough lines in flight.
+constexpr int64_t kPrefetchAhead = 2048;
+
+// Elements to process before y + i is vector-aligned (for the streaming stores).
+HWY_INLINE int64_t HeadToAlign(const float* y, int64_t N) {
+  const uintptr_t mis = reinterpret_cast<uintptr_t>(y) % (static_cast<uintptr_t>(N) * 4);
+  return mis == 0 ? 0 : (static_cast<int64_t>(N) * 4 - static_cast<int64_t>(mis)) / 4;
+}
+
+// One ragged block of up to one vector through zero-padded buffers.
 template <class F>
-HWY_INLINE void Map1(int64_t n, const float* x, float* y, const F& f) {
+HWY_INLINE void Map1Partial(int64_t count, const float* x, float* y, const F& f) {
   const DF d;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  int64_t i = 0;
-  for (; i + 2 * N <= n; i += 2 * N) {
-    const VF v0 = hn::LoadU(d, x + i);
-    const VF v1 = hn::LoadU(d, x + i + N);
-    hn::StoreU(f(v0), d, y + i);
-    hn::StoreU(f(v1), d, y + i + N);
-  }
-  for (; i + N <= n; i += N) hn::StoreU(f(hn::LoadU(d, x + i)), d, y + i);
-  if (i < n) {
-    HWY_ALIGN float buf[kMaxLanesF] = {};
-    const size_t rest = static_cast<size_t>(n - i);
-    memcpy(buf, x + i, rest * sizeof(float));
-    hn::Store(f(hn::Load(d, buf)), d, buf);
-    memcpy(y + i, buf, rest * sizeof(float));
-  }
+  HWY_ALIGN float buf[kMaxLanesF] = {};
+  memcpy(buf, x, static_cast<size_t>(count) * sizeof(float));
+  hn::Store(f(hn::Load(d, buf)), d, buf);
+  memcpy(y, buf, static_cast<size_t>(count) * sizeof(float));
 }
 
 template <class F>
-HWY_INLINE void Map2(int64_t n, const float* x, const float* dy, float* dx, const F& f) {
+HWY_INLINE void Map2Partial(int64_t count, const float* x, const float* dy, float* dx, const F& f) {
+  const DF d;
+  HWY_ALIGN float bx[kMaxLanesF] = {};
+  HWY_ALIGN float bd[kMaxLanesF] = {};
+  memcpy(bx, x, static_cast<size_t>(count) * sizeof(float));
+  memcpy(bd, dy, static_cast<size_t>(count) * sizeof(float));
+  hn::Store(f(hn::Load(d, bx), hn::Load(d, bd)), d, bx);
+  memcpy(dx, bx, static_cast<size_t>(count) * sizeof(float));
+}
+
+// The main loops: four independent vectors per iteration (the transcendental functions are long
+// dependency chains, and the instruction scheduler, -fschedule-insns for this file, interleaves
+// them), then single vectors, then the ragged tail through zero-padded buffers (no partial loads
+// or stores, which some targets emulate with full-width accesses). kStream: aligned
+// non-temporal stores (y + i aligned on entry).
+template <bool kStream, class F>
+HWY_INLINE int64_t Map1Loop(int64_t i, int64_t n, const float* x, float* y, const F& f) {
   const DF d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  int64_t i = 0;
-  for (; i + 2 * N <= n; i += 2 * N) {
+  const auto store = [d](VF v, float* p) HWY_ATTR {
+    if constexpr (kStream) {
+      hn::Stream(v, d, p);
+    } else {
+      hn::StoreU(v, d, p);
+    }
+  };
+  for (; i + 4 * N <= n; i += 4 * N) {
+    if constexpr (kStream) {
+      for (int64_t k = 0; k < 4 * N; k += 16) hwy::Prefetch(x + i + kPrefetchAhead + k);
+    }
+    const VF v0 = hn::LoadU(d, x + i);
+    const VF v1 = hn::LoadU(d, x + i + N);
+    const VF v2 = hn::LoadU(d, x + i + 2 * N);
+    const VF v3 = hn::LoadU(d, x + i + 3 * N);
+    store(f(v0), y + i);
+    store(f(v1), y + i + N);
+    store(f(v2), y + i + 2 * N);
+    store(f(v3), y + i + 3 * N);
+  }
+  for (; i + N <= n; i += N) store(f(hn::LoadU(d, x + i)), y + i);
+  return i;
+}
+
+template <bool kStream, class F>
+HWY_INLINE int64_t Map2Loop(int64_t i, int64_t n, const float* x, const float* dy, float* dx,
+                            const F& f) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto store = [d](VF v, float* p) HWY_ATTR {
+    if constexpr (kStream) {
+      hn::Stream(v, d, p);
+    } else {
+      hn::StoreU(v, d, p);
+    }
+  };
+  for (; i + 4 * N <= n; i += 4 * N) {
+    if constexpr (kStream) {
+      for (int64_t k = 0; k < 4 * N; k += 16) {
+        hwy::Prefetch(x + i + kPrefetchAhead + k);
+        hwy::Prefetch(dy + i + kPrefetchAhead + k);
+      }
+    }
     const VF a0 = hn::LoadU(d, x + i);
     const VF a1 = hn::LoadU(d, x + i + N);
+    const VF a2 = hn::LoadU(d, x + i + 2 * N);
+    const VF a3 = hn::LoadU(d, x + i + 3 * N);
     const VF b0 = hn::LoadU(d, dy + i);
     const VF b1 = hn::LoadU(d, dy + i + N);
-    hn::StoreU(f(a0, b0), d, dx + i);
-    hn::StoreU(f(a1, b1), d, dx + i + N);
+    const VF b2 = hn::LoadU(d, dy + i + 2 * N);
+    const VF b3 = hn::LoadU(d, dy + i + 3 * N);
+    store(f(a0, b0), dx + i);
+    store(f(a1, b1), dx + i + N);
+    store(f(a2, b2), dx + i + 2 * N);
+    store(f(a3, b3), dx + i + 3 * N);
   }
-  for (; i + N <= n; i += N) {
-    hn::StoreU(f(hn::LoadU(d, x + i), hn::LoadU(d, dy + i)), d, dx + i);
+  for (; i + N <= n; i += N) store(f(hn::LoadU(d, x + i), hn::LoadU(d, dy + i)), dx + i);
+  return i;
+}
+
+// y[i] = f(x[i]) for i < n (y may be x).
+template <class F>
+HWY_INLINE void Map1(int64_t n, const float* x, float* y, const F& f) {
+  const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
+  int64_t i = 0;
+  if (n >= kStreamMin && N > 1) {
+    i = HeadToAlign(y, N);
+    if (i > 0) Map1Partial(i, x, y, f);
+    i = Map1Loop<true>(i, n, x, y, f);
+    hwy::FlushStream();
+  } else {
+    i = Map1Loop<false>(0, n, x, y, f);
   }
-  if (i < n) {
-    HWY_ALIGN float bx[kMaxLanesF] = {};
-    HWY_ALIGN float bd[kMaxLanesF] = {};
-    const size_t rest = static_cast<size_t>(n - i);
-    memcpy(bx, x + i, rest * sizeof(float));
-    memcpy(bd, dy + i, rest * sizeof(float));
-    hn::Store(f(hn::Load(d, bx), hn::Load(d, bd)), d, bx);
-    memcpy(dx + i, bx, rest * sizeof(float));
+  if (i < n) Map1Partial(n - i, x + i, y + i, f);
+}
+
+// dx[i] = f(x[i], dy[i]) for i < n (dx may be x or dy).
+template <class F>
+HWY_INLINE void Map2(int64_t n, const float* x, const float* dy, float* dx, const F& f) {
+  const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
+  int64_t i = 0;
+  if (n >= kStreamMin && N > 1) {
+    i = HeadToAlign(dx, N);
+    if (i > 0) Map2Partial(i, x, dy, dx, f);
+    i = Map2Loop<true>(i, n, x, dy, dx, f);
+    hwy::FlushStream();
+  } else {
+    i = Map2Loop<false>(0, n, x, dy, dx, f);
   }
+  if (i < n) Map2Partial(n - i, x + i, dy + i, dx + i, f);
 }
 
 template <Act A>

@@ -66,13 +66,40 @@ def fit_erfc(deg):
     return "kErfcG", c, f"erfc rel err {err:.2e} (degree {deg})"
 
 
+def fit_tanh():
+    # tanh(x) = x P(x^2) / Q(x^2), Q(0) = 1, P and Q of degree 4, on [0, 9] (tanh(9) rounds to
+    # 1). Linearized least squares P - f (Q - 1) = f, reweighted by 1 / Q (Sanathanan-Koerner)
+    # and towards the largest relative errors (Lawson).
+    x = cheb_nodes(1e-6, 9.0, 6000)
+    u = x * x
+    f = np.tanh(x) / x
+    p, q = 4, 4
+    qv = np.ones_like(u)
+    w = np.ones_like(u)
+    pu = np.stack([u**i for i in range(p + 1)], axis=1)
+    qu = np.stack([u**i for i in range(1, q + 1)], axis=1)
+    for _ in range(60):
+        a = np.hstack([pu, -f[:, None] * qu])
+        s = w / (f * qv)
+        c, *_ = np.linalg.lstsq(a * s[:, None], f * s, rcond=None)
+        qv = 1 + qu @ c[p + 1:]
+        err = np.abs((pu @ c[: p + 1]) / qv - f) / f
+        w = w * np.sqrt(err / err.max()) + 1e-12
+        w /= w.max()
+    return "kTanhPQ", c, f"tanh rel err {err.max():.2e} (P: 5 coefficients, then Q: 4)"
+
+
 def emit(name, c, note):
     print(f"// {note}")
     print(f"constexpr float {name}[{len(c)}] = {{")
-    print("    " + ", ".join(f"{float(np.float32(v)):.9g}f" for v in c) + "};")
+    def lit(v):
+        t = f"{float(np.float32(v)):.9g}"
+        return (t if any(ch in t for ch in ".e") else t + ".0") + "f"
+
+    print("    " + ", ".join(lit(v) for v in c) + "};")
 
 
 if __name__ == "__main__":
-    for fit in (fit_exp, fit_log1p):
+    for fit in (fit_exp, fit_log1p, fit_tanh):
         emit(*fit())
     emit(*fit_erfc(8))
