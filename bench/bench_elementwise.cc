@@ -296,7 +296,7 @@ void RegisterAll() {
           ->UseRealTime();
     }
   }
-  for (int64_t n : {kInCache, int64_t{16} * 1024 * 1024}) {
+  for (int64_t n : {int64_t{2048}, kInCache, int64_t{16} * 1024 * 1024}) {
     const std::string base = "adam/";
     const std::string size = "/" + std::to_string(n);
     for (const std::string& t : targets) {

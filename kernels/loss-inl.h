@@ -108,9 +108,58 @@ double Mse(int64_t n, const float* a, const float* y, float grad_scale, float* d
 // Softmax cross-entropy with integer labels, row by row:
 //   m = max z, S = sum exp(z - m), l = log S + m - z[label],
 //   dz = scale exp(z - m) / S, then dz[label] -= scale.
+// Short rows (up to kShortCols) are processed a block of one vector's worth of rows at a time,
+// transposed through a stack buffer so that each vector lane holds one row: the max, the
+// exponentials, the sum and log S are then plain vertical vector operations (a row at a time,
+// the reductions across lanes and the exp chain would leave the core waiting on latency).
+constexpr int64_t kShortCols = 32;
+
+HWY_INLINE double SoftmaxCeShortRows(int64_t rows, int64_t cols, const float* z,
+                                     const int32_t* labels, float grad_scale, float* dz) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  double total = 0.0;
+  HWY_ALIGN float t[kShortCols][kMaxLanesF];  // t[j][r] = z(i0 + r, j)
+  HWY_ALIGN float zl[kMaxLanesF];             // z(i0 + r, label)
+  for (int64_t i0 = 0; i0 < rows; i0 += N) {
+    const int64_t block = rows - i0 < N ? rows - i0 : N;
+    for (int64_t r = 0; r < block; ++r) {
+      const float* zr = z + (i0 + r) * cols;
+      for (int64_t j = 0; j < cols; ++j) t[j][r] = zr[j];
+      zl[r] = zr[labels[i0 + r]];
+    }
+    for (int64_t r = block; r < N; ++r) {  // padding rows: finite, masked out of the sum
+      for (int64_t j = 0; j < cols; ++j) t[j][r] = 0.0f;
+      zl[r] = 0.0f;
+    }
+    VF m = hn::Load(d, t[0]);
+    for (int64_t j = 1; j < cols; ++j) m = hn::Max(m, hn::Load(d, t[j]));
+    VF sum = hn::Zero(d);
+    for (int64_t j = 0; j < cols; ++j) {
+      const VF e = math::ExpNonPositive(d, hn::Sub(hn::Load(d, t[j]), m));
+      hn::Store(e, d, t[j]);
+      sum = hn::Add(sum, e);
+    }
+    const VF l = hn::Sub(hn::Add(hn::Log(d, sum), m), hn::Load(d, zl));
+    const VF lm = hn::IfThenElseZero(hn::FirstN(d, static_cast<size_t>(block)), l);
+    total += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, lm)));
+    if (dz != nullptr) {
+      const VF inv = hn::Div(hn::Set(d, grad_scale), sum);
+      for (int64_t j = 0; j < cols; ++j) hn::Store(hn::Mul(hn::Load(d, t[j]), inv), d, t[j]);
+      for (int64_t r = 0; r < block; ++r) {
+        float* dzr = dz + (i0 + r) * cols;
+        for (int64_t j = 0; j < cols; ++j) dzr[j] = t[j][r];
+        dzr[labels[i0 + r]] -= grad_scale;
+      }
+    }
+  }
+  return total;
+}
+
 double SoftmaxCeLabels(int64_t rows, int64_t cols, const float* z, const int32_t* labels,
                        float grad_scale, float* dz) {
   const DF d;
+  if (cols <= kShortCols) return SoftmaxCeShortRows(rows, cols, z, labels, grad_scale, dz);
   double total = 0.0;
   for (int64_t i = 0; i < rows; ++i) {
     const float* zr = z + i * cols;
