@@ -189,7 +189,7 @@ constexpr int64_t kStreamMin = int64_t{4} << 20;
 // How far ahead (in floats) the streaming loops prefetch their inputs: the compute of the
 // transcendental functions fills the out-of-order window, so the hardware prefetcher alone does
 // not keep enough lines in flight.
-constexpr int64_t kPrefetchAhead = 2048;
+constexpr int64_t kPrefetchAhead = 1024;
 
 // Elements to process before y + i is vector-aligned (for the streaming stores).
 HWY_INLINE int64_t HeadToAlign(const float* y, int64_t N) {

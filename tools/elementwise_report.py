@@ -40,6 +40,10 @@ def main():
           f" targets {ctx.get('propel_available_targets', '?')}")
     rows = defaultdict(dict)  # (function, direction, size) -> impl -> Gelem/s (and copy_frac)
     fracs = {}
+    # Out of cache: bytes/s as a fraction of the memcpy benchmark of the same run (medians),
+    # which follows the machine's bandwidth of the moment better than the start-up measurement.
+    copy = runs.get("copy/memcpy/67108864")
+    copy_bps = median(copy, "bytes_per_second") if copy else None
     for name, rs in runs.items():
         parts = name.split("/")
         if parts[0] in ("copy",):
@@ -54,9 +58,8 @@ def main():
             continue
         func, direction, impl, size = parts[0], parts[1], parts[2], parts[3]
         rows[(func, direction, size)][impl] = median(rs, "items_per_second") / 1e9
-        frac = median(rs, "copy_frac")
-        if frac is not None:
-            fracs[(func, direction, size, impl)] = frac
+        if size == "67108864" and copy_bps:
+            fracs[(func, direction, size, impl)] = median(rs, "bytes_per_second") / copy_bps
     targets = sorted({i for r in rows.values() for i in r if i.startswith("propel_")},
                      key=lambda t: ["propel_AVX3", "propel_AVX2", "propel_SSE4", "propel_SSSE3",
                                     "propel_SCALAR"].index(t) if t in ["propel_AVX3", "propel_AVX2", "propel_SSE4", "propel_SSSE3", "propel_SCALAR"] else 9)
@@ -82,7 +85,8 @@ def main():
             print("| " + " | ".join(cells) + " |")
         else:
             print(sep.join(f"{c:>10}" for c in cells))
-    print("(elements/s in G; 'best/peer': propel's best target over the faster of Eigen and oneDNN)")
+    print("(elements/s in G; 'best/peer': propel's best target over the faster of Eigen and oneDNN;"
+          " 'copy frac': bytes read + written per second over memcpy's in the same run)")
 
 
 if __name__ == "__main__":
