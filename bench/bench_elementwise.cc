@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -249,9 +250,15 @@ constexpr Activation kActs[] = {
     Activation::kSilu,      Activation::kSoftplus,
 };
 
+// Every available target, or only the active one with PROPEL_BENCH_TARGETS=best.
 void RegisterAll() {
   std::vector<std::string> targets;
-  for (const Target& t : available_targets()) targets.emplace_back(t.name);
+  const char* which = std::getenv("PROPEL_BENCH_TARGETS");
+  if (which != nullptr && std::string(which) == "best") {
+    targets.emplace_back(active_target().name);
+  } else {
+    for (const Target& t : available_targets()) targets.emplace_back(t.name);
+  }
   benchmark::RegisterBenchmark("copy/memcpy/67108864", BM_Copy)->UseRealTime();
   for (Activation act : kActs) {
     for (bool backward : {false, true}) {
@@ -273,8 +280,6 @@ void RegisterAll() {
                                        ActCase{act, backward, Impl::kEigen, "", n})
               ->UseRealTime();
         }
-        float alpha_unused;
-        (void)alpha_unused;
         if (DnnlAvailable() && act != Activation::kIdentity) {
           benchmark::RegisterBenchmark((base + "onednn" + size).c_str(), BM_Activation,
                                        ActCase{act, backward, Impl::kDnnl, "", n})

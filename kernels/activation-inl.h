@@ -174,7 +174,7 @@ struct ActOps<Act::kSilu> {
 template <>
 struct ActOps<Act::kSoftplus> {
   static HWY_INLINE VF Fwd(DF d, VF x, VF) {
-    const VF e = math::ExpNonPositive(d, hn::Or(x, hn::SignBit(d)));
+    const VF e = math::ExpNegAbs(d, x);
     return hn::Add(math::ClampLow(d, x, 0.0f), math::Log1pUnit(d, e));
   }
   static HWY_INLINE VF Deriv(DF d, VF x, VF) { return math::Sigmoid(d, x); }
@@ -326,12 +326,33 @@ void ForwardT(float alpha, int64_t n, const float* x, float* y) {
   Map1(n, x, y, [d, va](VF v) HWY_ATTR { return ActOps<A>::Fwd(d, v, va); });
 }
 
+// dy * act'(x); the piecewise-linear activations select instead of multiplying.
+template <Act A>
+HWY_INLINE VF BackwardVec(DF d, VF x, VF dy, VF alpha) {
+  if constexpr (A == Act::kRelu || A == Act::kLeakyRelu) {
+    const VF other = A == Act::kRelu ? hn::Zero(d) : hn::Mul(alpha, dy);
+    return hn::IfThenElse(hn::Gt(x, hn::Zero(d)), dy, hn::IfThenElse(hn::IsNaN(x), x, other));
+  } else {
+    return hn::Mul(dy, ActOps<A>::Deriv(d, x, alpha));
+  }
+}
+
 template <Act A>
 void BackwardT(float alpha, int64_t n, const float* x, const float* dy, float* dx) {
   const DF d;
   const VF va = hn::Set(d, alpha);
-  Map2(n, x, dy, dx,
-       [d, va](VF v, VF g) HWY_ATTR { return hn::Mul(g, ActOps<A>::Deriv(d, v, va)); });
+  Map2(n, x, dy, dx, [d, va](VF v, VF g) HWY_ATTR { return BackwardVec<A>(d, v, g, va); });
+}
+
+// dy * act'(x) from y = act(x). For ReLU and leaky ReLU (alpha >= 0) y > 0 exactly where x > 0,
+// so the same selection serves both forms.
+template <Act A>
+HWY_INLINE VF BackwardOutVec(DF d, VF y, VF dy, VF alpha) {
+  if constexpr (A == Act::kRelu || A == Act::kLeakyRelu) {
+    return BackwardVec<A>(d, y, dy, alpha);
+  } else {
+    return hn::Mul(dy, ActOps<A>::DerivOut(d, y, alpha));
+  }
 }
 
 template <Act A>
@@ -339,8 +360,7 @@ void BackwardOutT(float alpha, int64_t n, const float* y, const float* dy, float
   if constexpr (HasOutputDerivative(A)) {
     const DF d;
     const VF va = hn::Set(d, alpha);
-    Map2(n, y, dy, dx,
-         [d, va](VF v, VF g) HWY_ATTR { return hn::Mul(g, ActOps<A>::DerivOut(d, v, va)); });
+    Map2(n, y, dy, dx, [d, va](VF v, VF g) HWY_ATTR { return BackwardOutVec<A>(d, v, g, va); });
   }
 }
 
@@ -403,11 +423,12 @@ void BackwardBiasT(float alpha, int64_t rows, int64_t cols, const float* s, int6
                    const float* da, int64_t ldda, float* dz, int64_t lddz, float* db) {
   const DF d;
   const VF va = hn::Set(d, alpha);
-  const auto deriv = [d, va](VF v) HWY_ATTR {
+  // dz for one vector: the same operations as the separate backward kernels.
+  const auto grad = [d, va](VF v, VF g) HWY_ATTR {
     if constexpr (kFromOutput) {
-      return ActOps<A>::DerivOut(d, v, va);
+      return BackwardOutVec<A>(d, v, g, va);
     } else {
-      return ActOps<A>::Deriv(d, v, va);
+      return BackwardVec<A>(d, v, g, va);
     }
   };
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
@@ -417,7 +438,7 @@ void BackwardBiasT(float alpha, int64_t rows, int64_t cols, const float* s, int6
     float* dzrow = dz + i * lddz;
     int64_t j = 0;
     for (; j + N <= cols; j += N) {
-      const VF g = hn::Mul(hn::LoadU(d, darow + j), deriv(hn::LoadU(d, srow + j)));
+      const VF g = grad(hn::LoadU(d, srow + j), hn::LoadU(d, darow + j));
       hn::StoreU(g, d, dzrow + j);
       if (db != nullptr) hn::StoreU(hn::Add(hn::LoadU(d, db + j), g), d, db + j);
     }
@@ -428,7 +449,7 @@ void BackwardBiasT(float alpha, int64_t rows, int64_t cols, const float* s, int6
       const size_t rest = static_cast<size_t>(cols - j);
       memcpy(bs, srow + j, rest * sizeof(float));
       memcpy(bd, darow + j, rest * sizeof(float));
-      const VF g = hn::Mul(hn::Load(d, bd), deriv(hn::Load(d, bs)));
+      const VF g = grad(hn::Load(d, bs), hn::Load(d, bd));
       hn::Store(g, d, bd);
       memcpy(dzrow + j, bd, rest * sizeof(float));
       if (db != nullptr) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# propel's main job: installs what is missing, builds in Release and runs the GEMM benchmark
-# report (propel against OpenBLAS on square and MLP training shapes, 1 thread and all threads).
+# propel's main job: installs what is missing, builds in Release and runs the benchmark reports:
+# the GEMM (propel against OpenBLAS on square and MLP training shapes, 1 thread and all threads)
+# and the element-wise kernels on the best SIMD target (against a scalar loop, Eigen and oneDNN).
 # Extra arguments go to bench_gemm, e.g. tools/run.sh --benchmark_filter=square
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,3 +14,10 @@ build/release/bench/bench_gemm --benchmark_repetitions=3 --benchmark_min_time=0.
   2> >(grep -v "Library was built as DEBUG" >&2) > /dev/null
 tools/gemm_report.py "$out"
 echo "Full results (Google Benchmark JSON): $out"
+echo
+ew=build/release/elementwise.json
+PROPEL_BENCH_TARGETS=best build/release/bench/bench_elementwise --benchmark_min_time=0.1 \
+  --benchmark_out="$ew" --benchmark_out_format=json --benchmark_format=console \
+  2> >(grep -v "Library was built as DEBUG" >&2) > /dev/null
+tools/elementwise_report.py "$ew"
+echo "Full results (Google Benchmark JSON): $ew; every target: build/release/bench/bench_elementwise"

@@ -498,3 +498,40 @@ TEST(ElementwiseErrors, NameTheArgument) {
 
 }  // namespace
 }  // namespace propel
+
+namespace propel {
+namespace {
+
+// The README's element-wise example, as written there, on small arrays.
+TEST(ElementwiseReadme, ExampleRuns) {
+  const int64_t batch = 8, classes = 10, out = 10, shards = 2, n_params = 64, step = 1;
+  const int64_t n = batch * classes;
+  auto z = test::RandomVector(n, 1), da = test::RandomVector(n, 2),
+       logits = test::RandomVector(n, 3);
+  std::vector<float> a(n), dz(n), y(batch, 1.0f), db(out);
+  std::vector<int32_t> labels(batch, 3);
+  auto g0 = test::RandomVector(n_params, 4), g1 = test::RandomVector(n_params, 5);
+  const float* shard_grads[] = {g0.data(), g1.data()};
+  std::vector<float> grad(n_params), params(n_params, 0.5f), adam_m(n_params), adam_v(n_params);
+
+  propel::activation_forward(propel::Activation::kGeluTanh, 0.0f, n, z.data(), a.data());
+  propel::activation_backward(propel::Activation::kGeluTanh, 0.0f, n, z.data(), da.data(),
+                              dz.data());
+  propel::activation_backward_from_output(propel::Activation::kSigmoid, 0.0f, n, a.data(),
+                                          da.data(), dz.data());
+  float loss = propel::softmax_cross_entropy(batch, classes, logits.data(), labels.data(),
+                                             dz.data(), 1.0f / batch);
+  float bce = propel::bce_with_logits(batch, 1, z.data(), y.data(), dz.data(), 1.0f / batch);
+  propel::column_sums(batch, out, dz.data(), out, db.data(), /*accumulate=*/false);
+  propel::reduce_sum(shards, shard_grads, n_params, 1.0f / batch, grad.data());
+  float clip = propel::clip_scale(propel::l2_norm(n_params, grad.data()), 1.0f);
+  propel::adam_update({.lr = 1e-3f, .weight_decay = 1e-2f, .decoupled = true}, step, n_params,
+                      params.data(), grad.data(), adam_m.data(), adam_v.data(), clip);
+  EXPECT_GT(loss, 0.0f);
+  EXPECT_GT(bce, 0.0f);
+  EXPECT_LE(clip, 1.0f);
+  for (float p : params) EXPECT_NE(p, 0.5f);  // Adam's first step moves every parameter by ~lr
+}
+
+}  // namespace
+}  // namespace propel
