@@ -186,9 +186,9 @@ struct ActOps<Act::kSoftplus> {
 // Arrays at least this long (per array) are written with non-temporal stores: they do not fit
 // in the caches anyway, and streaming saves the read-for-ownership of every output line.
 constexpr int64_t kStreamMin = int64_t{4} << 20;
-// How far ahead (in floats) the streaming loops prefetch their inputs: the compute of the
-// transcendental functions fills the out-of-order window, so the hardware prefetcher alone does
-// not keep enough lines in flight.
+// How far ahead (in floats) the streaming loops prefetch their inputs into L1, and four times
+// that into L2: the compute of the transcendental functions fills the out-of-order window, so
+// the hardware prefetcher alone does not keep enough lines in flight.
 constexpr int64_t kPrefetchAhead = 1024;
 
 // Elements to process before y + i is vector-aligned (for the streaming stores).
@@ -236,7 +236,10 @@ HWY_INLINE int64_t Map1Loop(int64_t i, int64_t n, const float* x, float* y, cons
   };
   for (; i + 4 * N <= n; i += 4 * N) {
     if constexpr (kStream) {
-      for (int64_t k = 0; k < 4 * N; k += 16) hwy::Prefetch(x + i + kPrefetchAhead + k);
+      for (int64_t k = 0; k < 4 * N; k += 16) {
+        hwy::Prefetch(x + i + kPrefetchAhead + k);
+        __builtin_prefetch(x + i + 4 * kPrefetchAhead + k, 0, 2);
+      }
     }
     const VF v0 = hn::LoadU(d, x + i);
     const VF v1 = hn::LoadU(d, x + i + N);
@@ -268,6 +271,8 @@ HWY_INLINE int64_t Map2Loop(int64_t i, int64_t n, const float* x, const float* d
       for (int64_t k = 0; k < 4 * N; k += 16) {
         hwy::Prefetch(x + i + kPrefetchAhead + k);
         hwy::Prefetch(dy + i + kPrefetchAhead + k);
+        __builtin_prefetch(x + i + 4 * kPrefetchAhead + k, 0, 2);
+        __builtin_prefetch(dy + i + 4 * kPrefetchAhead + k, 0, 2);
       }
     }
     const VF a0 = hn::LoadU(d, x + i);
