@@ -134,14 +134,19 @@ HWY_INLINE hn::Vec512<float> Pow2(hn::Full512<float> d, hn::Vec512<float> n) {
 }
 #endif
 
-// p * 2^n for integral n in [-151, 128] (gradual underflow and overflow to inf included).
+// p * 2^n for integral n in [-151, 128], gradual underflow and overflow to inf included:
+// n = n1 + n2 with n1 = floor(n / 2), both halves normal powers of two built in the exponent
+// field, applied by two multiplications (the second rounds once; a NaN p stays NaN).
 template <class D, class V = hn::Vec<D>>
 HWY_INLINE V Scale2N(D d, V p, V n) {
-  // n = n1 + n2 with n1 = round(n / 2): both halves in [-76, 64], normal powers of two.
-  const V magic = hn::Set(d, kRoundMagic);
-  const V n1 = hn::Sub(hn::MulAdd(n, hn::Set(d, 0.5f), magic), magic);
-  const V n2 = hn::Sub(n, n1);
-  return hn::Mul(hn::Mul(p, Pow2(d, n1)), Pow2(d, n2));
+  const hn::RebindToSigned<D> di;
+  const auto bias = hn::Set(di, 127);
+  const auto ni = hn::ConvertTo(di, n);
+  const auto n1 = hn::ShiftRight<1>(ni);
+  const auto n2 = hn::Sub(ni, n1);
+  const V s1 = hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(n1, bias)));
+  const V s2 = hn::BitCast(d, hn::ShiftLeft<23>(hn::Add(n2, bias)));
+  return hn::Mul(hn::Mul(p, s1), s2);
 }
 #if HWY_TARGET <= HWY_AVX3 && HWY_ARCH_X86
 HWY_INLINE hn::Vec512<float> Scale2N(hn::Full512<float> /*d*/, hn::Vec512<float> p,
