@@ -11,6 +11,7 @@
 
 #include "bench/bench_context.h"
 #include "bench/shapes.h"
+#include "propel/activation.h"
 #include "propel/gemm.h"
 #include "propel/threading.h"
 
@@ -85,6 +86,31 @@ void BM_OpenBlas(benchmark::State& state, GemmShape s) {
 }
 #endif
 
+// The forward pass of a layer, batch 256, 1024 -> 1024, one thread: the activation fused into the
+// GEMM epilogue against the same GEMM followed by a separate activation pass over Z.
+void BM_Linear(benchmark::State& state, Activation act, bool fused) {
+  const GemmShape s{"linear", false, true, 256, 1024, 1024};
+  set_num_threads(1);
+#ifdef PROPEL_BENCH_OPENBLAS
+  blas_thread_shutdown_();
+#endif
+  Operands op(s);
+  const std::vector<float> bias(static_cast<size_t>(s.n), 0.01f);
+  const float alpha = default_alpha(act);
+  for (auto _ : state) {
+    if (fused) {
+      linear_forward(s.m, s.k, s.n, op.a.data(), s.k, op.b.data(), s.k, bias.data(), act,
+                     op.c.data(), s.n, alpha);
+    } else {
+      linear_forward(s.m, s.k, s.n, op.a.data(), s.k, op.b.data(), s.k, bias.data(),
+                     Activation::kIdentity, op.c.data(), s.n);
+      activation_forward(act, alpha, s.m * s.n, op.c.data(), op.c.data());
+    }
+    benchmark::ClobberMemory();
+  }
+  SetCounters(state, s, 1);
+}
+
 void RegisterAll() {
   std::vector<GemmShape> shapes = SquareShapes();
   for (const auto& s : MlpShapes()) shapes.push_back(s);
@@ -103,6 +129,15 @@ void RegisterAll() {
           ->ArgName("threads")
           ->UseRealTime();
 #endif
+    }
+  }
+  for (Activation act : {Activation::kIdentity, Activation::kRelu, Activation::kSigmoid,
+                         Activation::kGeluTanh, Activation::kGeluErf}) {
+    for (bool fused : {true, false}) {
+      if (!fused && act == Activation::kIdentity) continue;
+      const std::string name = std::string("linear/fwd_b256_1024x1024/") + activation_name(act) +
+                               (fused ? "/fused" : "/separate");
+      benchmark::RegisterBenchmark(name.c_str(), BM_Linear, act, fused)->UseRealTime();
     }
   }
 }
