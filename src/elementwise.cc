@@ -124,16 +124,24 @@ void activation_forward(Activation act, float alpha, int64_t n, const float* x, 
   if (n > 0) K().act_forward(ToAct(act), alpha, n, x, y);
 }
 
+namespace {
+// The arrays of a backward call: s (x or y, named s_name), dy and dx, n elements each.
+void CheckBackwardArrays(const char* where, int64_t n, const char* s_name, const float* s,
+                         const float* dy, const float* dx) {
+  CheckCount(where, "n", n);
+  CheckPtr(where, s_name, s, n);
+  CheckPtr(where, "dy", dy, n);
+  CheckPtr(where, "dx", dx, n);
+  CheckAlias(where, "dx", dx, Bytes(n), s_name, s, Bytes(n));
+  CheckAlias(where, "dx", dx, Bytes(n), "dy", dy, Bytes(n));
+}
+}  // namespace
+
 void activation_backward(Activation act, float alpha, int64_t n, const float* x, const float* dy,
                          float* dx) {
   const char* where = "propel::activation_backward";
   CheckAct(where, act, alpha);
-  CheckCount(where, "n", n);
-  CheckPtr(where, "x", x, n);
-  CheckPtr(where, "dy", dy, n);
-  CheckPtr(where, "dx", dx, n);
-  CheckAlias(where, "dx", dx, Bytes(n), "x", x, Bytes(n));
-  CheckAlias(where, "dx", dx, Bytes(n), "dy", dy, Bytes(n));
+  CheckBackwardArrays(where, n, "x", x, dy, dx);
   if (n > 0) K().act_backward(ToAct(act), alpha, n, x, dy, dx);
 }
 
@@ -153,12 +161,7 @@ void activation_backward_from_output(Activation act, float alpha, int64_t n, con
   const char* where = "propel::activation_backward_from_output";
   CheckAct(where, act, alpha);
   CheckOutputForm(where, act, alpha);
-  CheckCount(where, "n", n);
-  CheckPtr(where, "y", y, n);
-  CheckPtr(where, "dy", dy, n);
-  CheckPtr(where, "dx", dx, n);
-  CheckAlias(where, "dx", dx, Bytes(n), "y", y, Bytes(n));
-  CheckAlias(where, "dx", dx, Bytes(n), "dy", dy, Bytes(n));
+  CheckBackwardArrays(where, n, "y", y, dy, dx);
   if (n > 0) K().act_backward_out(ToAct(act), alpha, n, y, dy, dx);
 }
 
