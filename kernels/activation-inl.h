@@ -16,6 +16,7 @@
 #include <cmath>
 
 #include "hwy/cache_control.h"
+#include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/elementwise.h"
 #include "kernels/math-inl.h"
@@ -561,9 +562,78 @@ HWY_INLINE void RowAffine(DF d, int64_t cols, const float* x, float scale, float
   (void)d;
 }
 
+// Short rows (up to kShortCols values) are processed a block of one vector's worth of rows at a
+// time, transposed through a stack buffer so that each vector lane holds one row: the max, the
+// exponentials, the sum and its log are then vertical vector operations. Row by row, the
+// reductions across lanes and the exp chain would leave the core waiting on latency.
+constexpr int64_t kShortCols = 32;
+using ShortTile = float[kShortCols][kMaxLanesF];  // t[j][r] = x(i0 + r, j)
+
+// t[j][r] = x(r, j) for r < block; rows from block to the vector length are `pad`.
+HWY_INLINE void TransposeIn(int64_t block, int64_t cols, const float* x, int64_t ldx, float pad,
+                            ShortTile& t) {
+  const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
+  for (int64_t r = 0; r < block; ++r) {
+    for (int64_t j = 0; j < cols; ++j) t[j][r] = x[r * ldx + j];
+  }
+  for (int64_t r = block; r < N; ++r) {
+    for (int64_t j = 0; j < cols; ++j) t[j][r] = pad;
+  }
+}
+
+HWY_INLINE void TransposeOut(int64_t block, int64_t cols, const ShortTile& t, float* y,
+                             int64_t ldy) {
+  for (int64_t r = 0; r < block; ++r) {
+    for (int64_t j = 0; j < cols; ++j) y[r * ldy + j] = t[j][r];
+  }
+}
+
+// Per lane (row) of a transposed block: max_j t[j].
+HWY_INLINE VF ShortRowsMax(DF d, int64_t cols, const ShortTile& t) {
+  VF m = hn::Load(d, t[0]);
+  for (int64_t j = 1; j < cols; ++j) m = hn::Max(m, hn::Load(d, t[j]));
+  return m;
+}
+
+// Per lane: sum_j exp(t[j] - m); the exponentials replace t[j] when `store`.
+HWY_INLINE VF ShortRowsSumExp(DF d, int64_t cols, VF m, ShortTile& t, bool store) {
+  VF sum = hn::Zero(d);
+  for (int64_t j = 0; j < cols; ++j) {
+    const VF e = math::ExpNonPositive(d, hn::Sub(hn::Load(d, t[j]), m));
+    if (store) hn::Store(e, d, t[j]);
+    sum = hn::Add(sum, e);
+  }
+  return sum;
+}
+
+void SoftmaxShortRows(bool log, int64_t rows, int64_t cols, const float* x, int64_t ldx, float* y,
+                      int64_t ldy) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  HWY_ALIGN ShortTile t;
+  for (int64_t i0 = 0; i0 < rows; i0 += N) {
+    const int64_t block = rows - i0 < N ? rows - i0 : N;
+    TransposeIn(block, cols, x + i0 * ldx, ldx, 0.0f, t);
+    const VF m = ShortRowsMax(d, cols, t);
+    const VF sum = ShortRowsSumExp(d, cols, m, t, !log);
+    if (log) {
+      const VF lse = hn::Add(m, hn::Log(d, sum));
+      for (int64_t j = 0; j < cols; ++j) hn::Store(hn::Sub(hn::Load(d, t[j]), lse), d, t[j]);
+    } else {
+      const VF inv = hn::Div(hn::Set(d, 1.0f), sum);
+      for (int64_t j = 0; j < cols; ++j) hn::Store(hn::Mul(hn::Load(d, t[j]), inv), d, t[j]);
+    }
+    TransposeOut(block, cols, t, y + i0 * ldy, ldy);
+  }
+}
+
 void Softmax(bool log, int64_t rows, int64_t cols, const float* x, int64_t ldx, float* y,
              int64_t ldy) {
   const DF d;
+  if (cols <= kShortCols) {
+    SoftmaxShortRows(log, rows, cols, x, ldx, y, ldy);
+    return;
+  }
   for (int64_t i = 0; i < rows; ++i) {
     const float* xr = x + i * ldx;
     float* yr = y + i * ldy;

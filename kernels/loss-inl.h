@@ -108,49 +108,28 @@ double Mse(int64_t n, const float* a, const float* y, float grad_scale, float* d
 // Softmax cross-entropy with integer labels, row by row:
 //   m = max z, S = sum exp(z - m), l = log S + m - z[label],
 //   dz = scale exp(z - m) / S, then dz[label] -= scale.
-// Short rows (up to kShortCols) are processed a block of one vector's worth of rows at a time,
-// transposed through a stack buffer so that each vector lane holds one row: the max, the
-// exponentials, the sum and log S are then plain vertical vector operations (a row at a time,
-// the reductions across lanes and the exp chain would leave the core waiting on latency).
-constexpr int64_t kShortCols = 32;
-
+// Short rows go through transposed blocks (SoftmaxShortRows in activation-inl.h).
 HWY_INLINE double SoftmaxCeShortRows(int64_t rows, int64_t cols, const float* z,
                                      const int32_t* labels, float grad_scale, float* dz) {
   const DF d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   double total = 0.0;
-  HWY_ALIGN float t[kShortCols][kMaxLanesF];  // t[j][r] = z(i0 + r, j)
-  HWY_ALIGN float zl[kMaxLanesF];             // z(i0 + r, label)
+  HWY_ALIGN ShortTile t;
+  HWY_ALIGN float zl[kMaxLanesF] = {};  // z(i0 + r, label)
   for (int64_t i0 = 0; i0 < rows; i0 += N) {
     const int64_t block = rows - i0 < N ? rows - i0 : N;
-    for (int64_t r = 0; r < block; ++r) {
-      const float* zr = z + (i0 + r) * cols;
-      for (int64_t j = 0; j < cols; ++j) t[j][r] = zr[j];
-      zl[r] = zr[labels[i0 + r]];
-    }
-    for (int64_t r = block; r < N; ++r) {  // padding rows: finite, masked out of the sum
-      for (int64_t j = 0; j < cols; ++j) t[j][r] = 0.0f;
-      zl[r] = 0.0f;
-    }
-    VF m = hn::Load(d, t[0]);
-    for (int64_t j = 1; j < cols; ++j) m = hn::Max(m, hn::Load(d, t[j]));
-    VF sum = hn::Zero(d);
-    for (int64_t j = 0; j < cols; ++j) {
-      const VF e = math::ExpNonPositive(d, hn::Sub(hn::Load(d, t[j]), m));
-      hn::Store(e, d, t[j]);
-      sum = hn::Add(sum, e);
-    }
-    const VF l = hn::Sub(hn::Add(hn::Log(d, sum), m), hn::Load(d, zl));
+    TransposeIn(block, cols, z + i0 * cols, cols, 0.0f, t);
+    for (int64_t r = 0; r < N; ++r) zl[r] = r < block ? t[labels[i0 + r]][r] : 0.0f;
+    const VF m = ShortRowsMax(d, cols, t);
+    const VF sum = ShortRowsSumExp(d, cols, m, t, true);
+    const VF l = hn::Add(hn::Log(d, sum), hn::Sub(m, hn::Load(d, zl)));
     const VF lm = hn::IfThenElseZero(hn::FirstN(d, static_cast<size_t>(block)), l);
     total += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, lm)));
     if (dz != nullptr) {
       const VF inv = hn::Div(hn::Set(d, grad_scale), sum);
       for (int64_t j = 0; j < cols; ++j) hn::Store(hn::Mul(hn::Load(d, t[j]), inv), d, t[j]);
-      for (int64_t r = 0; r < block; ++r) {
-        float* dzr = dz + (i0 + r) * cols;
-        for (int64_t j = 0; j < cols; ++j) dzr[j] = t[j][r];
-        dzr[labels[i0 + r]] -= grad_scale;
-      }
+      for (int64_t r = 0; r < block; ++r) t[labels[i0 + r]][r] -= grad_scale;
+      TransposeOut(block, cols, t, dz + i0 * cols, cols);
     }
   }
   return total;
@@ -181,10 +160,45 @@ double SoftmaxCeLabels(int64_t rows, int64_t cols, const float* z, const int32_t
 // Softmax cross-entropy with soft targets t (rows of t need not sum to 1):
 //   l = sum t (m - z) + (sum t) log S   (m - z >= 0: no cancellation against large logits),
 //   dz = scale (softmax(z) sum t - t).
+HWY_INLINE double SoftmaxCeSoftShortRows(int64_t rows, int64_t cols, const float* z,
+                                         const float* targets, float grad_scale, float* dz) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  double total = 0.0;
+  HWY_ALIGN ShortTile t, tt;
+  for (int64_t i0 = 0; i0 < rows; i0 += N) {
+    const int64_t block = rows - i0 < N ? rows - i0 : N;
+    TransposeIn(block, cols, z + i0 * cols, cols, 0.0f, t);
+    TransposeIn(block, cols, targets + i0 * cols, cols, 0.0f, tt);
+    const VF m = ShortRowsMax(d, cols, t);
+    VF st = hn::Zero(d), stz = hn::Zero(d);
+    for (int64_t j = 0; j < cols; ++j) {  // before the exponentials replace z
+      const VF tj = hn::Load(d, tt[j]);
+      st = hn::Add(st, tj);
+      stz = hn::MulAdd(tj, hn::Sub(m, hn::Load(d, t[j])), stz);  // sum t (m - z) >= 0
+    }
+    const VF sum = ShortRowsSumExp(d, cols, m, t, true);
+    // sum t (m - z) + (sum t) log S
+    const VF l = hn::MulAdd(st, hn::Log(d, sum), stz);
+    const VF lm = hn::IfThenElseZero(hn::FirstN(d, static_cast<size_t>(block)), l);
+    total += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, lm)));
+    if (dz != nullptr) {
+      const VF vp = hn::Div(hn::Mul(hn::Set(d, grad_scale), st), sum);
+      const VF vs = hn::Set(d, grad_scale);
+      for (int64_t j = 0; j < cols; ++j) {
+        hn::Store(hn::MulSub(hn::Load(d, t[j]), vp, hn::Mul(vs, hn::Load(d, tt[j]))), d, t[j]);
+      }
+      TransposeOut(block, cols, t, dz + i0 * cols, cols);
+    }
+  }
+  return total;
+}
+
 double SoftmaxCeSoft(int64_t rows, int64_t cols, const float* z, const float* targets,
                      float grad_scale, float* dz) {
   const DF d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  if (cols <= kShortCols) return SoftmaxCeSoftShortRows(rows, cols, z, targets, grad_scale, dz);
   double total = 0.0;
   for (int64_t i = 0; i < rows; ++i) {
     const float* zr = z + i * cols;
