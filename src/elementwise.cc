@@ -35,8 +35,19 @@ void CheckAct(const char* where, Activation act, float alpha) {
   Check(std::isfinite(alpha), where, "alpha = ", alpha, " is not finite");
 }
 
+// No array propel accepts holds more than 2^60 elements: sizes in bytes and block extents are
+// then computed without overflow.
+constexpr int64_t kMaxElements = int64_t{1} << 60;
+
 void CheckCount(const char* where, const char* name, int64_t n) {
   Check(n >= 0, where, name, " = ", n, " is negative");
+  Check(n <= kMaxElements, where, name, " = ", n, " exceeds the largest array size (2^60)");
+}
+
+// rows x cols elements (both already checked by CheckCount).
+void CheckProduct(const char* where, int64_t rows, int64_t cols) {
+  Check(cols == 0 || rows <= kMaxElements / cols, where, rows, " x ", cols,
+        " elements exceed the largest array size (2^60)");
 }
 
 void CheckPtr(const char* where, const char* name, const void* p, int64_t n) {
@@ -64,6 +75,8 @@ int64_t BlockBytes(int64_t rows, int64_t cols, int64_t ld) {
 void CheckBlock(const char* where, const char* name, const void* p, int64_t rows, int64_t cols,
                 int64_t ld, const char* ld_name) {
   Check(ld >= 1 && ld >= cols, where, ld_name, " = ", ld, " is smaller than cols = ", cols);
+  Check(rows <= 1 || cols == 0 || ld <= (kMaxElements - cols) / (rows - 1), where, name, ": ", rows,
+        " rows of stride ", ld, " exceed the largest array size (2^60)");
   Check(rows == 0 || cols == 0 || p != nullptr, where, name, " is null with ", rows, " x ", cols,
         " elements");
 }
@@ -193,6 +206,7 @@ void SoftmaxImpl(const char* where, bool log, int64_t rows, int64_t cols, const 
                  int64_t ldx, float* y, int64_t ldy) {
   CheckCount(where, "rows", rows);
   Check(cols >= 1, where, "cols = ", cols, " must be at least 1");
+  CheckCount(where, "cols", cols);
   CheckBlock(where, "x", x, rows, cols, ldx, "ldx");
   CheckBlock(where, "y", y, rows, cols, ldy, "ldy");
   Check(y != x || ldx == ldy, where, "y aliases x with a different row stride");
@@ -218,6 +232,7 @@ void CheckLossShape(const char* where, int64_t rows, int64_t cols, const float* 
                     float grad_scale) {
   CheckCount(where, "rows", rows);
   CheckCount(where, "cols", cols);
+  CheckProduct(where, rows, cols);
   CheckPtr(where, in_name, in, rows * cols);
   CheckPtr(where, target_name, target, rows * cols);
   CheckAlias(where, "dz", dz, Bytes(rows * cols), in_name, in, Bytes(rows * cols));
@@ -291,6 +306,8 @@ float softmax_cross_entropy(int64_t rows, int64_t classes, const float* z, const
   const char* where = "propel::softmax_cross_entropy";
   CheckCount(where, "rows", rows);
   Check(classes >= 1, where, "classes = ", classes, " must be at least 1");
+  CheckCount(where, "classes", classes);
+  CheckProduct(where, rows, classes);
   CheckPtr(where, "z", z, rows * classes);
   CheckPtr(where, "labels", labels, rows);
   CheckAlias(where, "dz", dz, Bytes(rows * classes), "z", z, Bytes(rows * classes));

@@ -491,6 +491,25 @@ TEST(ElementwiseErrors, NameTheArgument) {
       ErrorOf([&] { sgd_update(sgd, 4, a.data(), b.data(), nullptr); }, ErrorCode::kInvalidArgument)
           .find("nesterov"),
       std::string::npos);
+  // sizes whose byte counts would overflow are refused before any arithmetic on them
+  EXPECT_NE(
+      ErrorOf(
+          [&] { activation_forward(Activation::kRelu, 0, int64_t{1} << 61, a.data(), c.data()); },
+          ErrorCode::kInvalidArgument)
+          .find("exceeds the largest array size"),
+      std::string::npos);
+  EXPECT_NE(ErrorOf(
+                [&] {
+                  mean_squared_error(int64_t{1} << 40, int64_t{1} << 40, a.data(), b.data(),
+                                     nullptr, 1.0f);
+                },
+                ErrorCode::kInvalidArgument)
+                .find("exceed the largest array size"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf([&] { softmax(int64_t{1} << 40, 8, a.data(), int64_t{1} << 30, c.data(), 8); },
+                    ErrorCode::kInvalidArgument)
+                .find("rows of stride"),
+            std::string::npos);
   EXPECT_NE(ErrorOf([&] { reduce_sum(0, nullptr, 4, 1.0f, c.data()); }, ErrorCode::kInvalidArgument)
                 .find("k = 0"),
             std::string::npos);
