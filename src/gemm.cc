@@ -13,6 +13,16 @@ namespace {
 
 const char* TransName(bool t) { return t ? "transposed" : "not transposed"; }
 
+constexpr int64_t kMaxElements = int64_t{1} << 60;
+
+void CheckExtent(const char* where, const char* name, int64_t rows, int64_t row_len, int64_t ld) {
+  if (rows == 0 || row_len == 0) return;
+  detail::Check(
+      row_len <= kMaxElements && ld <= kMaxElements && (rows - 1) <= (kMaxElements - row_len) / ld,
+      where, name, ": ", rows, " stored rows of stride ", ld,
+      " exceed the largest array size (2^60 elements)");
+}
+
 // The sgemm argument check (BLAS's xerbla rules, as exceptions naming the argument).
 void CheckGemm(const char* where, const detail::GemmProblem& p) {
   using detail::Check;
@@ -29,6 +39,12 @@ void CheckGemm(const char* where, const detail::GemmProblem& p) {
         "): ", b_row > 1 ? b_row : 1);
   Check(p.ldc >= 1 && p.ldc >= p.n, where, "ldc = ", p.ldc,
         " is smaller than the row length of C: n = ", p.n);
+  // The stored extents (rows - 1) * ld + row length must be addressable: no more than 2^60
+  // elements, so that the driver's index arithmetic cannot overflow.
+  const int64_t a_rows = p.trans_a ? p.k : p.m, b_rows = p.trans_b ? p.n : p.k;
+  CheckExtent(where, "A", a_rows, a_row, p.lda);
+  CheckExtent(where, "B", b_rows, b_row, p.ldb);
+  CheckExtent(where, "C", p.m, p.n, p.ldc);
   const bool reads_ab = p.m > 0 && p.n > 0 && p.k > 0 && p.alpha != 0.0f;
   Check(!reads_ab || p.a != nullptr, where, "a is null with m = ", p.m, ", k = ", p.k);
   Check(!reads_ab || p.b != nullptr, where, "b is null with k = ", p.k, ", n = ", p.n);
@@ -72,6 +88,9 @@ void linear_forward(int64_t batch, int64_t in, int64_t out, const float* x, int6
   detail::Check(ldx >= 1 && ldx >= in, where, "ldx = ", ldx, " is smaller than in = ", in);
   detail::Check(ldw >= 1 && ldw >= in, where, "ldw = ", ldw, " is smaller than in = ", in);
   detail::Check(ldz >= 1 && ldz >= out, where, "ldz = ", ldz, " is smaller than out = ", out);
+  CheckExtent(where, "X", batch, in, ldx);
+  CheckExtent(where, "W", out, in, ldw);
+  CheckExtent(where, "Z", batch, out, ldz);
   const bool reads = batch > 0 && out > 0 && in > 0;
   detail::Check(!reads || x != nullptr, where, "x is null with batch = ", batch, ", in = ", in);
   detail::Check(!reads || w != nullptr, where, "w is null with out = ", out, ", in = ", in);

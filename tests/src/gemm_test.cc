@@ -319,6 +319,11 @@ TEST(GemmArguments, InvalidArgumentsNameTheArgument) {
       {N, N, 2, 2, 2, 2, 2, 2, false, true, false, "b is null"},
       {N, N, 2, 2, 2, 2, 2, 2, false, false, true, "c is null"},
       {static_cast<Trans>(7), N, 2, 2, 2, 2, 2, 2, false, false, false, "trans_a = 7"},
+      // extents whose index arithmetic would overflow
+      {N, N, int64_t{1} << 40, 2, 2, int64_t{1} << 30, 2, 2, false, false, false,
+       "A: 1099511627776 stored rows of stride 1073741824 exceed"},
+      {N, N, 2, int64_t{1} << 40, int64_t{1} << 40, int64_t{1} << 40, int64_t{1} << 40,
+       int64_t{1} << 40, false, false, false, "B: 1099511627776 stored rows"},
   };
   std::vector<float> a(64, 1.0f), b(64, 1.0f), c(64, 0.0f);
   for (const BadCall& bc : calls) {
@@ -333,6 +338,11 @@ TEST(GemmArguments, InvalidArgumentsNameTheArgument) {
     linear_forward(2, 3, 4, a.data(), 2, b.data(), 3, nullptr, Activation::kRelu, c.data(), 4);
   });
   EXPECT_NE(what.find("ldx = 2"), std::string::npos) << what;
+  const std::string huge = ErrorOf([&] {
+    linear_forward(int64_t{1} << 40, 3, 4, a.data(), int64_t{1} << 30, b.data(), 3, nullptr,
+                   Activation::kRelu, c.data(), 4);
+  });
+  EXPECT_NE(huge.find("X: "), std::string::npos) << huge;
 }
 
 TEST(GemmArguments, EmptyProblemsAreValidAndTouchNothing) {
