@@ -3,9 +3,9 @@
 // measured by tests/kernels/elementwise_accuracy_test.cc and stated in docs/kernels.md.
 //
 // Polynomial coefficients come from tools/fit_coefficients.py (near-minimax fits, rerun it to
-// reproduce them). Range reduction follows the usual Cody-Waite scheme:
-//   exp(x) = 2^n exp(r),  n = round(x / ln2),  r = x - n ln2 in [-ln2/2, ln2/2] (ln2 split in a
-//   high and a low part, both applied by FMA), exp(r) = 1 + r + r^2 Q(r) with Q of degree 3.
+// reproduce them). Range reduction:
+//   exp(x) = 2^n exp(r),  n = round(x / ln2),  r = x - n ln2 in [-ln2/2, ln2/2] (one FMA where the
+//   target has FMA, Cody-Waite's two steps elsewhere), exp(r) = 1 + r + r^2 Q(r), Q of degree 3.
 // Results that fall into the subnormal range are produced with gradual underflow (2^n applied as
 // two factors, or by AVX-512's VSCALEFPS), not flushed to zero.
 
@@ -193,12 +193,6 @@ template <class D, class V = hn::Vec<D>>
 HWY_INLINE V ExpClamped(D d, V x) {
   const V n = RoundLog2e(d, x);
   return Scale2N(d, ReducedExp(d, ReduceLn2(d, x, n)), n);
-}
-
-// exp(x) for every float x: +inf above 88.72, gradual underflow to +0, NaN kept.
-template <class D, class V = hn::Vec<D>>
-HWY_INLINE V Exp(D d, V x) {
-  return ExpClamped(d, ClampHigh(d, ClampLow(d, x, kExpMin), kExpMax));
 }
 
 // -min(|x|, -kExpMin): the argument of exp(-|x|), clamped into exp's range, NaN kept.
