@@ -40,9 +40,8 @@ HWY_INLINE VF TimesGate(DF d, VF x, VF gate) {
   return hn::Mul(math::ClampLow(d, x, -3.4028235e38f), gate);
 }
 
-// d where x > 0, else `other`, NaN for NaN x (the piecewise-linear derivatives).
+// pos where x > 0, else `other`, NaN for NaN x (the piecewise-linear derivatives).
 HWY_INLINE VF Piecewise(DF d, VF x, VF pos, VF other) {
-  (void)d;
   return hn::IfThenElse(hn::IsNaN(x), x, hn::IfThenElse(hn::Gt(x, hn::Zero(d)), pos, other));
 }
 
@@ -57,14 +56,13 @@ struct ActOps<Act::kIdentity> {
 };
 
 template <>
+// The piecewise-linear activations give dy * act'(s) directly (Grad), by selection rather than a
+// multiplication; s is x or y alike, since y > 0 exactly where x > 0 (alpha >= 0).
 struct ActOps<Act::kRelu> {
   // x < 0 ? 0 : x (NaN kept).
   static HWY_INLINE VF Fwd(DF d, VF x, VF) { return hn::IfThenZeroElse(hn::Lt(x, hn::Zero(d)), x); }
-  // 1 for x > 0, 0 for x <= 0 (the subgradient at 0 is 0).
-  static HWY_INLINE VF Deriv(DF d, VF x, VF) {
-    return Piecewise(d, x, hn::Set(d, 1.0f), hn::Zero(d));
-  }
-  static HWY_INLINE VF DerivOut(DF d, VF y, VF a) { return Deriv(d, y, a); }
+  // dy for s > 0, 0 for s <= 0 (the subgradient at 0 is 0), NaN for NaN s.
+  static HWY_INLINE VF Grad(DF d, VF s, VF dy, VF) { return Piecewise(d, s, dy, hn::Zero(d)); }
 };
 
 template <>
@@ -72,11 +70,10 @@ struct ActOps<Act::kLeakyRelu> {
   static HWY_INLINE VF Fwd(DF d, VF x, VF alpha) {
     return hn::IfThenElse(hn::Gt(x, hn::Zero(d)), x, hn::Mul(alpha, x));
   }
-  static HWY_INLINE VF Deriv(DF d, VF x, VF alpha) {
-    return Piecewise(d, x, hn::Set(d, 1.0f), alpha);
+  // dy for s > 0, alpha dy for s <= 0, NaN for NaN s.
+  static HWY_INLINE VF Grad(DF d, VF s, VF dy, VF alpha) {
+    return Piecewise(d, s, dy, hn::Mul(alpha, dy));
   }
-  // y > 0 exactly where x > 0, for alpha >= 0.
-  static HWY_INLINE VF DerivOut(DF d, VF y, VF alpha) { return Deriv(d, y, alpha); }
 };
 
 template <>
@@ -333,11 +330,12 @@ void ForwardT(float alpha, int64_t n, const float* x, float* y) {
 }
 
 // dy * act'(x); the piecewise-linear activations select instead of multiplying.
+constexpr bool SelectsGradient(Act a) { return a == Act::kRelu || a == Act::kLeakyRelu; }
+
 template <Act A>
 HWY_INLINE VF BackwardVec(DF d, VF x, VF dy, VF alpha) {
-  if constexpr (A == Act::kRelu || A == Act::kLeakyRelu) {
-    const VF other = A == Act::kRelu ? hn::Zero(d) : hn::Mul(alpha, dy);
-    return hn::IfThenElse(hn::Gt(x, hn::Zero(d)), dy, hn::IfThenElse(hn::IsNaN(x), x, other));
+  if constexpr (SelectsGradient(A)) {
+    return ActOps<A>::Grad(d, x, dy, alpha);
   } else {
     return hn::Mul(dy, ActOps<A>::Deriv(d, x, alpha));
   }
@@ -350,12 +348,11 @@ void BackwardT(float alpha, int64_t n, const float* x, const float* dy, float* d
   Map2(n, x, dy, dx, [d, va](VF v, VF g) HWY_ATTR { return BackwardVec<A>(d, v, g, va); });
 }
 
-// dy * act'(x) from y = act(x). For ReLU and leaky ReLU (alpha >= 0) y > 0 exactly where x > 0,
-// so the same selection serves both forms.
+// dy * act'(x) from y = act(x).
 template <Act A>
 HWY_INLINE VF BackwardOutVec(DF d, VF y, VF dy, VF alpha) {
-  if constexpr (A == Act::kRelu || A == Act::kLeakyRelu) {
-    return BackwardVec<A>(d, y, dy, alpha);
+  if constexpr (SelectsGradient(A)) {
+    return ActOps<A>::Grad(d, y, dy, alpha);
   } else {
     return hn::Mul(dy, ActOps<A>::DerivOut(d, y, alpha));
   }

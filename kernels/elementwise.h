@@ -76,8 +76,8 @@ using ColumnSumsFn = void (*)(int64_t rows, int64_t cols, const float* x, int64_
                               bool accumulate);
 // sum_i x_i^2, blocks of float partial sums added in double.
 using SumSquaresFn = double (*)(int64_t n, const float* x);
-// out = scale * (bufs[0] + ... + bufs[k-1]) with a fixed pairwise tree over the buffer index
-// (see ReduceSum in kernels/reduce-inl.h); out may be one of the bufs.
+// out = scale * (bufs[0] + ... + bufs[k-1]), 1 <= k <= 2^32, with a fixed pairwise tree over the
+// buffer index (see ReduceSum in kernels/reduce-inl.h); out may be one of the bufs.
 using ReduceSumFn = void (*)(int64_t k, const float* const* bufs, int64_t n, float scale,
                              float* out);
 

@@ -38,7 +38,8 @@ HWY_INLINE double ElementLoss(int64_t n, const float* z, const float* y, float* 
   double total = 0.0;
   int64_t i = 0;
   while (i + N <= n) {
-    const int64_t end = (n - i) / N * N > kLossFlush ? i + kLossFlush : i + (n - i) / N * N;
+    const int64_t full = i + (n - i) / N * N;  // end of the whole vectors
+    const int64_t end = full - i > kLossFlush ? i + kLossFlush : full;
     VF acc = hn::Zero(d);
     for (; i < end; i += N) {
       VF g;

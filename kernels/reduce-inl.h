@@ -74,7 +74,7 @@ double SumSquares(int64_t n, const float* x) {
 // this is the balanced pairwise tree ((b0 + b1) + (b2 + b3)) + ...; it depends only on k, never
 // on threads or target, and out may alias any of the buffers.
 constexpr int64_t kReduceChunk = 256;
-constexpr int kReduceLevels = 64;
+constexpr int kReduceLevels = 33;  // stack depth for k <= 2^32 buffers (the API's limit)
 
 void ReduceSum(int64_t k, const float* const* bufs, int64_t n, float scale, float* out) {
   const DF d;

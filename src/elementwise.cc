@@ -270,35 +270,39 @@ float Mean(double total, int64_t rows) {
 
 }  // namespace
 
+namespace {
+// The element-wise losses: checks, the kernel (a call returning the summed loss), the non-finite
+// report, the mean.
+template <class Kernel>
+float ElementLoss(const char* where, int64_t rows, int64_t cols, const float* in,
+                  const char* in_name, const float* y, float* dz, float grad_scale,
+                  const Kernel& kernel) {
+  CheckLossShape(where, rows, cols, in, in_name, y, "y", dz, grad_scale);
+  if (rows * cols == 0) return 0.0f;
+  const double total = kernel(rows * cols);
+  if (!std::isfinite(total)) NumericalFailure(where, rows, cols, in, in_name, y, "y");
+  return Mean(total, rows);
+}
+}  // namespace
+
 float bce_with_logits(int64_t rows, int64_t cols, const float* z, const float* y, float* dz,
                       float grad_scale) {
-  const char* where = "propel::bce_with_logits";
-  CheckLossShape(where, rows, cols, z, "z", y, "y", dz, grad_scale);
-  if (rows * cols == 0) return 0.0f;
-  const double total = K().bce_logits(rows * cols, z, y, grad_scale, dz);
-  if (!std::isfinite(total)) NumericalFailure(where, rows, cols, z, "z", y, "y");
-  return Mean(total, rows);
+  return ElementLoss("propel::bce_with_logits", rows, cols, z, "z", y, dz, grad_scale,
+                     [&](int64_t n) { return K().bce_logits(n, z, y, grad_scale, dz); });
 }
 
 float binary_cross_entropy(int64_t rows, int64_t cols, const float* a, const float* y, float* dz,
                            float grad_scale, float eps) {
   const char* where = "propel::binary_cross_entropy";
-  CheckLossShape(where, rows, cols, a, "a", y, "y", dz, grad_scale);
   Check(eps > 0.0f && eps < 0.5f, where, "eps = ", eps, " is not in (0, 0.5)");
-  if (rows * cols == 0) return 0.0f;
-  const double total = K().bce_prob(rows * cols, a, y, eps, grad_scale, dz);
-  if (!std::isfinite(total)) NumericalFailure(where, rows, cols, a, "a", y, "y");
-  return Mean(total, rows);
+  return ElementLoss(where, rows, cols, a, "a", y, dz, grad_scale,
+                     [&](int64_t n) { return K().bce_prob(n, a, y, eps, grad_scale, dz); });
 }
 
 float mean_squared_error(int64_t rows, int64_t cols, const float* a, const float* y, float* dz,
                          float grad_scale) {
-  const char* where = "propel::mean_squared_error";
-  CheckLossShape(where, rows, cols, a, "a", y, "y", dz, grad_scale);
-  if (rows * cols == 0) return 0.0f;
-  const double total = K().mse(rows * cols, a, y, grad_scale, dz);
-  if (!std::isfinite(total)) NumericalFailure(where, rows, cols, a, "a", y, "y");
-  return Mean(total, rows);
+  return ElementLoss("propel::mean_squared_error", rows, cols, a, "a", y, dz, grad_scale,
+                     [&](int64_t n) { return K().mse(n, a, y, grad_scale, dz); });
 }
 
 float softmax_cross_entropy(int64_t rows, int64_t classes, const float* z, const int32_t* labels,
@@ -325,7 +329,6 @@ float softmax_cross_entropy(int64_t rows, int64_t classes, const float* z, const
 float softmax_cross_entropy(int64_t rows, int64_t classes, const float* z, const float* targets,
                             float* dz, float grad_scale) {
   const char* where = "propel::softmax_cross_entropy";
-  CheckCount(where, "rows", rows);
   Check(classes >= 1, where, "classes = ", classes, " must be at least 1");
   CheckLossShape(where, rows, classes, z, "z", targets, "targets", dz, grad_scale);
   if (rows == 0) return 0.0f;
@@ -365,7 +368,7 @@ double l2_norm(int64_t n, const float* x) {
 void reduce_sum(int64_t k, const float* const* bufs, int64_t n, float scale, float* out) {
   const char* where = "propel::reduce_sum";
   Check(k >= 1, where, "k = ", k, " must be at least 1");
-  Check(k < (int64_t{1} << 62), where, "k = ", k, " is too large");
+  Check(k <= (int64_t{1} << 32), where, "k = ", k, " buffers are more than 2^32");
   CheckCount(where, "n", n);
   Check(bufs != nullptr, where, "bufs is null");
   Check(std::isfinite(scale), where, "scale = ", scale, " is not finite");

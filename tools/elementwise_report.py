@@ -60,9 +60,9 @@ def main():
         rows[(func, direction, size)][impl] = median(rs, "items_per_second") / 1e9
         if size == "67108864" and copy_bps:
             fracs[(func, direction, size, impl)] = median(rs, "bytes_per_second") / copy_bps
+    order = ["propel_AVX3", "propel_AVX2", "propel_SSE4", "propel_SSSE3", "propel_SCALAR"]
     targets = sorted({i for r in rows.values() for i in r if i.startswith("propel_")},
-                     key=lambda t: ["propel_AVX3", "propel_AVX2", "propel_SSE4", "propel_SSSE3",
-                                    "propel_SCALAR"].index(t) if t in ["propel_AVX3", "propel_AVX2", "propel_SSE4", "propel_SSSE3", "propel_SCALAR"] else 9)
+                     key=lambda t: order.index(t) if t in order else len(order))
     head = ["function", "dir", "size"] + [t.removeprefix("propel_") for t in targets] + \
         list(PEERS) + ["best/peer", "copy frac"]
     sep = " | " if md else "  "
