@@ -31,6 +31,9 @@ int DefaultThreads() {
 std::atomic<int> g_threads{0};  // 0: default
 std::atomic<int> g_executor{static_cast<int>(Executor::kTbb)};
 thread_local bool t_in_region = false;
+// ScopedExecution's overrides; -1 / 0: none.
+thread_local int t_executor = -1;
+thread_local int t_threads = 0;
 
 }  // namespace
 
@@ -60,7 +63,25 @@ bool InParallelRegion() { return t_in_region; }
 ParallelRegionScope::ParallelRegionScope() : outer_(t_in_region) { t_in_region = true; }
 ParallelRegionScope::~ParallelRegionScope() { t_in_region = outer_; }
 
-int AvailableThreads() { return InParallelRegion() ? 1 : num_threads(); }
+ScopedExecution::ScopedExecution(Executor executor, int threads)
+    : saved_executor_(t_executor), saved_threads_(t_threads) {
+  t_executor = static_cast<int>(executor);
+  t_threads = threads < 1 ? 1 : threads;
+}
+
+ScopedExecution::~ScopedExecution() {
+  t_executor = saved_executor_;
+  t_threads = saved_threads_;
+}
+
+Executor CurrentExecutor() {
+  return t_executor >= 0 ? static_cast<Executor>(t_executor) : executor();
+}
+
+int AvailableThreads() {
+  if (InParallelRegion()) return 1;
+  return t_threads > 0 ? t_threads : num_threads();
+}
 
 void ParallelFor(int64_t n, int threads, IndexFn fn) {
   if (n <= 0) return;
@@ -68,7 +89,7 @@ void ParallelFor(int64_t n, int threads, IndexFn fn) {
     for (int64_t i = 0; i < n; ++i) fn(i);
     return;
   }
-  switch (executor()) {
+  switch (CurrentExecutor()) {
     case Executor::kTbb:
       TbbBackend().ParallelFor(n, threads, fn);
       return;

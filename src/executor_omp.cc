@@ -14,8 +14,11 @@ class OpenMpExecutor final : public ExecutorBackend {
   void ParallelFor(int64_t n, int threads, IndexFn fn) override {
     std::exception_ptr error;
     std::mutex mu;
+    char start = 0, done = 0;  // ThreadSanitizer's sync objects (see TsanRelease)
+    TsanRelease(&start);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t i = 0; i < n; ++i) {
+      TsanAcquire(&start);
       {
         std::lock_guard<std::mutex> lock(mu);
         if (error) continue;
@@ -27,7 +30,9 @@ class OpenMpExecutor final : public ExecutorBackend {
         std::lock_guard<std::mutex> lock(mu);
         if (!error) error = std::current_exception();
       }
+      TsanRelease(&done);
     }
+    TsanAcquire(&done);
     if (error) std::rethrow_exception(error);
   }
 };

@@ -31,43 +31,47 @@ constexpr int64_t kMinMacsPerThread = int64_t{1} << 20;
 // Largest tile any target uses; sizes the edge-tile scratch buffers.
 constexpr int64_t kMaxTile = 64 * 64;
 
-// Grow-only, 64-byte aligned scratch for packed panels: one per thread, reused by every call
-// on that thread, so a GEMM allocates only when it needs more than any earlier call did.
-class PackBuffer {
- public:
-  PackBuffer() = default;
-  PackBuffer(const PackBuffer&) = delete;
-  PackBuffer& operator=(const PackBuffer&) = delete;
-  ~PackBuffer() { std::free(data_); }
-
-  float* Get(int64_t floats) {
-    if (floats > capacity_) {
-      std::free(data_);
-      const size_t bytes = RoundUp(floats * static_cast<int64_t>(sizeof(float)), kAlign);
-      data_ = static_cast<float*>(std::aligned_alloc(kAlign, bytes));
-      if (data_ == nullptr) {
-        capacity_ = 0;
-        throw std::bad_alloc();
-      }
-      capacity_ = floats;
-    }
-    return data_;
-  }
-
- private:
-  float* data_ = nullptr;
-  int64_t capacity_ = 0;
-};
-
-struct ThreadBuffers {
-  PackBuffer a;
-  PackBuffer b;
-};
-
-ThreadBuffers& LocalBuffers() {
-  thread_local ThreadBuffers buffers;
+// Packing buffers of the calling thread, for callers that bring none: reused by every call on
+// that thread, so a GEMM allocates only when it needs more than any earlier call did.
+PackBuffers& LocalBuffers() {
+  thread_local PackBuffers buffers;
   return buffers;
 }
+
+// Floats of packed A and B that GemmBlock needs for the block [i0, i1) x [j0, j1).
+struct PackSizes {
+  int64_t a;
+  int64_t b;
+};
+
+PackSizes BlockPackSizes(const kernels::GemmKernels& kern, const Blocking& table,
+                         const GemmProblem& p, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  const int64_t mc = BalancedBlock(i1 - i0, table.mc, kern.mr);
+  const int64_t kc = std::min(BalancedBlock(p.k, table.kc, 8), p.k);
+  const int64_t nc = BalancedBlock(j1 - j0, table.nc, kern.nr);
+  return {RoundUp(std::min(mc, i1 - i0), kern.mr) * kc,
+          RoundUp(std::min(nc, j1 - j0), kern.nr) * kc};
+}
+
+}  // namespace
+
+float* PackBuffer::Get(int64_t floats) {
+  Reserve(floats);
+  return data_;
+}
+
+void PackBuffer::Reserve(int64_t floats) {
+  if (floats <= capacity_) return;
+  std::free(data_);
+  data_ = nullptr;
+  capacity_ = 0;
+  const size_t bytes = RoundUp(floats * static_cast<int64_t>(sizeof(float)), kAlign);
+  data_ = static_cast<float*>(std::aligned_alloc(kAlign, bytes));
+  if (data_ == nullptr) throw std::bad_alloc();
+  capacity_ = floats;
+}
+
+namespace {
 
 // One tile at the matrix edge (m_tile < MR or n_tile < NR). Right-edge tiles whose width is a
 // whole number of vectors run in place on the narrower kernel; the others are computed by it into
@@ -110,17 +114,16 @@ void EdgeTile(const kernels::GemmKernels& kern, int64_t kc, const float* ap, con
 
 // The serial five-loop GEMM over rows [i0, i1) and columns [j0, j1) of C.
 void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const GemmProblem& p,
-               int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+               int64_t i0, int64_t i1, int64_t j0, int64_t j1, PackBuffers& buf) {
   const int64_t mr = kern.mr, nr = kern.nr;
   // k is blocked the same way in every thread's block (determinism); m and n per block.
   const Blocking blk = {BalancedBlock(i1 - i0, table.mc, mr), BalancedBlock(p.k, table.kc, 8),
                         BalancedBlock(j1 - j0, table.nc, nr)};
   HWY_DASSERT(i0 % mr == 0 && j0 % nr == 0);
   HWY_DASSERT(blk.mc % mr == 0 && blk.nc % nr == 0);
-  ThreadBuffers& buf = LocalBuffers();
-  const int64_t kc_max = std::min(blk.kc, p.k);
-  float* bpack = buf.b.Get(RoundUp(std::min(blk.nc, j1 - j0), nr) * kc_max);
-  float* apack = buf.a.Get(RoundUp(std::min(blk.mc, i1 - i0), mr) * kc_max);
+  const PackSizes sizes = BlockPackSizes(kern, table, p, i0, i1, j0, j1);
+  float* bpack = buf.b.Get(sizes.b);
+  float* apack = buf.a.Get(sizes.a);
 
   for (int64_t jc = j0; jc < j1; jc += blk.nc) {
     const int64_t nc = std::min(blk.nc, j1 - jc);
@@ -201,7 +204,7 @@ bool UseSkinnyPath(const kernels::GemmKernels& kern, const GemmProblem& p) {
 }
 
 // Cuts the m x n output into the thread grid for `threads`, in blocks that start on multiples
-// of step_m x step_n, and runs body(i0, i1, j0, j1) for each non-empty block on the executor.
+// of step_m x step_n, and runs body(t, i0, i1, j0, j1) for each non-empty block t on the executor.
 template <class Body>
 void ForEachThreadBlock(const GemmProblem& p, int64_t step_m, int64_t step_n, int threads,
                         const Body& body) {
@@ -214,7 +217,7 @@ void ForEachThreadBlock(const GemmProblem& p, int64_t step_m, int64_t step_n, in
     const Range rn = Balance211(steps_n, grid.tn, t % grid.tn);
     const int64_t i0 = rm.begin * step_m, i1 = std::min(p.m, rm.end * step_m);
     const int64_t j0 = rn.begin * step_n, j1 = std::min(p.n, rn.end * step_n);
-    if (i0 < i1 && j0 < j1) body(i0, i1, j0, j1);
+    if (i0 < i1 && j0 < j1) body(t, i0, i1, j0, j1);
   };
   const int64_t tasks = grid.tm * grid.tn;
   ParallelFor(tasks, static_cast<int>(tasks), block);
@@ -233,7 +236,7 @@ void SkinnyBlock(const kernels::GemmKernels& kern, const GemmProblem& p, int64_t
 }  // namespace
 
 void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmProblem& p,
-             int threads) {
+             int threads, const GemmScratch* scratch) {
   if (p.m == 0 || p.n == 0) return;
   if (p.k == 0 || p.alpha == 0.0f) {
     kern.scale(p.m, p.n, p.beta, p.bias, p.act, p.c, p.ldc);
@@ -241,15 +244,31 @@ void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmPr
   }
   if (UseSkinnyPath(kern, p)) {
     ForEachThreadBlock(p, kern.dot_rows, kern.dot_cols, threads,
-                       [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+                       [&](int64_t, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
                          SkinnyBlock(kern, p, i0, i1, j0, j1);
                        });
     return;
   }
-  ForEachThreadBlock(p, kern.mr, kern.nr, threads,
-                     [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-                       GemmBlock(kern, blk, p, i0, i1, j0, j1);
-                     });
+  ForEachThreadBlock(
+      p, kern.mr, kern.nr, threads, [&](int64_t t, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+        PackBuffers& buf =
+            (scratch != nullptr && t < scratch->count) ? scratch->tasks[t] : LocalBuffers();
+        GemmBlock(kern, blk, p, i0, i1, j0, j1, buf);
+      });
+}
+
+void ReserveGemm(const kernels::GemmKernels& kern, const Blocking& blk, int64_t m, int64_t n,
+                 int64_t k, const GemmScratch& scratch) {
+  // BalancedBlock(total, max, g) never exceeds RoundUp(5 max / 4 + 1, g) (a remainder under a
+  // quarter block is spread over at least one other block), and a thread's block never exceeds
+  // the whole problem: a bound for every thread grid and every smaller shape.
+  const int64_t mc = RoundUp(std::min(m, blk.mc * 5 / 4 + 1), kern.mr);
+  const int64_t nc = RoundUp(std::min(n, blk.nc * 5 / 4 + 1), kern.nr);
+  const int64_t kc = std::min(k, RoundUp(blk.kc * 5 / 4 + 1, 8));
+  for (int64_t t = 0; t < scratch.count; ++t) {
+    scratch.tasks[t].a.Reserve(mc * kc);
+    scratch.tasks[t].b.Reserve(nc * kc);
+  }
 }
 
 }  // namespace propel::detail

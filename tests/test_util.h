@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "propel/target.h"
+#include "propel/threading.h"
 
 namespace propel::test {
 
@@ -37,6 +38,17 @@ inline std::vector<std::string> TargetNames() {
   std::vector<std::string> names;
   for (const Target& t : available_targets()) names.emplace_back(t.name);
   return names;
+}
+
+// The executors to test. Under ThreadSanitizer the OpenMP runtime (libgomp), which is not
+// instrumented, hides its synchronization from TSan and produces false reports: there the TBB
+// path (annotated in src/executor.h) and the serial one are tested.
+inline std::vector<Executor> Executors() {
+#if defined(__SANITIZE_THREAD__)
+  return {Executor::kTbb, Executor::kSerial};
+#else
+  return {Executor::kTbb, Executor::kOpenMp, Executor::kSerial};
+#endif
 }
 
 // Pins a target for the lifetime of the object (tests run one target at a time).

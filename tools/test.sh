@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and runs propel's whole test suite: installs what is missing, configures the CMake
-# preset (default: release; also debug, shared, asan), builds it and runs CTest.
+# preset (default: release; also debug, shared, asan, tsan), builds it and runs CTest.
 #   tools/test.sh            # Release
 #   tools/test.sh asan       # AddressSanitizer + UndefinedBehaviorSanitizer
 set -euo pipefail

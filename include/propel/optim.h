@@ -19,8 +19,8 @@ void column_sums(int64_t rows, int64_t cols, const float* x, int64_t ldx, float*
 double sum_squares(int64_t n, const float* x);
 double l2_norm(int64_t n, const float* x);
 
-// out = scale * (bufs[0] + ... + bufs[k-1]), 1 <= k <= 2^32, added by a fixed pairwise tree over the
-// buffer index (balanced for k a power of two; see docs/kernels.md), so the result depends on k
+// out = scale * (bufs[0] + ... + bufs[k-1]), 1 <= k <= 2^32, added by a fixed pairwise tree over
+// the buffer index (balanced for k a power of two; see docs/kernels.md), so the result depends on k
 // and the data only, never on threads. out may be one of the buffers. The shard-gradient
 // reduction, with scale = 1 / batch.
 void reduce_sum(int64_t k, const float* const* bufs, int64_t n, float scale, float* out);

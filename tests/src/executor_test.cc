@@ -10,6 +10,7 @@
 #include "src/executor.h"
 #include "src/gemm_driver.h"
 #include "src/partition.h"
+#include "tests/test_util.h"
 
 namespace propel::detail {
 namespace {
@@ -91,8 +92,7 @@ TEST_P(ExecutorTest, ExceptionReachesTheCaller) {
   set_num_threads(saved);
 }
 
-INSTANTIATE_TEST_SUITE_P(All, ExecutorTest,
-                         ::testing::Values(Executor::kTbb, Executor::kOpenMp, Executor::kSerial));
+INSTANTIATE_TEST_SUITE_P(All, ExecutorTest, ::testing::ValuesIn(test::Executors()));
 
 TEST(Threading, InvalidBudgetAndExecutorAreErrors) {
   EXPECT_THROW(set_num_threads(0), Error);

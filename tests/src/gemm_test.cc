@@ -239,7 +239,7 @@ TEST_P(GemmTargetTest, BitwiseIdenticalAcrossThreadCounts) {
     const auto b = RandomVector(static_cast<size_t>(k * n), 23 + t);
     std::vector<float> c1;
     for (int threads : {1, 2, 3, 4}) {
-      for (Executor ex : {Executor::kTbb, Executor::kOpenMp, Executor::kSerial}) {
+      for (Executor ex : test::Executors()) {
         set_num_threads(threads);
         set_executor(ex);
         std::vector<float> c(static_cast<size_t>(m * n), 0.5f);

@@ -1,0 +1,207 @@
+// Training: the optimizer configuration, the data view, the training step (propel::Trainer) and
+// the epoch loop (propel::fit) with schedules, validation, early stopping and progress reports.
+//
+// One step on a mini-batch of m rows (docs/training.md has the whole story):
+//   1. the batch is cut into shards of StepOptions::shard_rows rows (the last one may be shorter);
+//   2. each shard runs forward and backward into its own gradient buffer, shards in parallel on
+//      the executor (or one after the other with every GEMM on all threads, when there are fewer
+//      shards than threads: the GEMM's result does not depend on its thread count);
+//   3. the shard gradients are added pairwise in shard order (the loss gradient carries 1/m, so
+//      the sum is the gradient of the batch's mean loss) into Model::gradients();
+//   4. the optimizer updates Model::parameters().
+// For a given seed, shard size and SIMD target the parameters after N steps are bitwise the same
+// with any thread count and on the TBB, OpenMP and serial executors.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "propel/model.h"
+#include "propel/threading.h"
+
+namespace propel {
+
+enum class Optimizer : int {
+  kSgd = 0,
+  kMomentum = 1,  // heavy ball
+  kNesterov = 2,
+  kAdam = 3,
+  kAdamW = 4,  // Adam with decoupled weight decay
+};
+
+const char* optimizer_name(Optimizer optimizer);
+// "sgd", "momentum", "nesterov", "adam", "adamw"; throws on other names.
+Optimizer parse_optimizer(const std::string& name);
+
+struct OptimizerConfig {
+  Optimizer kind = Optimizer::kSgd;
+  float lr = 0.01f;
+  float momentum = 0.9f;  // kMomentum, kNesterov
+  float beta1 = 0.9f;     // kAdam, kAdamW
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;  // L2 added to the gradient; decoupled for kAdamW
+  float clip_norm = 0.0f;     // > 0: the gradient is scaled to at most this L2 norm
+};
+
+// Rows of a data set or of one batch, row-major: x is rows x inputs with row stride ldx (0:
+// inputs). The targets depend on the model's head: `labels` (one class in [0, outputs) per row)
+// for Head::kMulticlass, `targets` (rows x outputs, row stride ldt, 0: outputs) for kBinary
+// (values in [0, 1]) and kRegression. Non-owning: the caller keeps the arrays alive.
+struct DataView {
+  int64_t rows = 0;
+  const float* x = nullptr;
+  int64_t ldx = 0;
+  const int32_t* labels = nullptr;
+  const float* targets = nullptr;
+  int64_t ldt = 0;
+};
+
+struct StepOptions {
+  // Rows per shard: the unit of parallel work and of the gradient reduction. The result depends
+  // on it (never on the thread count); every shard's gradient buffer costs parameter_count()
+  // floats. The default keeps a batch of up to 256 rows in one shard.
+  int64_t shard_rows = 256;
+  Executor executor = Executor::kTbb;
+  int threads = 0;  // 0: propel::num_threads() when the Trainer is made
+};
+
+// What one step (or an evaluation) saw: the loss is the mean over the rows.
+struct StepResult {
+  double loss = 0.0;
+  int64_t rows = 0;
+  int64_t correct = 0;     // rows classified right (kMulticlass); outputs right (kBinary)
+  double grad_norm = 0.0;  // L2 norm of the mean gradient, before clipping
+};
+
+// The training step of one model: owns the workspace (activations, deltas, packing buffers,
+// shard gradient buffers) for batches of up to max_batch rows and the optimizer state. After
+// construction a step allocates nothing on the heap. The model must outlive the trainer and
+// keep its shape; the SIMD target active at construction is used for every step.
+// A trainer is not thread-safe: one step at a time.
+class Trainer {
+ public:
+  Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_batch,
+          const StepOptions& options = {});
+  Trainer(Trainer&&) noexcept;
+  Trainer& operator=(Trainer&&) noexcept;
+  ~Trainer();
+
+  // Forward, loss, backward, reduction and update on 1 <= batch.rows <= max_batch rows.
+  // On NaN/Inf in the loss or in the gradients throws propel::Error (kNumerical) naming the step
+  // and leaves the parameters and the optimizer state as they were before it.
+  StepResult step(const DataView& batch);
+  // Forward, loss and backward only: Model::gradients() receives the gradient of the batch's
+  // mean loss. Parameters are not touched.
+  StepResult compute_gradients(const DataView& batch);
+  // One optimizer update from Model::gradients() (clipping as configured).
+  void apply_gradients();
+
+  float learning_rate() const;
+  void set_learning_rate(float lr);
+  const OptimizerConfig& optimizer() const;
+  // Updates applied so far (Adam's bias correction uses it).
+  int64_t steps() const;
+  // The optimizer's state: velocity (momentum kinds) or first then second moments (Adam kinds),
+  // parameter_count() floats each, in the parameters' layout; empty for plain SGD.
+  int64_t state_size() const;
+  float* state();
+  void set_steps(int64_t steps);
+
+  int64_t max_batch() const;
+  int threads() const;
+  const StepOptions& options() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The loss (mean per row) and accuracy of a model on a data set (accuracy: NaN for kRegression;
+// for kBinary, the fraction of outputs on the right side of 0.5). Runs in blocks of `batch` rows
+// on the thread budget and executor of propel/threading.h.
+struct Evaluation {
+  double loss = 0.0;
+  double accuracy = 0.0;
+  int64_t rows = 0;
+};
+Evaluation evaluate(const Model& model, const DataView& data, int64_t batch = 1024);
+
+// Learning-rate schedules, as a function of the update count t (from 0) and the epoch:
+//   kConstant: lr;  kStep: lr * gamma^(epoch / step_epochs);
+//   kCosine:   min_lr + (lr - min_lr) (1 + cos(pi t / T)) / 2 over all T updates of the run.
+// A linear warm-up from lr / warmup_steps to the schedule's value covers the first warmup_steps.
+enum class Schedule : int { kConstant = 0, kStep = 1, kCosine = 2 };
+const char* schedule_name(Schedule schedule);
+Schedule parse_schedule(const std::string& name);  // "constant", "step", "cosine"
+
+struct LrSchedule {
+  Schedule kind = Schedule::kConstant;
+  int64_t warmup_steps = 0;
+  int64_t step_epochs = 10;
+  float gamma = 0.1f;
+  float min_lr = 0.0f;
+};
+
+// The learning rate of update t (0-based) in epoch `epoch` (0-based) of a run of total_steps.
+float scheduled_lr(const LrSchedule& schedule, float base_lr, int64_t t, int64_t epoch,
+                   int64_t total_steps);
+
+// Reported by fit after every `FitOptions::progress_every` batches and at the end of each epoch.
+struct Progress {
+  int64_t epoch = 0;  // 0-based
+  int64_t epochs = 0;
+  int64_t batch = 0;  // batches done in this epoch
+  int64_t batches = 0;
+  double loss = 0.0;  // mean loss over this epoch's batches so far
+  double samples_per_second = 0.0;
+  double seconds = 0.0;  // since the epoch started
+  float lr = 0.0f;
+};
+
+struct EpochStats {
+  int64_t epoch = 0;
+  double train_loss = 0.0;
+  double train_accuracy = 0.0;                                 // NaN for kRegression
+  double val_loss = std::numeric_limits<double>::quiet_NaN();  // NaN without a validation set
+  double val_accuracy = std::numeric_limits<double>::quiet_NaN();
+  double seconds = 0.0;
+  double samples_per_second = 0.0;
+  float lr = 0.0f;  // at the end of the epoch
+};
+
+struct FitOptions {
+  int64_t epochs = 10;
+  int64_t batch = 64;
+  uint64_t seed = 0;  // shuffling: the order of epoch e is a pure function of (seed, e)
+  bool shuffle = true;
+  LrSchedule schedule;
+  // Early stopping on the validation loss: stop after `patience` epochs without an improvement
+  // of more than min_delta (0: off); restore_best puts back the parameters of the best epoch.
+  int64_t patience = 0;
+  double min_delta = 0.0;
+  bool restore_best = true;
+  int64_t progress_every = 1;
+  std::function<void(const Progress&)> on_progress;
+  std::function<void(const EpochStats&)> on_epoch;
+};
+
+struct FitResult {
+  std::vector<EpochStats> history;
+  int64_t best_epoch = -1;  // by validation loss; -1 without a validation set
+  bool stopped_early = false;
+  int64_t steps = 0;
+  double seconds = 0.0;
+};
+
+// Trains the model for options.epochs epochs over `train` in shuffled mini-batches (the last one
+// of an epoch may be short), evaluating on `validation` (may be null) after each epoch.
+FitResult fit(Model& model, const DataView& train, const DataView* validation,
+              const OptimizerConfig& optimizer, const FitOptions& options = {},
+              const StepOptions& step = {});
+
+}  // namespace propel

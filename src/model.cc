@@ -1,0 +1,285 @@
+// propel::Model: validation of the description, the parameter and gradient arenas, Philox-driven
+// initializers and inference with the fused GEMM epilogues.
+#include "propel/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "src/check.h"
+#include "src/elementwise.h"
+#include "src/executor.h"
+#include "src/network.h"
+#include "src/partition.h"
+#include "src/random.h"
+
+namespace propel {
+
+namespace {
+
+constexpr int64_t kMaxParameters = int64_t{1} << 40;
+// Rows of one inference block: large enough for the GEMM's full tiles, small enough that the
+// activations of a block stay in L2.
+constexpr int64_t kPredictRows = 256;
+
+const char* const kHeadNames[] = {"binary", "multiclass", "regression"};
+const char* const kInitNames[] = {"glorot_uniform", "glorot_normal", "he_uniform", "he_normal"};
+
+}  // namespace
+
+const char* head_name(Head head) {
+  const int h = static_cast<int>(head);
+  return h >= 0 && h < 3 ? kHeadNames[h] : "unknown";
+}
+
+Head parse_head(const std::string& name) {
+  for (int h = 0; h < 3; ++h) {
+    if (name == kHeadNames[h]) return static_cast<Head>(h);
+  }
+  if (name == "bce") return Head::kBinary;
+  if (name == "softmax" || name == "ce") return Head::kMulticlass;
+  if (name == "mse") return Head::kRegression;
+  detail::Fail(ErrorCode::kInvalidArgument, "propel::parse_head", "unknown head '", name,
+               "' (expected binary, multiclass or regression)");
+}
+
+const char* init_name(Init init) {
+  const int i = static_cast<int>(init);
+  return i >= 0 && i < 4 ? kInitNames[i] : "unknown";
+}
+
+Init parse_init(const std::string& name) {
+  for (int i = 0; i < 4; ++i) {
+    if (name == kInitNames[i]) return static_cast<Init>(i);
+  }
+  detail::Fail(ErrorCode::kInvalidArgument, "propel::parse_init", "unknown initializer '", name,
+               "' (expected glorot_uniform, glorot_normal, he_uniform or he_normal)");
+}
+
+struct Model::Impl {
+  ModelSpec spec;
+  std::vector<LayerLayout> layers;
+  int64_t count = 0;
+  int64_t max_width = 0;
+  detail::AlignedFloats params;
+  detail::AlignedFloats grads;
+};
+
+namespace {
+
+std::unique_ptr<Model::Impl> Build(const ModelSpec& spec) {
+  const char* where = "propel::Model";
+  using detail::Check;
+  Check(spec.inputs >= 1, where, "inputs = ", spec.inputs, " must be at least 1");
+  const int h = static_cast<int>(spec.head);
+  Check(h >= 0 && h <= 2, where, "unknown head ", h);
+  Check(spec.outputs >= 1, where, "outputs = ", spec.outputs, " must be at least 1");
+  Check(spec.head != Head::kMulticlass || spec.outputs >= 2, where, "outputs = ", spec.outputs,
+        ": a multiclass head needs at least 2 classes");
+  auto impl = std::make_unique<Model::Impl>();
+  impl->spec = spec;
+  int64_t in = spec.inputs;
+  int64_t offset = 0;
+  impl->max_width = spec.inputs;
+  const int64_t n_layers = static_cast<int64_t>(spec.hidden.size()) + 1;
+  for (int64_t l = 0; l < n_layers; ++l) {
+    const bool output = l == n_layers - 1;
+    LayerLayout layout;
+    layout.in = in;
+    if (output) {
+      layout.out = spec.outputs;
+      layout.activation = Activation::kIdentity;
+      layout.alpha = 0.0f;
+    } else {
+      const Layer& layer = spec.hidden[static_cast<size_t>(l)];
+      std::ostringstream name;
+      name << where << ": hidden layer " << l;
+      const std::string w = name.str();
+      Check(layer.units >= 1, w.c_str(), "units = ", layer.units, " must be at least 1");
+      layout.out = layer.units;
+      layout.activation = layer.activation;
+      layout.alpha = std::isnan(layer.alpha) ? default_alpha(layer.activation) : layer.alpha;
+      detail::CheckedActivation(w.c_str(), layout.activation, layout.alpha);
+      impl->spec.hidden[static_cast<size_t>(l)].alpha = layout.alpha;
+    }
+    // Sizes checked before they are multiplied, so that nothing overflows.
+    Check(layout.out <= kMaxParameters && layout.in <= kMaxParameters / layout.out &&
+              offset + layout.out * (layout.in + 1) <= kMaxParameters,
+          where, "layer ", l, " (", layout.in, " -> ", layout.out,
+          ") takes the parameter count past 2^40");
+    layout.weight_offset = offset;
+    layout.bias_offset = offset + layout.out * layout.in;
+    offset = layout.bias_offset + layout.out;
+    impl->max_width = std::max(impl->max_width, layout.out);
+    impl->layers.push_back(layout);
+    in = layout.out;
+  }
+  impl->count = offset;
+  impl->params.Resize(offset);
+  impl->grads.Resize(offset);
+  return impl;
+}
+
+// Runs the layers on rows [0, rows) of x into out (the head's output, or the logits).
+void ForwardBlock(const Model::Impl& m, const detail::NetKernels& k, int64_t rows, const float* x,
+                  int64_t ldx, float* out, int64_t ldout, bool logits, float* buf0, float* buf1,
+                  int threads, const detail::GemmScratch* scratch) {
+  const int64_t n_layers = static_cast<int64_t>(m.layers.size());
+  const float* a = x;
+  int64_t lda = ldx;
+  float* bufs[2] = {buf0, buf1};
+  for (int64_t l = 0; l < n_layers; ++l) {
+    const LayerLayout& layer = m.layers[static_cast<size_t>(l)];
+    if (l == n_layers - 1) {
+      const bool sigmoid = !logits && m.spec.head == Head::kBinary;
+      LayerLayout head = layer;
+      if (sigmoid) head.activation = Activation::kSigmoid;
+      detail::LayerForward(k, head, m.params.data(), rows, a, lda, out, ldout, true, threads,
+                           scratch);
+      if (!logits && m.spec.head == Head::kMulticlass) {
+        k.ew->softmax(false, rows, layer.out, out, ldout, out, ldout);
+      }
+    } else {
+      float* z = bufs[l % 2];
+      detail::LayerForward(k, layer, m.params.data(), rows, a, lda, z, layer.out, true, threads,
+                           scratch);
+      a = z;
+      lda = layer.out;
+    }
+  }
+}
+
+void Predict(const Model::Impl& m, const char* where, int64_t rows, const float* x, int64_t ldx,
+             float* out, int64_t ldout, bool logits) {
+  using detail::Check;
+  Check(rows >= 0, where, "rows = ", rows, " is negative");
+  Check(ldx >= m.spec.inputs, where, "ldx = ", ldx, " is smaller than the input width ",
+        m.spec.inputs);
+  Check(ldout >= m.spec.outputs, where, "ldout = ", ldout, " is smaller than the output width ",
+        m.spec.outputs);
+  if (rows == 0) return;
+  Check(x != nullptr, where, "x is null with rows = ", rows);
+  Check(out != nullptr, where, "out is null with rows = ", rows);
+  Check((rows - 1) <= ((int64_t{1} << 60) - m.spec.inputs) / ldx, where, "x: ", rows,
+        " rows of stride ", ldx, " exceed the largest array size");
+  Check((rows - 1) <= ((int64_t{1} << 60) - m.spec.outputs) / ldout, where, "out: ", rows,
+        " rows of stride ", ldout, " exceed the largest array size");
+
+  const detail::NetKernels k = detail::ActiveNetKernels();
+  const int threads = detail::AvailableThreads();
+  const int64_t blocks = detail::CeilDiv(rows, kPredictRows);
+  // Enough blocks: each thread runs whole blocks; else the blocks run one after the other with
+  // every GEMM on all threads. The results are the same (the GEMM does not depend on threads).
+  const int slots = blocks >= threads ? threads : 1;
+  const int gemm_threads = blocks >= threads ? 1 : threads;
+  const int64_t block_rows = std::min(rows, kPredictRows);
+  std::vector<detail::AlignedFloats> bufs;
+  std::vector<detail::PackBuffers> packs(static_cast<size_t>(std::max(slots, gemm_threads)));
+  for (int s = 0; s < 2 * slots; ++s) bufs.emplace_back(block_rows * m.max_width);
+  auto slot = [&](int64_t t) {
+    const detail::Range r = detail::Balance211(blocks, slots, t);
+    const detail::GemmScratch scratch{slots > 1 ? &packs[static_cast<size_t>(t)] : packs.data(),
+                                      slots > 1 ? 1 : gemm_threads};
+    for (int64_t b = r.begin; b < r.end; ++b) {
+      const int64_t r0 = b * kPredictRows, n = std::min(kPredictRows, rows - r0);
+      ForwardBlock(m, k, n, x + r0 * ldx, ldx, out + r0 * ldout, ldout, logits,
+                   bufs[static_cast<size_t>(2 * t)].data(),
+                   bufs[static_cast<size_t>(2 * t + 1)].data(), gemm_threads, &scratch);
+    }
+  };
+  detail::ParallelFor(slots, slots, slot);
+}
+
+}  // namespace
+
+Model::Model(const ModelSpec& spec, uint64_t seed, Init init) : impl_(Build(spec)) {
+  initialize(seed, init);
+}
+
+Model::Model(const Model& other) : impl_(Build(other.impl_->spec)) {
+  std::memcpy(impl_->params.data(), other.impl_->params.data(),
+              static_cast<size_t>(impl_->count) * sizeof(float));
+  std::memcpy(impl_->grads.data(), other.impl_->grads.data(),
+              static_cast<size_t>(impl_->count) * sizeof(float));
+}
+
+Model& Model::operator=(const Model& other) {
+  if (this != &other) *this = Model(other);
+  return *this;
+}
+
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+const ModelSpec& Model::spec() const { return impl_->spec; }
+int64_t Model::inputs() const { return impl_->spec.inputs; }
+int64_t Model::outputs() const { return impl_->spec.outputs; }
+Head Model::head() const { return impl_->spec.head; }
+int64_t Model::num_layers() const { return static_cast<int64_t>(impl_->layers.size()); }
+
+const LayerLayout& Model::layer(int64_t l) const {
+  detail::Check(l >= 0 && l < num_layers(), "propel::Model::layer", "l = ", l, " is outside [0, ",
+                num_layers(), ")");
+  return impl_->layers[static_cast<size_t>(l)];
+}
+
+int64_t Model::max_width() const { return impl_->max_width; }
+int64_t Model::parameter_count() const { return impl_->count; }
+float* Model::parameters() { return impl_->params.data(); }
+const float* Model::parameters() const { return impl_->params.data(); }
+float* Model::gradients() { return impl_->grads.data(); }
+const float* Model::gradients() const { return impl_->grads.data(); }
+
+void Model::initialize(uint64_t seed, Init init) {
+  const int i = static_cast<int>(init);
+  detail::Check(i >= 0 && i < 4, "propel::Model::initialize", "unknown initializer ", i);
+  const detail::CounterRng rng(seed);
+  float* p = impl_->params.data();
+  for (size_t l = 0; l < impl_->layers.size(); ++l) {
+    const LayerLayout& layer = impl_->layers[l];
+    const double fan_in = static_cast<double>(layer.in);
+    const double fan_sum = fan_in + static_cast<double>(layer.out);
+    const bool he = init == Init::kHeUniform || init == Init::kHeNormal;
+    const bool normal = init == Init::kGlorotNormal || init == Init::kHeNormal;
+    // Uniform on (-l, l) with l = sqrt(3) sigma has the normal's variance sigma^2.
+    const double variance = he ? 2.0 / fan_in : 2.0 / fan_sum;
+    const double scale = normal ? std::sqrt(variance) : std::sqrt(3.0 * variance);
+    float* w = p + layer.weight_offset;
+    const int64_t n = layer.out * layer.in;
+    const uint32_t stream = static_cast<uint32_t>(l);
+    auto chunk = [&](int64_t c) {
+      const detail::Range r = detail::Balance211(n, detail::CeilDiv(n, 65536), c);
+      for (int64_t j = r.begin; j < r.end; ++j) {
+        const double u = normal ? rng.Normal(stream, static_cast<uint64_t>(j))
+                                : 2.0 * rng.Uniform(stream, static_cast<uint64_t>(j)) - 1.0;
+        w[j] = static_cast<float>(u * scale);
+      }
+    };
+    detail::ParallelFor(detail::CeilDiv(n, 65536), detail::AvailableThreads(), chunk);
+    std::fill(p + layer.bias_offset, p + layer.bias_offset + layer.out, 0.0f);
+  }
+}
+
+void Model::predict(int64_t rows, const float* x, int64_t ldx, float* out, int64_t ldout) const {
+  Predict(*impl_, "propel::Model::predict", rows, x, ldx, out, ldout, false);
+}
+
+void Model::predict_logits(int64_t rows, const float* x, int64_t ldx, float* out,
+                           int64_t ldout) const {
+  Predict(*impl_, "propel::Model::predict_logits", rows, x, ldx, out, ldout, true);
+}
+
+std::string Model::describe() const {
+  std::ostringstream os;
+  os << impl_->spec.inputs;
+  for (const LayerLayout& layer : impl_->layers) {
+    os << "-" << layer.out;
+    if (&layer != &impl_->layers.back()) os << "(" << activation_name(layer.activation) << ")";
+  }
+  os << " " << head_name(impl_->spec.head) << ", " << impl_->count << " parameters";
+  return os.str();
+}
+
+}  // namespace propel

@@ -1,0 +1,558 @@
+// propel::Trainer: the shard scheduler and the training step (forward, loss, backward, shard
+// reduction, optimizer update) on a workspace allocated once.
+//
+// Invariants that make a step bitwise reproducible for any thread count and executor:
+//   - shard boundaries depend on the batch and StepOptions::shard_rows only;
+//   - every floating-point result inside a shard is produced by the same operations whether the
+//     shard runs alone on one thread or with its GEMMs and element-wise passes spread over many:
+//     the GEMM splits over m and n only, element-wise passes are split by whole rows (or, for the
+//     bias gradient, whole columns, each summed over rows in order);
+//   - shard gradients are added by one fixed pairwise tree in shard order, element by element;
+//   - scalar totals (loss, gradient norm) are added in a fixed order: per shard, per chunk.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "propel/optim.h"
+#include "propel/train.h"
+#include "src/check.h"
+#include "src/executor.h"
+#include "src/network.h"
+#include "src/partition.h"
+#include "src/train_internal.h"
+
+namespace propel {
+
+namespace {
+
+// Parameters per chunk of the reduction, norm and update passes: 64 KiB of each array, so a
+// chunk's reduced gradient is still in L2 when its sum of squares is taken.
+constexpr int64_t kChunk = 16384;
+
+const char* const kOptimizerNames[] = {"sgd", "momentum", "nesterov", "adam", "adamw"};
+
+bool IsMomentum(Optimizer o) { return o == Optimizer::kMomentum || o == Optimizer::kNesterov; }
+bool IsAdam(Optimizer o) { return o == Optimizer::kAdam || o == Optimizer::kAdamW; }
+
+void CheckOptimizer(const char* where, const OptimizerConfig& o) {
+  using detail::Check;
+  const int kind = static_cast<int>(o.kind);
+  Check(kind >= 0 && kind <= 4, where, "unknown optimizer ", kind);
+  Check(std::isfinite(o.lr) && o.lr >= 0.0f, where, "lr = ", o.lr,
+        " must be finite and non-negative");
+  Check(std::isfinite(o.weight_decay) && o.weight_decay >= 0.0f, where,
+        "weight_decay = ", o.weight_decay, " must be finite and non-negative");
+  Check(std::isfinite(o.clip_norm) && o.clip_norm >= 0.0f, where, "clip_norm = ", o.clip_norm,
+        " must be finite and non-negative (0: off)");
+  if (IsMomentum(o.kind)) {
+    Check(o.momentum > 0.0f && o.momentum < 1.0f, where, "momentum = ", o.momentum,
+          " must be in (0, 1)");
+  }
+  if (IsAdam(o.kind)) {
+    Check(o.beta1 >= 0.0f && o.beta1 < 1.0f, where, "beta1 = ", o.beta1, " must be in [0, 1)");
+    Check(o.beta2 >= 0.0f && o.beta2 < 1.0f, where, "beta2 = ", o.beta2, " must be in [0, 1)");
+    Check(std::isfinite(o.eps) && o.eps > 0.0f, where, "eps = ", o.eps, " must be positive");
+  }
+}
+
+}  // namespace
+
+const char* optimizer_name(Optimizer optimizer) {
+  const int o = static_cast<int>(optimizer);
+  return o >= 0 && o < 5 ? kOptimizerNames[o] : "unknown";
+}
+
+Optimizer parse_optimizer(const std::string& name) {
+  for (int o = 0; o < 5; ++o) {
+    if (name == kOptimizerNames[o]) return static_cast<Optimizer>(o);
+  }
+  detail::Fail(ErrorCode::kInvalidArgument, "propel::parse_optimizer", "unknown optimizer '", name,
+               "' (expected sgd, momentum, nesterov, adam or adamw)");
+}
+
+namespace detail {
+
+void CheckData(const char* where, const Model& model, const DataView& d, int64_t max_rows) {
+  Check(d.rows >= 1, where, "the data has ", d.rows, " rows (at least 1 needed)");
+  Check(max_rows <= 0 || d.rows <= max_rows, where, "the batch has ", d.rows,
+        " rows, more than max_batch = ", max_rows);
+  const int64_t in = model.inputs(), out = model.outputs();
+  const int64_t ldx = d.ldx == 0 ? in : d.ldx;
+  Check(d.x != nullptr, where, "x is null");
+  Check(ldx >= in, where, "ldx = ", ldx, " is smaller than the model's input width ", in);
+  Check(d.rows - 1 <= ((int64_t{1} << 60) - in) / ldx, where, "x: ", d.rows, " rows of stride ",
+        ldx, " exceed the largest array size");
+  if (model.head() == Head::kMulticlass) {
+    Check(d.labels != nullptr, where, "labels are null (a multiclass model needs one per row)");
+    for (int64_t i = 0; i < d.rows; ++i) {
+      Check(d.labels[i] >= 0 && d.labels[i] < out, where, "label of row ", i, " is ", d.labels[i],
+            ", outside [0, ", out, ")");
+    }
+    return;
+  }
+  const int64_t ldt = d.ldt == 0 ? out : d.ldt;
+  Check(d.targets != nullptr, where, "targets are null (a ", head_name(model.head()),
+        " model needs rows x ", out, " of them)");
+  Check(ldt >= out, where, "ldt = ", ldt, " is smaller than the output width ", out);
+  Check(d.rows - 1 <= ((int64_t{1} << 60) - out) / ldt, where, "targets: ", d.rows,
+        " rows of stride ", ldt, " exceed the largest array size");
+  const bool binary = model.head() == Head::kBinary;
+  for (int64_t i = 0; i < d.rows; ++i) {
+    const float* t = d.targets + i * ldt;
+    for (int64_t j = 0; j < out; ++j) {
+      const bool ok = binary ? (t[j] >= 0.0f && t[j] <= 1.0f) : std::isfinite(t[j]);
+      Check(ok, where, "target [", i, "][", j, "] = ", t[j],
+            binary ? " is outside [0, 1]" : " is not finite");
+    }
+  }
+}
+
+double HeadLoss(const kernels::ElementwiseKernels& ew, Head head, int64_t rows, int64_t out,
+                const float* z, const DataView& d, int64_t r0, float grad_scale, float* dz,
+                int64_t* correct) {
+  double loss = 0.0;
+  int64_t right = 0;
+  if (head == Head::kMulticlass) {
+    const int32_t* labels = d.labels + r0;
+    loss = ew.softmax_ce_labels(rows, out, z, labels, grad_scale, dz);
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* row = z + i * out;
+      const int64_t best = std::max_element(row, row + out) - row;
+      right += best == labels[i] ? 1 : 0;
+    }
+  } else {
+    const int64_t ldt = d.ldt == 0 ? out : d.ldt;
+    const float* t = d.targets + r0 * ldt;
+    const kernels::ElementLossFn fn = head == Head::kBinary ? ew.bce_logits : ew.mse;
+    if (ldt == out) {
+      loss = fn(rows * out, z, t, grad_scale, dz);
+    } else {
+      for (int64_t i = 0; i < rows; ++i) {
+        loss += fn(out, z + i * out, t + i * ldt, grad_scale, dz ? dz + i * out : nullptr);
+      }
+    }
+    if (head == Head::kBinary) {
+      for (int64_t i = 0; i < rows; ++i) {
+        for (int64_t j = 0; j < out; ++j) {
+          right += (z[i * out + j] > 0.0f) == (t[i * ldt + j] >= 0.5f) ? 1 : 0;
+        }
+      }
+    }
+  }
+  if (correct != nullptr) *correct = right;
+  return loss;
+}
+
+}  // namespace detail
+
+struct Trainer::Impl {
+  // One worker's buffers for a shard of up to shard_rows rows.
+  struct Slot {
+    detail::AlignedFloats memory;
+    std::vector<float*> a;  // a[l]: output of hidden layer l (rows x out_l)
+    std::vector<float*> z;  // z[l]: pre-activation where the backward pass needs it, and logits
+    float* delta[2] = {nullptr, nullptr};
+  };
+
+  Model* model = nullptr;
+  OptimizerConfig opt;
+  StepOptions options;
+  int threads = 1;
+  int64_t max_batch = 0;
+  int64_t shard_rows = 0;
+  int64_t max_shards = 0;
+  int64_t count = 0;
+  detail::NetKernels k;
+  std::vector<LayerLayout> layers;
+  std::vector<Slot> slots;
+  std::vector<detail::PackBuffers> packs;  // one per thread
+  std::vector<detail::AlignedFloats> shard_grads;
+  std::vector<float*> grad_ptrs;         // max_shards: [0] is the model's gradient arena
+  std::vector<const float*> chunk_ptrs;  // threads x max_shards, for the reduction
+  std::vector<double> shard_loss;
+  std::vector<int64_t> shard_correct;
+  std::vector<double> chunk_sumsq;
+  detail::AlignedFloats state;
+  int64_t steps = 0;
+
+  void Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, float* grad, float grad_scale,
+             int gemm_threads, const detail::GemmScratch* scratch, double* loss, int64_t* correct);
+  StepResult Gradients(const char* where, const DataView& b);
+  void Update(double norm);
+};
+
+namespace {
+
+// fn(begin, end) over [0, n) cut into `parts` balanced pieces of whole units of `unit`, on up to
+// `parts` threads (inline when parts == 1).
+template <class F>
+void Split(int64_t n, int64_t unit, int parts, const F& fn) {
+  if (parts <= 1 || n <= unit) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  const int64_t units = detail::CeilDiv(n, unit);
+  const int64_t tasks = std::min<int64_t>(parts, units);
+  auto task = [&](int64_t t) {
+    const detail::Range r = detail::Balance211(units, tasks, t);
+    fn(r.begin * unit, std::min(n, r.end * unit));
+  };
+  detail::ParallelFor(tasks, static_cast<int>(tasks), task);
+}
+
+}  // namespace
+
+void Trainer::Impl::Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, float* grad,
+                          float grad_scale, int gemm_threads, const detail::GemmScratch* scratch,
+                          double* loss, int64_t* correct) {
+  const kernels::ElementwiseKernels& ew = *k.ew;
+  const float* params = model->parameters();
+  const int64_t n_layers = static_cast<int64_t>(layers.size());
+  const int64_t ldx = b.ldx == 0 ? model->inputs() : b.ldx;
+  const float* x = b.x + r0 * ldx;
+
+  // Forward: hidden layers keep their outputs (and pre-activations where the derivative needs
+  // them); the output layer produces logits.
+  const float* a_prev = x;
+  int64_t lda = ldx;
+  for (int64_t l = 0; l < n_layers; ++l) {
+    const LayerLayout& layer = layers[static_cast<size_t>(l)];
+    const size_t ls = static_cast<size_t>(l);
+    if (l == n_layers - 1) {
+      detail::LayerForward(k, layer, params, rows, a_prev, lda, w.z[ls], layer.out, false,
+                           gemm_threads, scratch);
+    } else if (w.z[ls] == nullptr) {
+      detail::LayerForward(k, layer, params, rows, a_prev, lda, w.a[ls], layer.out, true,
+                           gemm_threads, scratch);
+    } else {
+      detail::LayerForward(k, layer, params, rows, a_prev, lda, w.z[ls], layer.out, false,
+                           gemm_threads, scratch);
+      const kernels::Act act = static_cast<kernels::Act>(layer.activation);
+      Split(rows, 1, gemm_threads, [&](int64_t i0, int64_t i1) {
+        ew.act_forward(act, layer.alpha, (i1 - i0) * layer.out, w.z[ls] + i0 * layer.out,
+                       w.a[ls] + i0 * layer.out);
+      });
+    }
+    if (l < n_layers - 1) {
+      a_prev = w.a[ls];
+      lda = layer.out;
+    }
+  }
+
+  // Loss and its gradient with respect to the logits (carrying 1/m).
+  const LayerLayout& top = layers.back();
+  int cur = 0;
+  *loss = detail::HeadLoss(ew, model->head(), rows, top.out, w.z.back(), b, r0, grad_scale,
+                           w.delta[cur], correct);
+  ew.column_sums(rows, top.out, w.delta[cur], top.out, grad + top.bias_offset, false);
+
+  // Backward.
+  for (int64_t l = n_layers - 1; l >= 0; --l) {
+    const LayerLayout& layer = layers[static_cast<size_t>(l)];
+    const float* dz = w.delta[cur];
+    detail::GemmProblem gw = detail::WeightGradProblem(layer, rows);
+    gw.a = dz;
+    gw.b = l == 0 ? x : w.a[static_cast<size_t>(l - 1)];
+    gw.ldb = l == 0 ? ldx : layer.in;
+    gw.c = grad + layer.weight_offset;
+    detail::RunGemm(*k.gemm, k.blocking, gw, gemm_threads, scratch);
+    if (l == 0) break;
+
+    float* da = w.delta[1 - cur];
+    detail::GemmProblem gx = detail::InputGradProblem(layer, rows);
+    gx.a = dz;
+    gx.b = params + layer.weight_offset;
+    gx.c = da;
+    detail::RunGemm(*k.gemm, k.blocking, gx, gemm_threads, scratch);
+
+    // dZ_prev = dA_prev * act'(.) in place, and the previous layer's bias gradient, by columns.
+    const LayerLayout& prev = layers[static_cast<size_t>(l - 1)];
+    const size_t ps = static_cast<size_t>(l - 1);
+    const bool from_output = w.z[ps] == nullptr;
+    const float* s = from_output ? w.a[ps] : w.z[ps];
+    float* db = grad + prev.bias_offset;
+    const kernels::Act act = static_cast<kernels::Act>(prev.activation);
+    Split(prev.out, 16, gemm_threads, [&](int64_t j0, int64_t j1) {
+      std::fill(db + j0, db + j1, 0.0f);
+      ew.act_backward_bias(act, prev.alpha, from_output, rows, j1 - j0, s + j0, prev.out, da + j0,
+                           prev.out, da + j0, prev.out, db + j0);
+    });
+    cur = 1 - cur;
+  }
+}
+
+StepResult Trainer::Impl::Gradients(const char* where, const DataView& b) {
+  detail::CheckData(where, *model, b, max_batch);
+  const detail::ScopedExecution exec(options.executor, threads);
+  const int64_t m = b.rows;
+  const int64_t shards = detail::CeilDiv(m, shard_rows);
+  const float grad_scale = static_cast<float>(1.0 / static_cast<double>(m));
+
+  auto run_shard = [&](Slot& w, int64_t s, int gemm_threads, const detail::GemmScratch* scratch) {
+    const int64_t r0 = s * shard_rows, rows = std::min(shard_rows, m - r0);
+    Shard(w, b, r0, rows, grad_ptrs[static_cast<size_t>(s)], grad_scale, gemm_threads, scratch,
+          &shard_loss[static_cast<size_t>(s)], &shard_correct[static_cast<size_t>(s)]);
+  };
+  // Shards in parallel when they fill the threads evenly (or there are many of them); else one
+  // shard after the other with every GEMM and element-wise pass on all threads.
+  const bool by_shard = threads > 1 && shards >= threads &&
+                        (shards % threads == 0 || shards >= 4 * static_cast<int64_t>(threads));
+  if (by_shard) {
+    auto task = [&](int64_t t) {
+      const detail::Range r = detail::Balance211(shards, threads, t);
+      const detail::GemmScratch scratch{&packs[static_cast<size_t>(t)], 1};
+      for (int64_t s = r.begin; s < r.end; ++s) {
+        run_shard(slots[static_cast<size_t>(t)], s, 1, &scratch);
+      }
+    };
+    detail::ParallelFor(threads, threads, task);
+  } else {
+    const detail::GemmScratch scratch{packs.data(), static_cast<int64_t>(packs.size())};
+    for (int64_t s = 0; s < shards; ++s) run_shard(slots[0], s, threads, &scratch);
+  }
+
+  StepResult result;
+  result.rows = m;
+  double loss = 0.0;
+  for (int64_t s = 0; s < shards; ++s) {
+    loss += shard_loss[static_cast<size_t>(s)];
+    result.correct += shard_correct[static_cast<size_t>(s)];
+  }
+  result.loss = loss / static_cast<double>(m);
+  if (!std::isfinite(result.loss)) {
+    int64_t bad = 0;
+    while (bad < shards && std::isfinite(shard_loss[static_cast<size_t>(bad)])) ++bad;
+    const int64_t r0 = bad * shard_rows, r1 = std::min(m, r0 + shard_rows);
+    detail::Fail(ErrorCode::kNumerical, where, "step ", steps + 1, ": the loss is ", result.loss,
+                 " (first in shard ", bad, ", rows ", r0, "-", r1 - 1,
+                 " of the batch); the parameters are left as they were before this step");
+  }
+
+  // Reduce the shard gradients chunk by chunk (pairwise in shard order), and take each chunk's
+  // sum of squares while it is in cache.
+  const int64_t chunks = detail::CeilDiv(count, kChunk);
+  const int64_t tasks = std::min<int64_t>(threads, chunks);
+  auto reduce = [&](int64_t t) {
+    const detail::Range r = detail::Balance211(chunks, tasks, t);
+    const float** ptrs = chunk_ptrs.data() + t * max_shards;
+    for (int64_t c = r.begin; c < r.end; ++c) {
+      const int64_t j0 = c * kChunk, n = std::min(kChunk, count - j0);
+      float* g = grad_ptrs[0] + j0;
+      if (shards > 1) {
+        for (int64_t s = 0; s < shards; ++s) ptrs[s] = grad_ptrs[static_cast<size_t>(s)] + j0;
+        k.ew->reduce_sum(shards, ptrs, n, 1.0f, g);
+      }
+      chunk_sumsq[static_cast<size_t>(c)] = k.ew->sum_squares(n, g);
+    }
+  };
+  detail::ParallelFor(tasks, static_cast<int>(tasks), reduce);
+  double sumsq = 0.0;
+  for (int64_t c = 0; c < chunks; ++c) sumsq += chunk_sumsq[static_cast<size_t>(c)];
+  result.grad_norm = std::sqrt(sumsq);
+  if (!std::isfinite(result.grad_norm)) {
+    const float* g = grad_ptrs[0];
+    int64_t j = 0;
+    while (j < count && std::isfinite(g[j])) ++j;
+    int64_t l = 0;
+    while (l + 1 < static_cast<int64_t>(layers.size()) &&
+           j >= layers[static_cast<size_t>(l + 1)].weight_offset) {
+      ++l;
+    }
+    const LayerLayout& layer = layers[static_cast<size_t>(l)];
+    std::ostringstream what;
+    if (j < layer.bias_offset) {
+      const int64_t e = j - layer.weight_offset;
+      what << "dW of layer " << l << " [" << e / layer.in << "][" << e % layer.in << "]";
+    } else {
+      what << "db of layer " << l << " [" << j - layer.bias_offset << "]";
+    }
+    detail::Fail(ErrorCode::kNumerical, where, "step ", steps + 1, ": the gradient is not finite (",
+                 what.str(), " = ", j < count ? g[j] : 0.0f,
+                 "); the parameters are left as they were before this step");
+  }
+  return result;
+}
+
+void Trainer::Impl::Update(double norm) {
+  const detail::ScopedExecution exec(options.executor, threads);
+  const float scale = clip_scale(norm, opt.clip_norm);
+  float* w = model->parameters();
+  const float* g = model->gradients();
+  const int64_t t = steps + 1;
+  kernels::SgdArgs sgd{opt.lr, IsMomentum(opt.kind) ? opt.momentum : 0.0f, opt.weight_decay, scale,
+                       opt.kind == Optimizer::kNesterov};
+  kernels::AdamArgs adam{};
+  if (IsAdam(opt.kind)) {
+    adam.lr = opt.lr;
+    adam.beta1 = opt.beta1;
+    adam.beta2 = opt.beta2;
+    adam.eps = opt.eps;
+    adam.weight_decay = opt.weight_decay;
+    adam.grad_scale = scale;
+    adam.decoupled = opt.kind == Optimizer::kAdamW;
+    adam.bias_correction1 =
+        static_cast<float>(1.0 - std::pow(static_cast<double>(opt.beta1), static_cast<double>(t)));
+    adam.bias_correction2 =
+        static_cast<float>(1.0 - std::pow(static_cast<double>(opt.beta2), static_cast<double>(t)));
+  }
+  float* s0 = state.data();
+  float* s1 = IsAdam(opt.kind) ? state.data() + count : nullptr;
+  const int64_t chunks = detail::CeilDiv(count, kChunk);
+  const int64_t tasks = std::min<int64_t>(threads, chunks);
+  auto update = [&](int64_t task) {
+    const detail::Range r = detail::Balance211(chunks, tasks, task);
+    const int64_t j0 = r.begin * kChunk, n = std::min(r.end * kChunk, count) - j0;
+    if (IsAdam(opt.kind)) {
+      k.ew->adam(n, adam, w + j0, g + j0, s0 + j0, s1 + j0);
+    } else {
+      k.ew->sgd(n, sgd, w + j0, g + j0, s0 ? s0 + j0 : nullptr);
+    }
+  };
+  detail::ParallelFor(tasks, static_cast<int>(tasks), update);
+  ++steps;
+}
+
+Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_batch,
+                 const StepOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  const char* where = "propel::Trainer";
+  using detail::Check;
+  CheckOptimizer(where, optimizer);
+  Check(max_batch >= 1, where, "max_batch = ", max_batch, " must be at least 1");
+  Check(options.shard_rows >= 1, where, "shard_rows = ", options.shard_rows, " must be at least 1");
+  const int e = static_cast<int>(options.executor);
+  Check(e >= 0 && e <= 2, where, "unknown executor ", e);
+  Check(options.threads >= 0, where, "threads = ", options.threads,
+        " is negative (0: the process-wide budget)");
+  Impl& s = *impl_;
+  s.model = &model;
+  s.opt = optimizer;
+  s.options = options;
+  s.threads = options.threads > 0 ? options.threads : num_threads();
+  s.options.threads = s.threads;
+  s.max_batch = max_batch;
+  s.shard_rows = std::min(options.shard_rows, max_batch);
+  s.max_shards = detail::CeilDiv(max_batch, s.shard_rows);
+  s.count = model.parameter_count();
+  s.k = detail::ActiveNetKernels();
+  for (int64_t l = 0; l < model.num_layers(); ++l) s.layers.push_back(model.layer(l));
+  const int64_t n_layers = model.num_layers();
+
+  // Workers: one per thread when shards can run side by side, else one.
+  const int64_t n_slots = std::max<int64_t>(1, std::min<int64_t>(s.threads, s.max_shards));
+  const int64_t rows = s.shard_rows;
+  int64_t widest = 0;
+  for (const LayerLayout& layer : s.layers) widest = std::max(widest, layer.out);
+  s.slots.resize(static_cast<size_t>(n_slots));
+  for (Impl::Slot& w : s.slots) {
+    // Sizes first, then one allocation carved into line-aligned pieces.
+    int64_t floats = 2 * detail::PadToLine(rows * widest);
+    for (int64_t l = 0; l < n_layers; ++l) {
+      const LayerLayout& layer = s.layers[static_cast<size_t>(l)];
+      const bool last = l == n_layers - 1;
+      const int64_t piece = detail::PadToLine(rows * layer.out);
+      if (!last) floats += piece;
+      if (last || !has_output_derivative(layer.activation)) floats += piece;
+    }
+    w.memory.Resize(floats);
+    float* p = w.memory.data();
+    w.delta[0] = p;
+    w.delta[1] = p + detail::PadToLine(rows * widest);
+    p += 2 * detail::PadToLine(rows * widest);
+    w.a.assign(static_cast<size_t>(n_layers), nullptr);
+    w.z.assign(static_cast<size_t>(n_layers), nullptr);
+    for (int64_t l = 0; l < n_layers; ++l) {
+      const LayerLayout& layer = s.layers[static_cast<size_t>(l)];
+      const bool last = l == n_layers - 1;
+      const int64_t piece = detail::PadToLine(rows * layer.out);
+      if (!last) {
+        w.a[static_cast<size_t>(l)] = p;
+        p += piece;
+      }
+      if (last || !has_output_derivative(layer.activation)) {
+        w.z[static_cast<size_t>(l)] = p;
+        p += piece;
+      }
+    }
+  }
+  // Packing buffers for every GEMM of a shard, on one thread or on all of them.
+  s.packs = std::vector<detail::PackBuffers>(static_cast<size_t>(s.threads));
+  const detail::GemmScratch scratch{s.packs.data(), static_cast<int64_t>(s.packs.size())};
+  for (const LayerLayout& layer : s.layers) {
+    for (const detail::GemmProblem& p :
+         {detail::ForwardProblem(layer, rows), detail::WeightGradProblem(layer, rows),
+          detail::InputGradProblem(layer, rows)}) {
+      detail::ReserveGemm(*s.k.gemm, s.k.blocking, p.m, p.n, p.k, scratch);
+    }
+  }
+  // Shard gradient buffers: shard 0 writes into the model's gradient arena.
+  s.grad_ptrs.assign(static_cast<size_t>(s.max_shards), nullptr);
+  s.grad_ptrs[0] = model.gradients();
+  for (int64_t i = 1; i < s.max_shards; ++i) {
+    s.shard_grads.emplace_back(s.count);
+    s.grad_ptrs[static_cast<size_t>(i)] = s.shard_grads.back().data();
+  }
+  s.chunk_ptrs.assign(static_cast<size_t>(s.threads * s.max_shards), nullptr);
+  s.shard_loss.assign(static_cast<size_t>(s.max_shards), 0.0);
+  s.shard_correct.assign(static_cast<size_t>(s.max_shards), 0);
+  s.chunk_sumsq.assign(static_cast<size_t>(detail::CeilDiv(s.count, kChunk)), 0.0);
+  const int64_t state_arrays = IsAdam(s.opt.kind) ? 2 : IsMomentum(s.opt.kind) ? 1 : 0;
+  if (state_arrays > 0) s.state.Resize(state_arrays * s.count);
+}
+
+Trainer::Trainer(Trainer&&) noexcept = default;
+Trainer& Trainer::operator=(Trainer&&) noexcept = default;
+Trainer::~Trainer() = default;
+
+StepResult Trainer::step(const DataView& batch) {
+  const char* where = "propel::Trainer::step";
+  StepResult r = impl_->Gradients(where, batch);
+  impl_->Update(r.grad_norm);
+  return r;
+}
+
+StepResult Trainer::compute_gradients(const DataView& batch) {
+  return impl_->Gradients("propel::Trainer::compute_gradients", batch);
+}
+
+void Trainer::apply_gradients() {
+  const char* where = "propel::Trainer::apply_gradients";
+  Impl& s = *impl_;
+  const detail::ScopedExecution exec(s.options.executor, s.threads);
+  const double sumsq = s.k.ew->sum_squares(s.count, s.model->gradients());
+  const double norm = std::sqrt(sumsq);
+  if (!std::isfinite(norm)) {
+    detail::Fail(ErrorCode::kNumerical, where, "the gradients are not finite (norm ", norm,
+                 "); the parameters are left unchanged");
+  }
+  s.Update(norm);
+}
+
+float Trainer::learning_rate() const { return impl_->opt.lr; }
+
+void Trainer::set_learning_rate(float lr) {
+  detail::Check(std::isfinite(lr) && lr >= 0.0f, "propel::Trainer::set_learning_rate", "lr = ", lr,
+                " must be finite and non-negative");
+  impl_->opt.lr = lr;
+}
+
+const OptimizerConfig& Trainer::optimizer() const { return impl_->opt; }
+int64_t Trainer::steps() const { return impl_->steps; }
+
+void Trainer::set_steps(int64_t steps) {
+  detail::Check(steps >= 0, "propel::Trainer::set_steps", "steps = ", steps, " is negative");
+  impl_->steps = steps;
+}
+
+int64_t Trainer::state_size() const {
+  const Optimizer o = impl_->opt.kind;
+  return (IsAdam(o) ? 2 : IsMomentum(o) ? 1 : 0) * impl_->count;
+}
+
+float* Trainer::state() { return impl_->state.data(); }
+int64_t Trainer::max_batch() const { return impl_->max_batch; }
+int Trainer::threads() const { return impl_->threads; }
+const StepOptions& Trainer::options() const { return impl_->options; }
+
+}  // namespace propel

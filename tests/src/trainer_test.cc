@@ -1,0 +1,625 @@
+// The training step and the epoch loop: gradients against finite differences of the double
+// reference network, bitwise determinism across executors and thread counts, numerical failure,
+// the textbook XOR case and two small real data sets (tests/data).
+#include "propel/train.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "propel/error.h"
+#include "propel/threading.h"
+#include "tests/reference/mlp_ref.h"
+#include "tests/test_util.h"
+
+namespace propel {
+namespace {
+
+ModelSpec Spec(int64_t inputs, std::vector<Layer> hidden, int64_t outputs, Head head) {
+  ModelSpec s;
+  s.inputs = inputs;
+  s.hidden = std::move(hidden);
+  s.outputs = outputs;
+  s.head = head;
+  return s;
+}
+
+// A data set held in memory, with labels or targets to suit a head.
+struct Data {
+  int64_t rows = 0, cols = 0, outputs = 0;
+  std::vector<float> x;
+  std::vector<int32_t> labels;
+  std::vector<float> targets;
+
+  DataView View(int64_t r0 = 0, int64_t n = -1) const {
+    DataView v;
+    v.rows = n < 0 ? rows - r0 : n;
+    v.x = x.data() + r0 * cols;
+    v.ldx = cols;
+    if (!labels.empty()) v.labels = labels.data() + r0;
+    if (!targets.empty()) v.targets = targets.data() + r0 * outputs;
+    v.ldt = outputs;
+    return v;
+  }
+};
+
+Data RandomData(const Model& m, int64_t rows, uint32_t seed) {
+  Data d;
+  d.rows = rows;
+  d.cols = m.inputs();
+  d.outputs = m.outputs();
+  d.x = test::RandomVector(static_cast<size_t>(rows * d.cols), seed, -1.5f, 1.5f);
+  const std::vector<float> u =
+      test::RandomVector(static_cast<size_t>(rows * d.outputs), seed + 1, 0.0f, 1.0f);
+  switch (m.head()) {
+    case Head::kMulticlass:
+      for (int64_t i = 0; i < rows; ++i) {
+        d.labels.push_back(static_cast<int32_t>(u[static_cast<size_t>(i)] * d.outputs) %
+                           static_cast<int32_t>(d.outputs));
+      }
+      break;
+    case Head::kBinary:
+      for (float v : u) d.targets.push_back(v < 0.5f ? 0.0f : 1.0f);
+      break;
+    case Head::kRegression:
+      for (float v : u) d.targets.push_back(2.0f * v - 1.0f);
+      break;
+  }
+  return d;
+}
+
+std::vector<double> AsDouble(const float* p, int64_t n) { return std::vector<double>(p, p + n); }
+
+// ------------------------------------------------------------------------- gradient check
+
+struct GradCase {
+  Activation act;
+  Head head;
+  int depth;  // hidden layers
+};
+
+std::string CaseName(const testing::TestParamInfo<GradCase>& info) {
+  return std::string(activation_name(info.param.act)) + "_" + head_name(info.param.head) + "_" +
+         std::to_string(info.param.depth);
+}
+
+class GradientCheck : public testing::TestWithParam<GradCase> {};
+
+// Every parameter's analytical gradient (propel, float) against central differences of the
+// double reference network, on a batch of 11 rows cut into shards of 4, 4 and 3.
+TEST_P(GradientCheck, MatchesFiniteDifferences) {
+  const GradCase c = GetParam();
+  std::vector<Layer> hidden;
+  const int64_t widths[] = {7, 5};
+  for (int i = 0; i < c.depth; ++i) hidden.push_back({widths[i], c.act});
+  Model m(Spec(6, hidden, c.head == Head::kMulticlass ? 4 : 3, c.head), 17, Init::kGlorotNormal);
+  // Non-zero biases, so that every term of the gradient is exercised.
+  for (int64_t l = 0; l < m.num_layers(); ++l) {
+    const LayerLayout& L = m.layer(l);
+    for (int64_t j = 0; j < L.out; ++j) m.parameters()[L.bias_offset + j] = 0.1f * (j % 3) - 0.1f;
+  }
+  const Data d = RandomData(m, 11, 5);
+  StepOptions opt;
+  opt.shard_rows = 4;
+  opt.threads = 3;
+  Trainer trainer(m, OptimizerConfig{}, 11, opt);
+  const StepResult r = trainer.compute_gradients(d.View());
+
+  const ref::MlpRef net(m);
+  const std::vector<double> p = AsDouble(m.parameters(), m.parameter_count());
+  EXPECT_NEAR(r.loss, net.Loss(p, d.View()), 1e-5 * (1 + std::fabs(r.loss)));
+  // The scale a gradient entry is judged against: the largest of its layer.
+  std::vector<double> fd(p.size());
+  int one_sided = 0;
+  for (size_t j = 0; j < p.size(); ++j) {
+    bool side = false;
+    fd[j] = net.Gradient(p, d.View(), j, 1e-6, &side);
+    ASSERT_FALSE(std::isnan(fd[j])) << "parameter " << j << ": kinks on both sides";
+    one_sided += side ? 1 : 0;
+  }
+  for (int64_t l = 0; l < m.num_layers(); ++l) {
+    const LayerLayout& L = m.layer(l);
+    double scale = 0;
+    for (int64_t j = L.weight_offset; j < L.bias_offset + L.out; ++j) {
+      scale = std::max(scale, std::fabs(fd[static_cast<size_t>(j)]));
+    }
+    for (int64_t j = L.weight_offset; j < L.bias_offset + L.out; ++j) {
+      const double g = m.gradients()[j], want = fd[static_cast<size_t>(j)];
+      ASSERT_NEAR(g, want, 1e-5 * scale + 1e-4 * std::fabs(want))
+          << "layer " << l << (j < L.bias_offset ? " weight " : " bias ")
+          << (j < L.bias_offset ? j - L.weight_offset : j - L.bias_offset);
+    }
+  }
+  RecordProperty("one_sided", one_sided);
+}
+
+std::vector<GradCase> GradCases() {
+  std::vector<GradCase> cases;
+  for (int a = 0; a < 10; ++a) {
+    for (Head h : {Head::kBinary, Head::kMulticlass, Head::kRegression}) {
+      for (int depth : {1, 2}) cases.push_back({static_cast<Activation>(a), h, depth});
+    }
+  }
+  for (Head h : {Head::kBinary, Head::kMulticlass, Head::kRegression}) {
+    cases.push_back({Activation::kIdentity, h, 0});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllActivationsAndHeads, GradientCheck, testing::ValuesIn(GradCases()),
+                         CaseName);
+
+// ReLU's kink: inputs placed so that pre-activations sit within the finite-difference step of 0
+// on one side; the check must then use the one-sided difference on the right piece.
+TEST(GradientCheckKink, ReluNearZeroUsesTheRightPiece) {
+  Model m(Spec(2, {{3, Activation::kRelu}}, 1, Head::kRegression), 1);
+  float* w = m.parameters();
+  // Hidden unit 0: z = x0 - x1, placed at +3e-7 for row 0 (inside h = 1e-6 of the kink).
+  w[0] = 1.0f, w[1] = -1.0f;
+  Data d;
+  d.rows = 2, d.cols = 2, d.outputs = 1;
+  d.x = {0.5f, 0.5f - 3e-7f, -0.25f, 0.75f};
+  d.targets = {0.3f, -0.2f};
+  Trainer trainer(m, OptimizerConfig{}, 2);
+  trainer.compute_gradients(d.View());
+  const ref::MlpRef net(m);
+  const std::vector<double> p = AsDouble(m.parameters(), m.parameter_count());
+  int one_sided = 0;
+  for (size_t j = 0; j < p.size(); ++j) {
+    bool side = false;
+    const double want = net.Gradient(p, d.View(), j, 1e-6, &side);
+    one_sided += side ? 1 : 0;
+    EXPECT_NEAR(m.gradients()[j], want, 1e-5) << j;
+  }
+  EXPECT_GT(one_sided, 0);  // the kink was crossed and handled, not averaged over
+}
+
+// ---------------------------------------------------------------------------- determinism
+
+std::vector<float> TrainSteps(const ModelSpec& spec, const OptimizerConfig& opt, int64_t batch,
+                              int64_t shard, Executor e, int threads, int steps) {
+  Model m(spec, 21);
+  const Data d = RandomData(m, batch * steps, 8);
+  StepOptions so;
+  so.shard_rows = shard;
+  so.executor = e;
+  so.threads = threads;
+  Trainer t(m, opt, batch, so);
+  for (int s = 0; s < steps; ++s) t.step(d.View(s * batch, s == steps - 1 ? batch - 3 : batch));
+  return std::vector<float>(m.parameters(), m.parameters() + m.parameter_count());
+}
+
+TEST(Determinism, BitwiseAcrossExecutorsAndThreads) {
+  const ModelSpec spec =
+      Spec(45, {{96, Activation::kRelu}, {40, Activation::kGeluTanh}, {33, Activation::kTanh}}, 7,
+           Head::kMulticlass);
+  OptimizerConfig adam;
+  adam.kind = Optimizer::kAdamW;
+  adam.lr = 1e-2f;
+  adam.weight_decay = 1e-2f;
+  OptimizerConfig momentum;
+  momentum.kind = Optimizer::kNesterov;
+  momentum.clip_norm = 0.5f;
+  // 7 shards (the last ones short) and 8 shards: shards run side by side or one after another
+  // with the threads inside each GEMM, depending on the thread count.
+  for (const int64_t batch : {50, 64}) {
+    for (const OptimizerConfig& opt : {adam, momentum}) {
+      const std::vector<float> want = TrainSteps(spec, opt, batch, 8, Executor::kSerial, 1, 4);
+      for (Executor e : test::Executors()) {
+        for (int threads : {1, 2, 3, 8}) {
+          const std::vector<float> got = TrainSteps(spec, opt, batch, 8, e, threads, 4);
+          ASSERT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+              << "batch " << batch << ", " << optimizer_name(opt.kind) << ", executor "
+              << static_cast<int>(e) << ", " << threads << " threads";
+        }
+      }
+    }
+  }
+}
+
+TEST(Determinism, BitwiseOnEveryTarget) {
+  const ModelSpec spec =
+      Spec(20, {{24, Activation::kSigmoid}, {17, Activation::kSoftplus}}, 3, Head::kBinary);
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kAdam;
+  for (const std::string& target : test::TargetNames()) {
+    test::ScopedTarget pin(target);
+    const std::vector<float> want = TrainSteps(spec, opt, 40, 6, Executor::kSerial, 1, 3);
+    for (int threads : {2, 3}) {
+      const std::vector<float> got = TrainSteps(spec, opt, 40, 6, Executor::kTbb, threads, 3);
+      EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+          << target << ", " << threads << " threads";
+    }
+  }
+}
+
+// The gradient of the mean loss does not depend on how the batch is sharded (to rounding).
+TEST(Shards, GradientIndependentOfShardSizeToRounding) {
+  Model m(Spec(30, {{40, Activation::kElu}}, 5, Head::kMulticlass), 4);
+  const Data d = RandomData(m, 37, 3);
+  std::vector<float> want;
+  for (int64_t shard : {37, 1, 5, 16}) {
+    StepOptions so;
+    so.shard_rows = shard;
+    Trainer t(m, OptimizerConfig{}, 37, so);
+    t.compute_gradients(d.View());
+    std::vector<float> g(m.gradients(), m.gradients() + m.parameter_count());
+    if (want.empty()) {
+      want = g;
+      continue;
+    }
+    for (size_t j = 0; j < g.size(); ++j) ASSERT_NEAR(g[j], want[j], 1e-6) << "shard " << shard;
+  }
+}
+
+// --------------------------------------------------------------------- optimizer and errors
+
+TEST(Trainer, StepIsGradientsThenUpdate) {
+  const ModelSpec spec = Spec(12, {{9, Activation::kRelu}}, 3, Head::kRegression);
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kMomentum;
+  opt.lr = 0.05f;
+  Model a(spec, 2), b(spec, 2);
+  const Data d = RandomData(a, 16, 4);
+  Trainer ta(a, opt, 16), tb(b, opt, 16);
+  for (int s = 0; s < 3; ++s) {
+    ta.step(d.View());
+    tb.compute_gradients(d.View());
+    tb.apply_gradients();
+  }
+  EXPECT_EQ(std::memcmp(a.parameters(), b.parameters(), a.parameter_count() * 4), 0);
+  EXPECT_EQ(ta.steps(), 3);
+  EXPECT_EQ(ta.state_size(), a.parameter_count());
+}
+
+TEST(Trainer, SgdStepMatchesHandComputedUpdate) {
+  Model m(Spec(4, {}, 2, Head::kRegression), 3);
+  const Data d = RandomData(m, 5, 9);
+  OptimizerConfig opt;
+  opt.lr = 0.1f;
+  Trainer t(m, opt, 5);
+  const std::vector<float> before(m.parameters(), m.parameters() + m.parameter_count());
+  t.compute_gradients(d.View());
+  const std::vector<float> g(m.gradients(), m.gradients() + m.parameter_count());
+  t.apply_gradients();
+  for (int64_t j = 0; j < m.parameter_count(); ++j) {
+    EXPECT_FLOAT_EQ(m.parameters()[j], before[j] - 0.1f * g[j]);
+  }
+}
+
+TEST(Trainer, NanLossStopsWithTheStepAndKeepsParameters) {
+  Model m(Spec(8, {{6, Activation::kTanh}}, 3, Head::kMulticlass), 1);
+  Data d = RandomData(m, 20, 2);
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kAdam;
+  StepOptions so;
+  so.shard_rows = 6;
+  Trainer t(m, opt, 10, so);
+  t.step(d.View(0, 10));
+  const std::vector<float> params(m.parameters(), m.parameters() + m.parameter_count());
+  const std::vector<float> state(t.state(), t.state() + t.state_size());
+  d.x[(10 + 7) * 8 + 3] = NAN;  // row 7 of the second batch: shard 1
+  try {
+    t.step(d.View(10, 10));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNumerical);
+    const std::string what = e.what();
+    EXPECT_NE(what.find("step 2: the loss is nan"), std::string::npos) << what;
+    EXPECT_NE(what.find("shard 1, rows 6-9"), std::string::npos) << what;
+  }
+  EXPECT_EQ(std::memcmp(params.data(), m.parameters(), params.size() * 4), 0);
+  EXPECT_EQ(std::memcmp(state.data(), t.state(), state.size() * 4), 0);
+  EXPECT_EQ(t.steps(), 1);
+}
+
+TEST(Trainer, InfiniteGradientWithFiniteLossStopsAndKeepsParameters) {
+  // A linear regression whose loss (5e37) is finite but whose weight gradient (1e39) is not.
+  Model m(Spec(2, {}, 1, Head::kRegression), 1);
+  std::fill(m.parameters(), m.parameters() + m.parameter_count(), 0.0f);
+  Data d;
+  d.rows = 1, d.cols = 2, d.outputs = 1;
+  d.x = {1e20f, 1.0f};
+  d.targets = {1e19f};
+  Trainer t(m, OptimizerConfig{}, 1);
+  try {
+    t.step(d.View());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNumerical);
+    EXPECT_NE(
+        std::string(e.what()).find("step 1: the gradient is not finite (dW of layer 0 [0][0]"),
+        std::string::npos)
+        << e.what();
+  }
+  for (int64_t j = 0; j < m.parameter_count(); ++j) EXPECT_EQ(m.parameters()[j], 0.0f);
+  // apply_gradients checks too.
+  m.gradients()[1] = INFINITY;
+  EXPECT_THROW(t.apply_gradients(), Error);
+  for (int64_t j = 0; j < m.parameter_count(); ++j) EXPECT_EQ(m.parameters()[j], 0.0f);
+}
+
+TEST(Trainer, ArgumentErrorsNameTheProblem) {
+  Model m(Spec(3, {{4, Activation::kRelu}}, 3, Head::kMulticlass));
+  auto expect = [](const auto& fn, const std::string& part) {
+    try {
+      fn();
+      ADD_FAILURE() << "no error for " << part;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  };
+  OptimizerConfig bad_lr;
+  bad_lr.lr = NAN;
+  expect([&] { Trainer t(m, bad_lr, 4); }, "lr = nan");
+  expect([&] { Trainer t(m, OptimizerConfig{}, 0); }, "max_batch = 0");
+  StepOptions bad_shard;
+  bad_shard.shard_rows = 0;
+  expect([&] { Trainer t(m, OptimizerConfig{}, 4, bad_shard); }, "shard_rows = 0");
+  OptimizerConfig bad_momentum;
+  bad_momentum.kind = Optimizer::kMomentum;
+  bad_momentum.momentum = 1.0f;
+  expect([&] { Trainer t(m, bad_momentum, 4); }, "momentum = 1");
+
+  Trainer t(m, OptimizerConfig{}, 4);
+  std::vector<float> x(15, 0.5f);
+  std::vector<int32_t> labels = {0, 1, 2, 3, 0};
+  DataView v;
+  v.rows = 5;
+  v.x = x.data();
+  v.labels = labels.data();
+  expect([&] { t.step(v); }, "the batch has 5 rows, more than max_batch = 4");
+  v.rows = 4;
+  expect([&] { t.step(v); }, "label of row 3 is 3, outside [0, 3)");
+  v.labels = nullptr;
+  expect([&] { t.step(v); }, "labels are null");
+  v.labels = labels.data();
+  v.x = nullptr;
+  expect([&] { t.step(v); }, "x is null");
+  v.x = x.data();
+  v.ldx = 2;
+  expect([&] { t.step(v); }, "ldx = 2");
+
+  Model b(Spec(3, {}, 2, Head::kBinary));
+  Trainer tb(b, OptimizerConfig{}, 2);
+  std::vector<float> targets = {0.0f, 1.0f, 1.5f, 0.0f};
+  DataView vb;
+  vb.rows = 2;
+  vb.x = x.data();
+  vb.targets = targets.data();
+  expect([&] { tb.step(vb); }, "target [1][0] = 1.5 is outside [0, 1]");
+}
+
+// ------------------------------------------------------------------------ schedules, fit
+
+TEST(Schedule, Values) {
+  LrSchedule s;
+  EXPECT_FLOAT_EQ(scheduled_lr(s, 0.1f, 57, 3, 100), 0.1f);
+  s.kind = Schedule::kStep;
+  s.step_epochs = 2;
+  s.gamma = 0.5f;
+  EXPECT_FLOAT_EQ(scheduled_lr(s, 0.1f, 0, 1, 100), 0.1f);
+  EXPECT_FLOAT_EQ(scheduled_lr(s, 0.1f, 0, 2, 100), 0.05f);
+  EXPECT_FLOAT_EQ(scheduled_lr(s, 0.1f, 0, 5, 100), 0.025f);
+  s.kind = Schedule::kCosine;
+  s.min_lr = 0.01f;
+  EXPECT_FLOAT_EQ(scheduled_lr(s, 0.1f, 0, 0, 100), 0.1f);
+  EXPECT_FLOAT_EQ(scheduled_lr(s, 0.1f, 50, 0, 100), 0.055f);
+  EXPECT_FLOAT_EQ(scheduled_lr(s, 0.1f, 100, 0, 100), 0.01f);
+  s.warmup_steps = 10;
+  EXPECT_FLOAT_EQ(scheduled_lr(s, 0.1f, 0, 0, 100), 0.01f);
+  EXPECT_NEAR(scheduled_lr(s, 0.1f, 4, 0, 100),
+              0.5f * scheduled_lr({Schedule::kCosine, 0, 10, 0.1f, 0.01f}, 0.1f, 4, 0, 100), 1e-7);
+  for (Schedule k : {Schedule::kConstant, Schedule::kStep, Schedule::kCosine}) {
+    EXPECT_EQ(parse_schedule(schedule_name(k)), k);
+  }
+  for (Optimizer o : {Optimizer::kSgd, Optimizer::kMomentum, Optimizer::kNesterov, Optimizer::kAdam,
+                      Optimizer::kAdamW}) {
+    EXPECT_EQ(parse_optimizer(optimizer_name(o)), o);
+  }
+}
+
+// The textbook case: a sigmoid network with a sigmoid output and binary cross-entropy learns XOR.
+TEST(Fit, SigmoidNetworkLearnsXor) {
+  Model m(Spec(2, {{4, Activation::kSigmoid}}, 1, Head::kBinary), 1, Init::kGlorotUniform);
+  Data d;
+  d.rows = 4, d.cols = 2, d.outputs = 1;
+  d.x = {0, 0, 0, 1, 1, 0, 1, 1};
+  d.targets = {0, 1, 1, 0};
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kMomentum;
+  opt.lr = 0.5f;
+  FitOptions fo;
+  fo.epochs = 2000;
+  fo.batch = 4;
+  const FitResult r = fit(m, d.View(), nullptr, opt, fo);
+  EXPECT_EQ(r.steps, 2000);
+  std::vector<float> p(4);
+  m.predict(4, d.x.data(), 2, p.data(), 1);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_NEAR(p[i], d.targets[i], 0.1) << "input " << d.x[2 * i] << ", " << d.x[2 * i + 1];
+  }
+  EXPECT_LT(r.history.back().train_loss, 0.05);
+  EXPECT_EQ(evaluate(m, d.View()).accuracy, 1.0);
+}
+
+// Reads tests/data/<name>: comma-separated numbers, the label last; `skip` header lines.
+Data ReadCsv(const std::string& name, int skip, int64_t classes, bool binary) {
+  std::ifstream in(std::string(PROPEL_TEST_DATA_DIR) + "/" + name);
+  EXPECT_TRUE(in.good()) << name;
+  Data d;
+  std::string line;
+  for (int i = 0; i < skip; ++i) std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::vector<float> v;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) v.push_back(std::stof(cell));
+    d.cols = static_cast<int64_t>(v.size()) - 1;
+    d.x.insert(d.x.end(), v.begin(), v.end() - 1);
+    if (binary) {
+      d.targets.push_back(v.back());
+    } else {
+      d.labels.push_back(static_cast<int32_t>(v.back()));
+    }
+    ++d.rows;
+  }
+  d.outputs = binary ? 1 : classes;
+  return d;
+}
+
+// Moves every `every`-th row (rows every - 1, 2 every - 1, ...) into a test set: the files are
+// grouped by writer or by source, so a split of contiguous rows would not be representative.
+Data Split(Data& d, int64_t every) {
+  Data train, test;
+  for (Data* p : {&train, &test}) p->cols = d.cols, p->outputs = d.outputs;
+  for (int64_t i = 0; i < d.rows; ++i) {
+    Data& to = (i % every == every - 1) ? test : train;
+    to.x.insert(to.x.end(), d.x.begin() + i * d.cols, d.x.begin() + (i + 1) * d.cols);
+    if (!d.labels.empty()) to.labels.push_back(d.labels[static_cast<size_t>(i)]);
+    if (!d.targets.empty()) {
+      to.targets.insert(to.targets.end(), d.targets.begin() + i * d.outputs,
+                        d.targets.begin() + (i + 1) * d.outputs);
+    }
+    ++to.rows;
+  }
+  d = std::move(train);
+  return test;
+}
+
+TEST(Fit, DigitsReachesNinetySixPercent) {
+  Data train = ReadCsv("digits.csv", 0, 10, false);
+  ASSERT_EQ(train.rows, 1797);
+  ASSERT_EQ(train.cols, 64);
+  for (float& v : train.x) v /= 16.0f;
+  const Data test = Split(train, 5);
+  Model m(Spec(64, {{128, Activation::kRelu}}, 10, Head::kMulticlass), 1);
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kAdam;
+  opt.lr = 2e-3f;
+  FitOptions fo;
+  fo.epochs = 60;
+  fo.batch = 32;
+  fo.schedule.kind = Schedule::kCosine;
+  const DataView val = test.View();
+  const FitResult r = fit(m, train.View(), &val, opt, fo);
+  const Evaluation e = evaluate(m, test.View());
+  EXPECT_GE(e.accuracy, 0.96) << "loss " << e.loss;
+  std::printf("digits: test accuracy %.4f\n", e.accuracy);
+  EXPECT_EQ(e.accuracy, r.history.back().val_accuracy);
+  EXPECT_GT(r.history.back().train_accuracy, 0.98);
+}
+
+TEST(Fit, BreastCancerBinaryReachesNinetyFivePercent) {
+  Data train = ReadCsv("breast_cancer.csv", 1, 2, true);
+  ASSERT_EQ(train.rows, 569);
+  ASSERT_EQ(train.cols, 30);
+  Data test = Split(train, 5);
+  // Standardize with the training rows' statistics only.
+  for (int64_t j = 0; j < train.cols; ++j) {
+    double sum = 0, sum2 = 0;
+    for (int64_t i = 0; i < train.rows; ++i) sum += train.x[i * 30 + j];
+    const double mean = sum / train.rows;
+    for (int64_t i = 0; i < train.rows; ++i) sum2 += std::pow(train.x[i * 30 + j] - mean, 2);
+    const double sd = std::sqrt(sum2 / train.rows);
+    for (Data* d : {&train, &test}) {
+      for (int64_t i = 0; i < d->rows; ++i) {
+        d->x[i * 30 + j] = static_cast<float>((d->x[i * 30 + j] - mean) / sd);
+      }
+    }
+  }
+  Model m(Spec(30, {{16, Activation::kTanh}}, 1, Head::kBinary), 3, Init::kGlorotUniform);
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kSgd;
+  opt.lr = 0.05f;
+  FitOptions fo;
+  fo.epochs = 40;
+  fo.batch = 16;
+  const FitResult r = fit(m, train.View(), nullptr, opt, fo);
+  const double accuracy = evaluate(m, test.View()).accuracy;
+  EXPECT_GE(accuracy, 0.95);
+  std::printf("breast cancer: test accuracy %.4f\n", accuracy);
+  EXPECT_LT(r.history.back().train_loss, r.history.front().train_loss);
+}
+
+TEST(Fit, SameParametersForAnyThreadCountAndExecutor) {
+  Model proto(Spec(16, {{32, Activation::kRelu}}, 4, Head::kMulticlass), 6);
+  const Data d = RandomData(proto, 300, 12);
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kAdam;
+  FitOptions fo;
+  fo.epochs = 3;
+  fo.batch = 64;
+  fo.seed = 99;
+  std::vector<float> want;
+  for (Executor e : test::Executors()) {
+    for (int threads : {1, 2, 4}) {
+      Model m = proto;
+      StepOptions so;
+      so.shard_rows = 16;
+      so.executor = e;
+      so.threads = threads;
+      fit(m, d.View(), nullptr, opt, fo, so);
+      std::vector<float> got(m.parameters(), m.parameters() + m.parameter_count());
+      if (want.empty()) want = got;
+      ASSERT_EQ(std::memcmp(want.data(), got.data(), want.size() * 4), 0)
+          << static_cast<int>(e) << " " << threads;
+    }
+  }
+}
+
+TEST(Fit, ProgressAndEpochCallbacks) {
+  Model m(Spec(5, {{8, Activation::kRelu}}, 3, Head::kMulticlass), 6);
+  const Data d = RandomData(m, 100, 1);
+  FitOptions fo;
+  fo.epochs = 2;
+  fo.batch = 16;  // 7 batches, the last of 4 rows
+  fo.progress_every = 3;
+  std::vector<Progress> seen;
+  std::vector<EpochStats> epochs;
+  fo.on_progress = [&](const Progress& p) { seen.push_back(p); };
+  fo.on_epoch = [&](const EpochStats& s) { epochs.push_back(s); };
+  const FitResult r = fit(m, d.View(), nullptr, OptimizerConfig{}, fo);
+  ASSERT_EQ(seen.size(), 6u);  // batches 3, 6 and 7 of each epoch
+  EXPECT_EQ(seen[0].batch, 3);
+  EXPECT_EQ(seen[2].batch, 7);
+  EXPECT_EQ(seen[2].batches, 7);
+  EXPECT_EQ(seen[3].epoch, 1);
+  for (const Progress& p : seen) {
+    EXPECT_TRUE(std::isfinite(p.loss));
+    EXPECT_GT(p.samples_per_second, 0.0);
+  }
+  ASSERT_EQ(epochs.size(), 2u);
+  EXPECT_EQ(r.history.size(), 2u);
+  EXPECT_DOUBLE_EQ(seen[2].loss, epochs[0].train_loss);
+  EXPECT_TRUE(std::isnan(epochs[0].val_loss));
+  EXPECT_EQ(r.steps, 14);
+}
+
+TEST(Fit, EarlyStoppingRestoresTheBestEpoch) {
+  // A wide network on 40 noisy rows overfits: the validation loss turns up and training stops.
+  Model m(Spec(10, {{128, Activation::kRelu}}, 3, Head::kMulticlass), 2);
+  const Data train = RandomData(m, 40, 3), val = RandomData(m, 200, 4);
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kAdam;
+  opt.lr = 1e-2f;
+  FitOptions fo;
+  fo.epochs = 200;
+  fo.batch = 8;
+  fo.patience = 3;
+  const DataView v = val.View();
+  const FitResult r = fit(m, train.View(), &v, opt, fo);
+  ASSERT_TRUE(r.stopped_early);
+  ASSERT_GE(r.best_epoch, 0);
+  EXPECT_EQ(static_cast<int64_t>(r.history.size()), r.best_epoch + 1 + 3);
+  EXPECT_EQ(evaluate(m, v).loss, r.history[static_cast<size_t>(r.best_epoch)].val_loss);
+}
+
+}  // namespace
+}  // namespace propel
