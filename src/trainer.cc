@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <sstream>
 
 #include "propel/optim.h"
@@ -173,11 +174,13 @@ struct Trainer::Impl {
   std::vector<double> shard_loss;
   std::vector<int64_t> shard_correct;
   std::vector<double> chunk_sumsq;
+  std::vector<double> shard_bounds;  // max_shards x layers: see Shard
   detail::AlignedFloats state;
   int64_t steps = 0;
 
   void Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, float* grad, float grad_scale,
-             int gemm_threads, const detail::GemmScratch* scratch, double* loss, int64_t* correct);
+             int gemm_threads, const detail::GemmScratch* scratch, double* loss, int64_t* correct,
+             double* bounds);
   StepResult Gradients(const char* where, const DataView& b);
   void Update(double norm);
 };
@@ -201,11 +204,19 @@ void Split(int64_t n, int64_t unit, int parts, const F& fn) {
   detail::ParallelFor(tasks, static_cast<int>(tasks), task);
 }
 
+// Index of the first NaN or Inf among x[0, n), or n.
+int64_t FirstNonFinite(const float* x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    if (!std::isfinite(x[j])) return j;
+  }
+  return n;
+}
+
 }  // namespace
 
 void Trainer::Impl::Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, float* grad,
                           float grad_scale, int gemm_threads, const detail::GemmScratch* scratch,
-                          double* loss, int64_t* correct) {
+                          double* loss, int64_t* correct, double* bounds) {
   const kernels::ElementwiseKernels& ew = *k.ew;
   const float* params = model->parameters();
   const int64_t n_layers = static_cast<int64_t>(layers.size());
@@ -251,10 +262,24 @@ void Trainer::Impl::Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, 
   for (int64_t l = n_layers - 1; l >= 0; --l) {
     const LayerLayout& layer = layers[static_cast<size_t>(l)];
     const float* dz = w.delta[cur];
+    const float* a_in = l == 0 ? x : w.a[static_cast<size_t>(l - 1)];
+    const int64_t ld_in = l == 0 ? ldx : layer.in;
+    // A bound on every gradient entry of this layer from this shard (Cauchy-Schwarz):
+    //   |dW_ij| = |sum_r dZ_ri A_rj| <= ||dZ||_F ||A||_F,   |db_i| <= sqrt(rows) ||dZ||_F.
+    // dZ and A are small and in cache; the bound spares a pass over the gradient to find
+    // NaN/Inf (NaN or Inf in dZ or A makes the bound NaN or Inf, and the gradient is checked).
+    double ss_a = 0.0;
+    if (ld_in == layer.in) {
+      ss_a = ew.sum_squares(rows * layer.in, a_in);
+    } else {
+      for (int64_t i = 0; i < rows; ++i) ss_a += ew.sum_squares(layer.in, a_in + i * ld_in);
+    }
+    const double norm_dz = std::sqrt(ew.sum_squares(rows * layer.out, dz));
+    bounds[l] = norm_dz * std::max(std::sqrt(ss_a), std::sqrt(static_cast<double>(rows)));
     detail::GemmProblem gw = detail::WeightGradProblem(layer, rows);
     gw.a = dz;
-    gw.b = l == 0 ? x : w.a[static_cast<size_t>(l - 1)];
-    gw.ldb = l == 0 ? ldx : layer.in;
+    gw.b = a_in;
+    gw.ldb = ld_in;
     gw.c = grad + layer.weight_offset;
     detail::RunGemm(*k.gemm, k.blocking, gw, gemm_threads, scratch);
     if (l == 0) break;
@@ -292,7 +317,8 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b) {
   auto run_shard = [&](Slot& w, int64_t s, int gemm_threads, const detail::GemmScratch* scratch) {
     const int64_t r0 = s * shard_rows, rows = std::min(shard_rows, m - r0);
     Shard(w, b, r0, rows, grad_ptrs[static_cast<size_t>(s)], grad_scale, gemm_threads, scratch,
-          &shard_loss[static_cast<size_t>(s)], &shard_correct[static_cast<size_t>(s)]);
+          &shard_loss[static_cast<size_t>(s)], &shard_correct[static_cast<size_t>(s)],
+          shard_bounds.data() + s * static_cast<int64_t>(layers.size()));
   };
   // Shards in parallel when they fill the threads evenly (or there are many of them); else one
   // shard after the other with every GEMM and element-wise pass on all threads.
@@ -329,31 +355,58 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b) {
                  " of the batch); the parameters are left as they were before this step");
   }
 
-  // Reduce the shard gradients chunk by chunk (pairwise in shard order), and take each chunk's
-  // sum of squares while it is in cache.
+  // Reduce the shard gradients chunk by chunk (pairwise in shard order); the norm, when asked
+  // for, from each chunk's sum of squares while it is in cache.
+  const bool need_norm = opt.clip_norm > 0.0f || options.track_grad_norm;
   const int64_t chunks = detail::CeilDiv(count, kChunk);
   const int64_t tasks = std::min<int64_t>(threads, chunks);
-  auto reduce = [&](int64_t t) {
-    const detail::Range r = detail::Balance211(chunks, tasks, t);
-    const float** ptrs = chunk_ptrs.data() + t * max_shards;
-    for (int64_t c = r.begin; c < r.end; ++c) {
-      const int64_t j0 = c * kChunk, n = std::min(kChunk, count - j0);
-      float* g = grad_ptrs[0] + j0;
-      if (shards > 1) {
-        for (int64_t s = 0; s < shards; ++s) ptrs[s] = grad_ptrs[static_cast<size_t>(s)] + j0;
-        k.ew->reduce_sum(shards, ptrs, n, 1.0f, g);
+  if (shards > 1 || need_norm) {
+    auto reduce = [&](int64_t t) {
+      const detail::Range r = detail::Balance211(chunks, tasks, t);
+      const float** ptrs = chunk_ptrs.data() + t * max_shards;
+      for (int64_t c = r.begin; c < r.end; ++c) {
+        const int64_t j0 = c * kChunk, n = std::min(kChunk, count - j0);
+        float* g = grad_ptrs[0] + j0;
+        if (shards > 1) {
+          for (int64_t s = 0; s < shards; ++s) ptrs[s] = grad_ptrs[static_cast<size_t>(s)] + j0;
+          k.ew->reduce_sum(shards, ptrs, n, 1.0f, g);
+        }
+        if (need_norm) chunk_sumsq[static_cast<size_t>(c)] = k.ew->sum_squares(n, g);
       }
-      chunk_sumsq[static_cast<size_t>(c)] = k.ew->sum_squares(n, g);
+    };
+    detail::ParallelFor(tasks, static_cast<int>(tasks), reduce);
+  }
+
+  // NaN/Inf in the gradient: seen in the norm when there is one; else a layer whose bound (the
+  // sum over shards of the per-shard bounds, which also covers every partial sum of the
+  // reduction) stays below 2^126 cannot hold one, and the other layers are checked.
+  bool finite = true;
+  const float* g = grad_ptrs[0];
+  result.grad_norm = std::numeric_limits<double>::quiet_NaN();
+  if (need_norm) {
+    double sumsq = 0.0;
+    for (int64_t c = 0; c < chunks; ++c) sumsq += chunk_sumsq[static_cast<size_t>(c)];
+    if (!std::isfinite(sumsq)) {
+      // NaN/Inf, or squares past the float range (entries above 1.8e19): tell which, and take
+      // the norm in double.
+      finite = FirstNonFinite(g, count) == count;
+      sumsq = 0.0;
+      for (int64_t j = 0; finite && j < count; ++j) sumsq += static_cast<double>(g[j]) * g[j];
     }
-  };
-  detail::ParallelFor(tasks, static_cast<int>(tasks), reduce);
-  double sumsq = 0.0;
-  for (int64_t c = 0; c < chunks; ++c) sumsq += chunk_sumsq[static_cast<size_t>(c)];
-  result.grad_norm = std::sqrt(sumsq);
-  if (!std::isfinite(result.grad_norm)) {
-    const float* g = grad_ptrs[0];
-    int64_t j = 0;
-    while (j < count && std::isfinite(g[j])) ++j;
+    result.grad_norm = std::sqrt(sumsq);
+  } else {
+    const int64_t n_layers = static_cast<int64_t>(layers.size());
+    for (int64_t l = 0; l < n_layers && finite; ++l) {
+      double bound = 0.0;
+      for (int64_t s = 0; s < shards; ++s) bound += shard_bounds[s * n_layers + l];
+      if (bound < 0x1p126) continue;
+      const LayerLayout& layer = layers[static_cast<size_t>(l)];
+      const int64_t n = layer.bias_offset + layer.out - layer.weight_offset;
+      finite = FirstNonFinite(g + layer.weight_offset, n) == n;
+    }
+  }
+  if (!finite) {
+    const int64_t j = FirstNonFinite(g, count);
     int64_t l = 0;
     while (l + 1 < static_cast<int64_t>(layers.size()) &&
            j >= layers[static_cast<size_t>(l + 1)].weight_offset) {
@@ -368,7 +421,7 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b) {
       what << "db of layer " << l << " [" << j - layer.bias_offset << "]";
     }
     detail::Fail(ErrorCode::kNumerical, where, "step ", steps + 1, ": the gradient is not finite (",
-                 what.str(), " = ", j < count ? g[j] : 0.0f,
+                 what.str(), " = ", g[j],
                  "); the parameters are left as they were before this step");
   }
   return result;
@@ -497,6 +550,7 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   s.shard_loss.assign(static_cast<size_t>(s.max_shards), 0.0);
   s.shard_correct.assign(static_cast<size_t>(s.max_shards), 0);
   s.chunk_sumsq.assign(static_cast<size_t>(detail::CeilDiv(s.count, kChunk)), 0.0);
+  s.shard_bounds.assign(static_cast<size_t>(s.max_shards * n_layers), 0.0);
   const int64_t state_arrays = IsAdam(s.opt.kind) ? 2 : IsMomentum(s.opt.kind) ? 1 : 0;
   if (state_arrays > 0) s.state.Resize(state_arrays * s.count);
 }
@@ -520,12 +574,18 @@ void Trainer::apply_gradients() {
   const char* where = "propel::Trainer::apply_gradients";
   Impl& s = *impl_;
   const detail::ScopedExecution exec(s.options.executor, s.threads);
-  const double sumsq = s.k.ew->sum_squares(s.count, s.model->gradients());
-  const double norm = std::sqrt(sumsq);
-  if (!std::isfinite(norm)) {
-    detail::Fail(ErrorCode::kNumerical, where, "the gradients are not finite (norm ", norm,
-                 "); the parameters are left unchanged");
+  const float* g = s.model->gradients();
+  double sumsq = s.k.ew->sum_squares(s.count, g);
+  if (!std::isfinite(sumsq)) {
+    const int64_t j = FirstNonFinite(g, s.count);
+    if (j < s.count) {
+      detail::Fail(ErrorCode::kNumerical, where, "gradient [", j, "] = ", g[j],
+                   "; the parameters are left unchanged");
+    }
+    sumsq = 0.0;  // squares past the float range: the norm in double
+    for (int64_t i = 0; i < s.count; ++i) sumsq += static_cast<double>(g[i]) * g[i];
   }
+  const double norm = std::sqrt(sumsq);
   s.Update(norm);
 }
 

@@ -68,14 +68,18 @@ struct StepOptions {
   int64_t shard_rows = 256;
   Executor executor = Executor::kTbb;
   int threads = 0;  // 0: propel::num_threads() when the Trainer is made
+  // Report StepResult::grad_norm (a pass over the gradient; always done when clipping is on).
+  bool track_grad_norm = false;
 };
 
 // What one step (or an evaluation) saw: the loss is the mean over the rows.
 struct StepResult {
   double loss = 0.0;
   int64_t rows = 0;
-  int64_t correct = 0;     // rows classified right (kMulticlass); outputs right (kBinary)
-  double grad_norm = 0.0;  // L2 norm of the mean gradient, before clipping
+  int64_t correct = 0;  // rows classified right (kMulticlass); outputs right (kBinary)
+  // L2 norm of the mean gradient before clipping; NaN unless clipping is on or
+  // StepOptions::track_grad_norm is set.
+  double grad_norm = std::numeric_limits<double>::quiet_NaN();
 };
 
 // The training step of one model: owns the workspace (activations, deltas, packing buffers,

@@ -344,6 +344,55 @@ TEST(Trainer, InfiniteGradientWithFiniteLossStopsAndKeepsParameters) {
   for (int64_t j = 0; j < m.parameter_count(); ++j) EXPECT_EQ(m.parameters()[j], 0.0f);
 }
 
+TEST(Trainer, LargeFiniteGradientIsNoError) {
+  // The loss (5e37) and the weight gradient (1e38) are finite; the cheap bound (above 2^126)
+  // cannot tell, so the gradient itself is checked, and the step goes ahead.
+  Model m(Spec(2, {}, 1, Head::kRegression), 1);
+  std::fill(m.parameters(), m.parameters() + m.parameter_count(), 0.0f);
+  Data d;
+  d.rows = 1, d.cols = 2, d.outputs = 1;
+  d.x = {1e19f, 1.0f};
+  d.targets = {1e19f};
+  OptimizerConfig opt;
+  opt.lr = 1e-30f;
+  Trainer t(m, opt, 1);
+  const StepResult r = t.step(d.View());
+  EXPECT_TRUE(std::isfinite(r.loss));
+  EXPECT_TRUE(std::isnan(r.grad_norm));  // not asked for
+  EXPECT_FLOAT_EQ(m.gradients()[0], -1e38f);
+  EXPECT_FLOAT_EQ(m.parameters()[0], 1e8f);
+}
+
+TEST(Trainer, GradientNormWhenAskedOrClipping) {
+  const ModelSpec spec = Spec(9, {{12, Activation::kTanh}}, 3, Head::kMulticlass);
+  Model m(spec, 5);
+  const Data d = RandomData(m, 30, 6);
+  StepOptions so;
+  so.shard_rows = 7;
+  so.track_grad_norm = true;
+  Trainer t(m, OptimizerConfig{}, 30, so);
+  const StepResult r = t.compute_gradients(d.View());
+  double want = 0.0;
+  for (int64_t j = 0; j < m.parameter_count(); ++j) {
+    want += static_cast<double>(m.gradients()[j]) * m.gradients()[j];
+  }
+  EXPECT_NEAR(r.grad_norm, std::sqrt(want), 1e-6 * std::sqrt(want));
+  // Clipping to half the norm halves the step of plain SGD.
+  Model a(spec, 5), b(spec, 5);
+  OptimizerConfig clipped;
+  clipped.clip_norm = static_cast<float>(r.grad_norm / 2);
+  OptimizerConfig half;
+  half.lr = clipped.lr / 2;
+  StepOptions shards;
+  shards.shard_rows = 7;
+  Trainer ta(a, clipped, 30, shards), tb(b, half, 30, shards);
+  EXPECT_NEAR(ta.step(d.View()).grad_norm, r.grad_norm, 1e-6 * r.grad_norm);
+  tb.step(d.View());
+  for (int64_t j = 0; j < a.parameter_count(); ++j) {
+    EXPECT_NEAR(a.parameters()[j], b.parameters()[j], 1e-6) << j;
+  }
+}
+
 TEST(Trainer, ArgumentErrorsNameTheProblem) {
   Model m(Spec(3, {{4, Activation::kRelu}}, 3, Head::kMulticlass));
   auto expect = [](const auto& fn, const std::string& part) {
