@@ -1,7 +1,8 @@
 // Trains an MLP on the UCI handwritten digits (tests/data/digits.csv: 1797 8x8 images, every fifth
 // held out for testing) through propel's C++ API, printing one line per epoch. An example of
 // embedding propel as a training backend:
-//   build/release/examples/train_digits [path/to/digits.csv] [--threads N] [--executor tbb|omp|serial]
+//   build/release/examples/train_digits [path/to/digits.csv] [--threads N] [--executor
+//   tbb|omp|serial]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -58,7 +59,7 @@ int main(int argc, char** argv) {
       step.threads = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--executor") && i + 1 < argc) {
       const std::string e = argv[++i];
-      step.executor = e == "omp" ? propel::Executor::kOpenMp
+      step.executor = e == "omp"      ? propel::Executor::kOpenMp
                       : e == "serial" ? propel::Executor::kSerial
                                       : propel::Executor::kTbb;
     } else {
@@ -87,10 +88,11 @@ int main(int argc, char** argv) {
     fit.schedule.kind = propel::Schedule::kCosine;
     fit.on_epoch = [](const propel::EpochStats& s) {
       if (s.epoch % 10 == 9 || s.epoch == 0) {
-        std::printf("epoch %3lld  train loss %.4f  acc %.4f  |  test loss %.4f  acc %.4f  |  "
-                    "%.0f samples/s\n",
-                    static_cast<long long>(s.epoch + 1), s.train_loss, s.train_accuracy,
-                    s.val_loss, s.val_accuracy, s.samples_per_second);
+        std::printf(
+            "epoch %3lld  train loss %.4f  acc %.4f  |  test loss %.4f  acc %.4f  |  "
+            "%.0f samples/s\n",
+            static_cast<long long>(s.epoch + 1), s.train_loss, s.train_accuracy, s.val_loss,
+            s.val_accuracy, s.samples_per_second);
       }
     };
     std::printf("propel %s: %s on %lld training images, target %s, %d thread(s)\n",
@@ -101,8 +103,8 @@ int main(int argc, char** argv) {
     const propel::FitResult r = propel::fit(model, train.View(), &val, opt, fit, step);
     const propel::Evaluation e = propel::evaluate(model, test.View());
     std::printf("test accuracy %.2f%% on %lld held-out images; %lld steps in %.2f s\n",
-                100.0 * e.accuracy, static_cast<long long>(e.rows),
-                static_cast<long long>(r.steps), r.seconds);
+                100.0 * e.accuracy, static_cast<long long>(e.rows), static_cast<long long>(r.steps),
+                r.seconds);
   } catch (const propel::Error& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;

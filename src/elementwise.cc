@@ -89,6 +89,21 @@ Act ToAct(Activation act) { return static_cast<Act>(static_cast<int>(act)); }
 
 namespace detail {
 
+kernels::AdamArgs AdamArgsFor(const AdamOptions& opt, int64_t step, float grad_scale) {
+  const double t = static_cast<double>(step);
+  kernels::AdamArgs a;
+  a.lr = opt.lr;
+  a.beta1 = opt.beta1;
+  a.beta2 = opt.beta2;
+  a.eps = opt.eps;
+  a.weight_decay = opt.weight_decay;
+  a.grad_scale = grad_scale;
+  a.decoupled = opt.decoupled;
+  a.bias_correction1 = static_cast<float>(1.0 - std::pow(static_cast<double>(opt.beta1), t));
+  a.bias_correction2 = static_cast<float>(1.0 - std::pow(static_cast<double>(opt.beta2), t));
+  return a;
+}
+
 kernels::ActParams CheckedActivation(const char* where, Activation act, float alpha) {
   CheckAct(where, act, alpha);
   kernels::ActParams p;
@@ -426,17 +441,7 @@ void adam_update(const AdamOptions& opt, int64_t step, int64_t n, float* w, cons
   CheckPtr(where, "v", v, n);
   Check(n == 0 || (w != g && m != v && w != m && w != v), where,
         "w, g, m and v must be distinct arrays");
-  const double t = static_cast<double>(step);
-  kernels::AdamArgs a;
-  a.lr = opt.lr;
-  a.beta1 = opt.beta1;
-  a.beta2 = opt.beta2;
-  a.eps = opt.eps;
-  a.weight_decay = opt.weight_decay;
-  a.grad_scale = grad_scale;
-  a.decoupled = opt.decoupled;
-  a.bias_correction1 = static_cast<float>(1.0 - std::pow(static_cast<double>(opt.beta1), t));
-  a.bias_correction2 = static_cast<float>(1.0 - std::pow(static_cast<double>(opt.beta2), t));
+  const kernels::AdamArgs a = detail::AdamArgsFor(opt, step, grad_scale);
   Check(a.bias_correction1 > 0.0f && a.bias_correction2 > 0.0f, where,
         "the bias correction 1 - beta^step rounds to 0 at step ", step);
   if (n > 0) K().adam(n, a, w, g, m, v);

@@ -9,6 +9,7 @@
 #include "propel/train.h"
 #include "src/check.h"
 #include "src/executor.h"
+#include "src/names.h"
 #include "src/random.h"
 #include "src/target.h"
 #include "src/train_internal.h"
@@ -38,16 +39,14 @@ void CheckSchedule(const char* where, const LrSchedule& s) {
 }  // namespace
 
 const char* schedule_name(Schedule schedule) {
-  const int s = static_cast<int>(schedule);
-  return s >= 0 && s < 3 ? kScheduleNames[s] : "unknown";
+  return detail::NameOf(kScheduleNames, static_cast<int>(schedule));
 }
 
 Schedule parse_schedule(const std::string& name) {
-  for (int s = 0; s < 3; ++s) {
-    if (name == kScheduleNames[s]) return static_cast<Schedule>(s);
-  }
+  const int s = detail::IndexOf(kScheduleNames, name);
+  if (s >= 0) return static_cast<Schedule>(s);
   detail::Fail(ErrorCode::kInvalidArgument, "propel::parse_schedule", "unknown schedule '", name,
-               "' (expected constant, step or cosine)");
+               "' (expected ", detail::Alternatives(kScheduleNames), ")");
 }
 
 float scheduled_lr(const LrSchedule& s, float base_lr, int64_t t, int64_t epoch,

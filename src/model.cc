@@ -10,6 +10,7 @@
 #include "src/check.h"
 #include "src/elementwise.h"
 #include "src/executor.h"
+#include "src/names.h"
 #include "src/network.h"
 #include "src/partition.h"
 #include "src/random.h"
@@ -28,33 +29,25 @@ const char* const kInitNames[] = {"glorot_uniform", "glorot_normal", "he_uniform
 
 }  // namespace
 
-const char* head_name(Head head) {
-  const int h = static_cast<int>(head);
-  return h >= 0 && h < 3 ? kHeadNames[h] : "unknown";
-}
+const char* head_name(Head head) { return detail::NameOf(kHeadNames, static_cast<int>(head)); }
 
 Head parse_head(const std::string& name) {
-  for (int h = 0; h < 3; ++h) {
-    if (name == kHeadNames[h]) return static_cast<Head>(h);
-  }
+  const int h = detail::IndexOf(kHeadNames, name);
+  if (h >= 0) return static_cast<Head>(h);
   if (name == "bce") return Head::kBinary;
   if (name == "softmax" || name == "ce") return Head::kMulticlass;
   if (name == "mse") return Head::kRegression;
   detail::Fail(ErrorCode::kInvalidArgument, "propel::parse_head", "unknown head '", name,
-               "' (expected binary, multiclass or regression)");
+               "' (expected ", detail::Alternatives(kHeadNames), ")");
 }
 
-const char* init_name(Init init) {
-  const int i = static_cast<int>(init);
-  return i >= 0 && i < 4 ? kInitNames[i] : "unknown";
-}
+const char* init_name(Init init) { return detail::NameOf(kInitNames, static_cast<int>(init)); }
 
 Init parse_init(const std::string& name) {
-  for (int i = 0; i < 4; ++i) {
-    if (name == kInitNames[i]) return static_cast<Init>(i);
-  }
+  const int i = detail::IndexOf(kInitNames, name);
+  if (i >= 0) return static_cast<Init>(i);
   detail::Fail(ErrorCode::kInvalidArgument, "propel::parse_init", "unknown initializer '", name,
-               "' (expected glorot_uniform, glorot_normal, he_uniform or he_normal)");
+               "' (expected ", detail::Alternatives(kInitNames), ")");
 }
 
 struct Model::Impl {

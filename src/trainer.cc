@@ -18,7 +18,9 @@
 #include "propel/optim.h"
 #include "propel/train.h"
 #include "src/check.h"
+#include "src/elementwise.h"
 #include "src/executor.h"
+#include "src/names.h"
 #include "src/network.h"
 #include "src/partition.h"
 #include "src/train_internal.h"
@@ -60,16 +62,14 @@ void CheckOptimizer(const char* where, const OptimizerConfig& o) {
 }  // namespace
 
 const char* optimizer_name(Optimizer optimizer) {
-  const int o = static_cast<int>(optimizer);
-  return o >= 0 && o < 5 ? kOptimizerNames[o] : "unknown";
+  return detail::NameOf(kOptimizerNames, static_cast<int>(optimizer));
 }
 
 Optimizer parse_optimizer(const std::string& name) {
-  for (int o = 0; o < 5; ++o) {
-    if (name == kOptimizerNames[o]) return static_cast<Optimizer>(o);
-  }
+  const int o = detail::IndexOf(kOptimizerNames, name);
+  if (o >= 0) return static_cast<Optimizer>(o);
   detail::Fail(ErrorCode::kInvalidArgument, "propel::parse_optimizer", "unknown optimizer '", name,
-               "' (expected sgd, momentum, nesterov, adam or adamw)");
+               "' (expected ", detail::Alternatives(kOptimizerNames), ")");
 }
 
 namespace detail {
@@ -435,20 +435,14 @@ void Trainer::Impl::Update(double norm) {
   const int64_t t = steps + 1;
   kernels::SgdArgs sgd{opt.lr, IsMomentum(opt.kind) ? opt.momentum : 0.0f, opt.weight_decay, scale,
                        opt.kind == Optimizer::kNesterov};
-  kernels::AdamArgs adam{};
-  if (IsAdam(opt.kind)) {
-    adam.lr = opt.lr;
-    adam.beta1 = opt.beta1;
-    adam.beta2 = opt.beta2;
-    adam.eps = opt.eps;
-    adam.weight_decay = opt.weight_decay;
-    adam.grad_scale = scale;
-    adam.decoupled = opt.kind == Optimizer::kAdamW;
-    adam.bias_correction1 =
-        static_cast<float>(1.0 - std::pow(static_cast<double>(opt.beta1), static_cast<double>(t)));
-    adam.bias_correction2 =
-        static_cast<float>(1.0 - std::pow(static_cast<double>(opt.beta2), static_cast<double>(t)));
-  }
+  AdamOptions adam_opt;
+  adam_opt.lr = opt.lr;
+  adam_opt.beta1 = opt.beta1;
+  adam_opt.beta2 = opt.beta2;
+  adam_opt.eps = opt.eps;
+  adam_opt.weight_decay = opt.weight_decay;
+  adam_opt.decoupled = opt.kind == Optimizer::kAdamW;
+  const kernels::AdamArgs adam = detail::AdamArgsFor(adam_opt, t, scale);
   float* s0 = state.data();
   float* s1 = IsAdam(opt.kind) ? state.data() + count : nullptr;
   const int64_t chunks = detail::CeilDiv(count, kChunk);

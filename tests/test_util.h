@@ -4,8 +4,10 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "propel/model.h"
 #include "propel/target.h"
 #include "propel/threading.h"
 
@@ -31,6 +33,16 @@ inline bool IsPrime(int64_t n) {
 inline int64_t NextPrime(int64_t n) {
   while (!IsPrime(n)) ++n;
   return n;
+}
+
+// A model description in one expression.
+inline ModelSpec MlpSpec(int64_t inputs, std::vector<Layer> hidden, int64_t outputs, Head head) {
+  ModelSpec s;
+  s.inputs = inputs;
+  s.hidden = std::move(hidden);
+  s.outputs = outputs;
+  s.head = head;
+  return s;
 }
 
 // Names of every target compiled into propel that this CPU runs, best first.

@@ -84,8 +84,8 @@ struct StepResult {
 
 // The training step of one model: owns the workspace (activations, deltas, packing buffers,
 // shard gradient buffers) for batches of up to max_batch rows and the optimizer state. After
-// construction a step allocates nothing on the heap. The model must outlive the trainer and
-// keep its shape; the SIMD target active at construction is used for every step.
+// construction a step allocates nothing on the heap. The model must outlive the trainer and stay
+// where it is (not moved from); the SIMD target active at construction is used for every step.
 // A trainer is not thread-safe: one step at a time.
 class Trainer {
  public:

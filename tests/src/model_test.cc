@@ -72,12 +72,7 @@ TEST(CounterRng, Distributions) {
 // ----------------------------------------------------------------------------------- model
 
 ModelSpec Spec(int64_t inputs, std::vector<Layer> hidden, int64_t outputs, Head head) {
-  ModelSpec s;
-  s.inputs = inputs;
-  s.hidden = std::move(hidden);
-  s.outputs = outputs;
-  s.head = head;
-  return s;
+  return test::MlpSpec(inputs, std::move(hidden), outputs, head);
 }
 
 TEST(Model, ArenaLayout) {

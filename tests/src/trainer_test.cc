@@ -21,12 +21,7 @@ namespace propel {
 namespace {
 
 ModelSpec Spec(int64_t inputs, std::vector<Layer> hidden, int64_t outputs, Head head) {
-  ModelSpec s;
-  s.inputs = inputs;
-  s.hidden = std::move(hidden);
-  s.outputs = outputs;
-  s.head = head;
-  return s;
+  return test::MlpSpec(inputs, std::move(hidden), outputs, head);
 }
 
 // A data set held in memory, with labels or targets to suit a head.
@@ -82,6 +77,10 @@ struct GradCase {
   Head head;
   int depth;  // hidden layers
 };
+
+void PrintTo(const GradCase& c, std::ostream* os) {
+  *os << activation_name(c.act) << ", " << head_name(c.head) << ", " << c.depth << " hidden";
+}
 
 std::string CaseName(const testing::TestParamInfo<GradCase>& info) {
   return std::string(activation_name(info.param.act)) + "_" + head_name(info.param.head) + "_" +

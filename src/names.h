@@ -1,0 +1,36 @@
+// Names of the API's enum values: the *_name and parse_* functions share these helpers.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace propel::detail {
+
+// names[value], or "unknown" for a value outside the table.
+template <size_t N>
+const char* NameOf(const char* const (&names)[N], int value) {
+  return value >= 0 && static_cast<size_t>(value) < N ? names[value] : "unknown";
+}
+
+// The index of `name` in the table, or -1.
+template <size_t N>
+int IndexOf(const char* const (&names)[N], std::string_view name) {
+  for (size_t i = 0; i < N; ++i) {
+    if (name == names[i]) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// "a, b or c": the table as a list for error messages.
+template <size_t N>
+std::string Alternatives(const char* const (&names)[N]) {
+  std::string list;
+  for (size_t i = 0; i < N; ++i) {
+    list += i == 0 ? "" : i + 1 == N ? " or " : ", ";
+    list += names[i];
+  }
+  return list;
+}
+
+}  // namespace propel::detail
