@@ -100,7 +100,8 @@ class Trainer {
   // and leaves the parameters and the optimizer state as they were before it.
   StepResult step(const DataView& batch);
   // Forward, loss and backward only: Model::gradients() receives the gradient of the batch's
-  // mean loss. Parameters are not touched.
+  // mean loss. Parameters are not touched. When it throws (as step does), Model::gradients()
+  // holds nothing meaningful.
   StepResult compute_gradients(const DataView& batch);
   // One optimizer update from Model::gradients() (clipping as configured).
   void apply_gradients();
