@@ -3,9 +3,9 @@
 //
 // One step on a mini-batch of m rows (docs/training.md has the whole story):
 //   1. the batch is cut into shards of StepOptions::shard_rows rows (the last one may be shorter);
-//   2. each shard runs forward and backward into its own gradient buffer, shards in parallel on
-//      the executor (or one after the other with every GEMM on all threads, when there are fewer
-//      shards than threads: the GEMM's result does not depend on its thread count);
+//   2. each shard runs forward and backward into its own gradient buffer, shards side by side on
+//      the executor when they fill the threads evenly, else one after the other with every GEMM
+//      and element-wise pass on all threads (the GEMM's result does not depend on its threads);
 //   3. the shard gradients are added pairwise in shard order (the loss gradient carries 1/m, so
 //      the sum is the gradient of the batch's mean loss) into Model::gradients();
 //   4. the optimizer updates Model::parameters().
