@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config python3
-  libhwy-dev libtbb-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libhwy-dev libtbb-dev libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
+  clang-14 libclang-rt-14-dev
   libopenblas-dev libeigen3-dev libdnnl-dev
 )
 
