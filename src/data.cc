@@ -7,12 +7,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fstream>
-#include <iterator>
 #include <sstream>
 
 #include "src/check.h"
 #include "src/data_internal.h"
+#include "src/files.h"
 
 namespace propel {
 
@@ -29,14 +28,6 @@ std::string Hex32(uint32_t v) {
   os.fill('0');
   os << v;
   return os.str();
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Malformed(path, "cannot be opened for reading");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) Malformed(path, "read error");
-  return bytes;
 }
 
 bool IsGzip(std::string_view bytes) {
@@ -245,8 +236,8 @@ Dataset ParseIdx(std::string_view images, std::string_view labels, const std::st
 }  // namespace detail
 
 Dataset load_idx(const std::string& images_path, const std::string& labels_path) {
-  return detail::ParseIdx(ReadFile(images_path), ReadFile(labels_path), images_path, labels_path,
-                          uint64_t{1} << 34);
+  return detail::ParseIdx(detail::ReadWholeFile(images_path), detail::ReadWholeFile(labels_path),
+                          images_path, labels_path, uint64_t{1} << 34);
 }
 
 // ---------------------------------------------------------------------------------------- CSV
@@ -390,7 +381,7 @@ Dataset parse_csv(std::string_view text, const CsvOptions& options, const std::s
 }
 
 Dataset load_csv(const std::string& path, const CsvOptions& options) {
-  return parse_csv(ReadFile(path), options, path);
+  return parse_csv(detail::ReadWholeFile(path), options, path);
 }
 
 // ------------------------------------------------------------------------------ normalization

@@ -111,9 +111,23 @@ Evaluation evaluate(const Model& model, const DataView& data, int64_t batch) {
 FitResult fit(Model& model, const DataView& train, const DataView* validation,
               const OptimizerConfig& optimizer, const FitOptions& options,
               const StepOptions& step_options) {
+  detail::Check(options.batch >= 1, "propel::fit", "batch = ", options.batch,
+                " must be at least 1");
+  detail::Check(train.rows >= 1, "propel::fit", "the data has ", train.rows,
+                " rows (at least 1 needed)");
+  Trainer trainer(model, optimizer, std::min(options.batch, train.rows), step_options);
+  return fit(trainer, train, validation, options);
+}
+
+FitResult fit(Trainer& trainer, const DataView& train, const DataView* validation,
+              const FitOptions& options) {
   const char* where = "propel::fit";
   using detail::Check;
+  Model& model = trainer.model();
+  const OptimizerConfig& optimizer = trainer.optimizer();
   Check(options.epochs >= 0, where, "epochs = ", options.epochs, " is negative");
+  Check(options.start_epoch >= 0 && options.start_epoch <= options.epochs, where,
+        "start_epoch = ", options.start_epoch, " is outside [0, epochs = ", options.epochs, "]");
   Check(options.batch >= 1, where, "batch = ", options.batch, " must be at least 1");
   Check(options.patience >= 0, where, "patience = ", options.patience, " is negative");
   Check(options.progress_every >= 1, where, "progress_every = ", options.progress_every,
@@ -129,8 +143,9 @@ FitResult fit(Model& model, const DataView& train, const DataView* validation,
   const bool multiclass = model.head() == Head::kMulticlass;
   const int64_t ldx = train.ldx == 0 ? in : train.ldx;
   const int64_t ldt = train.ldt == 0 ? out : train.ldt;
+  Check(batch <= trainer.max_batch(), where, "batch = ", batch,
+        " exceeds the trainer's max_batch = ", trainer.max_batch());
 
-  Trainer trainer(model, optimizer, batch, step_options);
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::vector<float> xb(static_cast<size_t>(batch * in));
   std::vector<int32_t> lb(multiclass ? static_cast<size_t>(batch) : 0);
@@ -142,7 +157,7 @@ FitResult fit(Model& model, const DataView& train, const DataView* validation,
   double best_loss = std::numeric_limits<double>::infinity();
   int64_t since_best = 0;
   const auto run_start = std::chrono::steady_clock::now();
-  for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
+  for (int64_t epoch = options.start_epoch; epoch < options.epochs; ++epoch) {
     // The order of epoch e: a Fisher-Yates shuffle of 0..n-1 drawn from (seed, e) alone.
     std::iota(order.begin(), order.end(), int64_t{0});
     if (options.shuffle) {

@@ -157,7 +157,8 @@ struct Trainer::Impl {
   };
 
   Model* model = nullptr;
-  OptimizerConfig opt;
+  OptimizerConfig opt;  // as configured
+  float lr = 0.0f;      // of the next update
   StepOptions options;
   int threads = 1;
   int64_t max_batch = 0;
@@ -433,10 +434,10 @@ void Trainer::Impl::Update(double norm) {
   float* w = model->parameters();
   const float* g = model->gradients();
   const int64_t t = steps + 1;
-  kernels::SgdArgs sgd{opt.lr, IsMomentum(opt.kind) ? opt.momentum : 0.0f, opt.weight_decay, scale,
+  kernels::SgdArgs sgd{lr, IsMomentum(opt.kind) ? opt.momentum : 0.0f, opt.weight_decay, scale,
                        opt.kind == Optimizer::kNesterov};
   AdamOptions adam_opt;
-  adam_opt.lr = opt.lr;
+  adam_opt.lr = lr;
   adam_opt.beta1 = opt.beta1;
   adam_opt.beta2 = opt.beta2;
   adam_opt.eps = opt.eps;
@@ -475,6 +476,7 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   Impl& s = *impl_;
   s.model = &model;
   s.opt = optimizer;
+  s.lr = optimizer.lr;
   s.options = options;
   s.threads = options.threads > 0 ? options.threads : num_threads();
   s.options.threads = s.threads;
@@ -583,15 +585,16 @@ void Trainer::apply_gradients() {
   s.Update(norm);
 }
 
-float Trainer::learning_rate() const { return impl_->opt.lr; }
+float Trainer::learning_rate() const { return impl_->lr; }
 
 void Trainer::set_learning_rate(float lr) {
   detail::Check(std::isfinite(lr) && lr >= 0.0f, "propel::Trainer::set_learning_rate", "lr = ", lr,
                 " must be finite and non-negative");
-  impl_->opt.lr = lr;
+  impl_->lr = lr;
 }
 
 const OptimizerConfig& Trainer::optimizer() const { return impl_->opt; }
+Model& Trainer::model() { return *impl_->model; }
 int64_t Trainer::steps() const { return impl_->steps; }
 
 void Trainer::set_steps(int64_t steps) {

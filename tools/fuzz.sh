@@ -11,7 +11,7 @@ runs=${1:-100000}
 tools/setup.sh
 cmake --preset fuzz > /dev/null
 cmake --build --preset fuzz
-for name in idx csv; do
+for name in idx csv checkpoint; do
   corpus=build/fuzz/corpus/$name
   mkdir -p "$corpus"
   echo "fuzzing the ${name} reader: ${runs} runs"

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "propel/activation.h"
+#include "propel/checkpoint.h"
 #include "propel/data.h"
 #include "propel/error.h"
 #include "propel/gemm.h"

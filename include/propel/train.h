@@ -106,9 +106,12 @@ class Trainer {
   // One optimizer update from Model::gradients() (clipping as configured).
   void apply_gradients();
 
+  // The learning rate of the next update (schedules change it); optimizer() keeps the
+  // configuration the trainer was made with, lr included.
   float learning_rate() const;
   void set_learning_rate(float lr);
   const OptimizerConfig& optimizer() const;
+  Model& model();
   // Updates applied so far (Adam's bias correction uses it).
   int64_t steps() const;
   // The optimizer's state: velocity (momentum kinds) or first then second moments (Adam kinds),
@@ -190,6 +193,9 @@ struct FitOptions {
   int64_t patience = 0;
   double min_delta = 0.0;
   bool restore_best = true;
+  // Epochs already done (resuming from a checkpoint): epochs [start_epoch, epochs) run, with the
+  // shuffles and the schedule of an uninterrupted run. Early stopping starts counting afresh.
+  int64_t start_epoch = 0;
   int64_t progress_every = 1;
   std::function<void(const Progress&)> on_progress;
   std::function<void(const EpochStats&)> on_epoch;
@@ -208,5 +214,10 @@ struct FitResult {
 FitResult fit(Model& model, const DataView& train, const DataView* validation,
               const OptimizerConfig& optimizer, const FitOptions& options = {},
               const StepOptions& step = {});
+
+// The same on an existing trainer (its model, optimizer state, update count, executor and
+// threads), e.g. one restored from a checkpoint; options.batch must not exceed its max_batch.
+FitResult fit(Trainer& trainer, const DataView& train, const DataView* validation,
+              const FitOptions& options = {});
 
 }  // namespace propel

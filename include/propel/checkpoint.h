@@ -1,0 +1,48 @@
+// Checkpoints: a model (description and parameters) and, optionally, its trainer's optimizer
+// state and counters, in a versioned, checksummed binary file (docs/checkpoints.md has the
+// layout).
+//
+// Saving writes a temporary file next to the target, flushes it to the disk and renames it over
+// the target: a crash or a full disk in the middle leaves the previous checkpoint intact.
+// Loading validates everything (magic, version, byte order, sizes, the model description, the
+// checksum) before it changes anything in memory; any problem throws propel::Error (kIo) naming
+// the file and the byte offset.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "propel/model.h"
+#include "propel/train.h"
+
+namespace propel {
+
+// Saves the model; with a trainer, also its optimizer configuration and state, its update count
+// and `epochs_done`, so that training can resume bit-exactly (propel::fit with start_epoch).
+void save_checkpoint(const std::string& path, const Model& model, const Trainer* trainer = nullptr,
+                     int64_t epochs_done = 0);
+
+// A new model from a checkpoint (the optimizer part, if any, is checked and ignored).
+Model load_model(const std::string& path);
+
+// What a checkpoint says about training.
+struct CheckpointInfo {
+  bool has_optimizer = false;
+  OptimizerConfig optimizer;
+  int64_t steps = 0;
+  int64_t epochs_done = 0;
+};
+
+// Reads the header and the optimizer configuration without loading the parameters into a model.
+CheckpointInfo read_checkpoint_info(const std::string& path);
+
+// Restores the parameters into `model` and, when the file has them, the optimizer state and the
+// update count into `trainer` (may be null). The model (and the trainer's optimizer kind) must
+// match the file; on any error nothing is changed.
+CheckpointInfo load_checkpoint(const std::string& path, Model& model, Trainer* trainer = nullptr);
+
+// The same on bytes in memory (`name` stands for the file in messages): for tests and fuzzing.
+Model parse_checkpoint_model(std::string_view bytes, const std::string& name);
+
+}  // namespace propel

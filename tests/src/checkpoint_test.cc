@@ -1,0 +1,290 @@
+// Checkpoints: round trips, bit-exact resume, every kind of damaged file (each an error that
+// changes nothing), and a save that fails half-way leaving the previous file intact.
+#include "propel/checkpoint.h"
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "propel/error.h"
+#include "tests/test_util.h"
+
+namespace propel {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() : path_(fs::temp_directory_path() / ("propel_ckpt_" + std::to_string(::getpid()))) {
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+  size_t Files() const {
+    return static_cast<size_t>(std::distance(fs::directory_iterator(path_), {}));
+  }
+
+ private:
+  fs::path path_;
+};
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void Write(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// Recomputes the trailing CRC-32 after a deliberate edit, so that the edit itself is what the
+// reader meets.
+std::string Resealed(std::string bytes) {
+  const uLong crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data()),
+                          static_cast<uInt>(bytes.size() - 4));
+  for (int i = 0; i < 4; ++i) bytes[bytes.size() - 4 + i] = static_cast<char>(crc >> (8 * i));
+  return bytes;
+}
+
+std::vector<float> Params(const Model& m) {
+  return {m.parameters(), m.parameters() + m.parameter_count()};
+}
+
+struct Data {
+  std::vector<float> x;
+  std::vector<int32_t> y;
+  DataView View() const {
+    DataView v;
+    v.rows = static_cast<int64_t>(y.size());
+    v.x = x.data();
+    v.labels = y.data();
+    return v;
+  }
+};
+
+Data MakeData(int64_t rows, int64_t cols, int classes) {
+  Data d;
+  d.x = test::RandomVector(static_cast<size_t>(rows * cols), 4);
+  for (int64_t i = 0; i < rows; ++i) d.y.push_back(static_cast<int32_t>(i * 7 % classes));
+  return d;
+}
+
+const ModelSpec kSpec = test::MlpSpec(
+    12, {{16, Activation::kRelu}, {9, Activation::kLeakyRelu, 0.2f}}, 4, Head::kMulticlass);
+
+TEST(Checkpoint, ModelRoundTrip) {
+  TempDir dir;
+  const Model m(kSpec, 3, Init::kGlorotNormal);
+  save_checkpoint(dir / "m.ckpt", m);
+  const Model back = load_model(dir / "m.ckpt");
+  EXPECT_EQ(back.describe(), m.describe());
+  EXPECT_EQ(Params(back), Params(m));
+  EXPECT_FALSE(read_checkpoint_info(dir / "m.ckpt").has_optimizer);
+  EXPECT_EQ(dir.Files(), 1u);  // no temporary file left behind
+}
+
+TEST(Checkpoint, OptimizerStateRoundTrip) {
+  TempDir dir;
+  Model m(kSpec, 3);
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kAdamW;
+  opt.lr = 3e-3f;
+  opt.weight_decay = 0.01f;
+  Trainer t(m, opt, 32);
+  const Data d = MakeData(32, 12, 4);
+  for (int s = 0; s < 3; ++s) t.step(d.View());
+  save_checkpoint(dir / "t.ckpt", m, &t, 7);
+
+  const CheckpointInfo info = read_checkpoint_info(dir / "t.ckpt");
+  ASSERT_TRUE(info.has_optimizer);
+  EXPECT_EQ(info.optimizer.kind, Optimizer::kAdamW);
+  EXPECT_EQ(info.optimizer.lr, 3e-3f);
+  EXPECT_EQ(info.steps, 3);
+  EXPECT_EQ(info.epochs_done, 7);
+  Model m2(kSpec, 99);
+  Trainer t2(m2, info.optimizer, 32);
+  load_checkpoint(dir / "t.ckpt", m2, &t2);
+  EXPECT_EQ(Params(m2), Params(m));
+  EXPECT_EQ(t2.steps(), 3);
+  EXPECT_EQ(std::memcmp(t2.state(), t.state(), static_cast<size_t>(t.state_size()) * 4), 0);
+  // The next step is the same on both.
+  t.step(d.View());
+  t2.step(d.View());
+  EXPECT_EQ(Params(m2), Params(m));
+}
+
+// Two epochs, a checkpoint, one more epoch from it: the same bits as three epochs straight
+// (Adam's moments and update count, the per-epoch shuffles and a step schedule with warm-up all
+// continue where they stopped).
+TEST(Checkpoint, ResumeIsBitExact) {
+  TempDir dir;
+  const Data d = MakeData(150, 12, 4);
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kAdam;
+  opt.lr = 5e-3f;
+  FitOptions fo;
+  fo.batch = 32;
+  fo.seed = 11;
+  fo.schedule.kind = Schedule::kStep;
+  fo.schedule.step_epochs = 1;
+  fo.schedule.gamma = 0.5f;
+  fo.schedule.warmup_steps = 7;
+  StepOptions so;
+  so.shard_rows = 16;
+
+  Model straight(kSpec, 5);
+  fo.epochs = 3;
+  fit(straight, d.View(), nullptr, opt, fo, so);
+
+  Model first(kSpec, 5);
+  Trainer t1(first, opt, 32, so);
+  fo.epochs = 2;
+  fit(t1, d.View(), nullptr, fo);
+  save_checkpoint(dir / "e2.ckpt", first, &t1, 2);
+
+  const CheckpointInfo info = read_checkpoint_info(dir / "e2.ckpt");
+  Model resumed(kSpec, 77);
+  Trainer t2(resumed, info.optimizer, 32, so);
+  load_checkpoint(dir / "e2.ckpt", resumed, &t2);
+  fo.epochs = 3;
+  fo.start_epoch = info.epochs_done;
+  const FitResult r = fit(t2, d.View(), nullptr, fo);
+  EXPECT_EQ(r.history.size(), 1u);
+  EXPECT_EQ(r.history[0].epoch, 2);
+  EXPECT_EQ(Params(resumed), Params(straight));
+}
+
+// Expects an Error of code kIo containing `part`, and the model's parameters unchanged.
+void ExpectRejected(const std::string& path, const std::string& part) {
+  Model m(kSpec, 1);
+  const std::vector<float> before = Params(m);
+  try {
+    load_checkpoint(path, m);
+    ADD_FAILURE() << "no error; expected: " << part;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kIo) << e.what();
+    EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
+        << e.what() << "\n  missing: " << part;
+  }
+  EXPECT_EQ(Params(m), before);
+}
+
+TEST(Checkpoint, DamagedFilesAreRejectedAndChangeNothing) {
+  TempDir dir;
+  Model m(kSpec, 2);
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kMomentum;
+  Trainer t(m, opt, 8);
+  save_checkpoint(dir / "good.ckpt", m, &t, 1);
+  const std::string good = Read(dir / "good.ckpt");
+  const std::string bad = dir / "bad.ckpt";
+
+  ExpectRejected(dir / "missing.ckpt", "missing.ckpt: cannot be opened for reading");
+  // Every truncation, at every length.
+  for (size_t n = 0; n < good.size(); n += (n < 64 ? 1 : 97)) {
+    Write(bad, good.substr(0, n));
+    ExpectRejected(bad, "bad.ckpt: ");
+  }
+  Write(bad, good.substr(0, 20));
+  ExpectRejected(bad, "byte 16: truncated: the body size needs 8 bytes, 4 remain");
+  Write(bad, good.substr(0, good.size() - 100));
+  ExpectRejected(bad, "truncated: the header announces");
+  std::string s = good;
+  s[0] = 'X';
+  Write(bad, s);
+  ExpectRejected(bad, "byte 0: not a propel checkpoint");
+  s = good;
+  s[8] = 2;
+  Write(bad, Resealed(s));
+  ExpectRejected(bad, "byte 12: format version 2 is not supported (this build reads 1)");
+  s = good;
+  std::swap(s[12], s[15]);
+  Write(bad, Resealed(s));
+  ExpectRejected(bad, "byte-order mark is not 0x01020304");
+  s = good;
+  s[200] = static_cast<char>(s[200] ^ 1);  // a parameter bit
+  Write(bad, s);
+  ExpectRejected(bad, "checksum mismatch");
+  Write(bad, good + "x");
+  ExpectRejected(bad, "1 bytes past its checksum");
+  s = good;
+  s[24] = 9;  // head
+  Write(bad, Resealed(s));
+  ExpectRejected(bad, "byte 28: unknown head 9");
+  s = good;
+  s[24 + 4 + 8 + 8 + 4 + 8] = 42;  // the first hidden layer's activation
+  Write(bad, Resealed(s));
+  ExpectRejected(bad, "unknown activation 42");
+  s = good;
+  s[24 + 4 + 8 + 8 + 4] = 0;  // the first hidden layer's width: 16 -> 0
+  Write(bad, Resealed(s));
+  ExpectRejected(bad, "does not match the model description");
+  s = good;
+  const char inf[4] = {0, 0, static_cast<char>(0x80), 0x7f};
+  std::memcpy(&s[76], inf, 4);  // the second hidden layer's leaky ReLU slope: +inf
+  Write(bad, Resealed(s));
+  ExpectRejected(bad, "invalid model description (propel::Model: hidden layer 1");
+
+  // A sound file of another shape, or another optimizer's state.
+  const Model other(test::MlpSpec(12, {{17, Activation::kRelu}}, 4, Head::kMulticlass));
+  save_checkpoint(dir / "other.ckpt", other);
+  ExpectRejected(dir / "other.ckpt", "holds the model 12-17(relu)-4 multiclass");
+  Model m2(kSpec, 1);
+  const std::vector<float> before = Params(m2);
+  OptimizerConfig adam;
+  adam.kind = Optimizer::kAdam;
+  Trainer t2(m2, adam, 8);
+  EXPECT_THROW(load_checkpoint(dir / "good.ckpt", m2, &t2), Error);
+  EXPECT_EQ(Params(m2), before);
+  EXPECT_EQ(t2.steps(), 0);
+}
+
+// A save that fails half-way (the file-size limit stands in for a full disk) leaves the previous
+// checkpoint intact and no temporary file behind.
+TEST(Checkpoint, FailedSaveKeepsThePreviousFile) {
+  TempDir dir;
+  const std::string path = dir / "model.ckpt";
+  const Model small(test::MlpSpec(4, {}, 2, Head::kMulticlass), 1);
+  save_checkpoint(path, small);
+  const std::string previous = Read(path);
+  const Model big(test::MlpSpec(200, {{300, Activation::kRelu}}, 10, Head::kMulticlass), 2);
+
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  void (*old_handler)(int) = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit limited = saved;
+  limited.rlim_cur = 4096;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limited), 0);
+  bool failed = false;
+  try {
+    save_checkpoint(path, big);
+  } catch (const Error& e) {
+    failed = true;
+    EXPECT_EQ(e.code(), ErrorCode::kIo);
+    EXPECT_NE(std::string(e.what()).find("the previous file, if any, is unchanged"),
+              std::string::npos)
+        << e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_TRUE(failed);
+  EXPECT_EQ(Read(path), previous);
+  EXPECT_EQ(dir.Files(), 1u);
+  EXPECT_EQ(load_model(path).describe(), small.describe());
+  // And a save that succeeds replaces it.
+  save_checkpoint(path, big);
+  EXPECT_EQ(load_model(path).describe(), big.describe());
+}
+
+}  // namespace
+}  // namespace propel
