@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The propel command line end to end on the digits CSV: train (multiclass and the binary
+# sigmoid + BCE task), the report, the same parameter checksum with 1 and 2 threads and on every
+# executor, a saved model that evaluate and predict read, and clear errors for bad input.
+#   tests/cli/cli_test.sh PROPEL_BINARY DATA_DIR WORK_DIR
+set -euo pipefail
+propel=$1 data=$2 work=$3
+rm -rf "$work" && mkdir -p "$work" && cd "$work"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+field() { sed -n "s/.*\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$1"; }
+
+common=(--data "$data/digits.csv" --layers 32 --epochs 10 --lr 3e-3 --batch 64 --shard 16 --seed 3 --quiet)
+"$propel" train "${common[@]}" --threads 1 --save m.ckpt --report r1.json
+test -s m.ckpt || fail "no checkpoint written"
+acc=$(field r1.json test_accuracy)
+awk -v a="$acc" 'BEGIN { exit !(a > 0.85) }' || fail "test accuracy $acc <= 0.85"
+for key in train_loss samples_per_second epochs wall_seconds threads executor target cpu parameter_checksum; do
+  [ -n "$(field r1.json $key)" ] || fail "report lacks $key"
+done
+sum1=$(field r1.json parameter_checksum)
+for run in "2 tbb" "2 omp" "3 serial"; do
+  set -- $run
+  "$propel" train "${common[@]}" --threads "$1" --executor "$2" --save "" --plot "" --report r.json
+  [ "$(field r.json parameter_checksum)" = "$sum1" ] || fail "checksum differs with $1 threads on $2"
+done
+
+"$propel" evaluate m.ckpt "$data/digits.csv" > eval.txt
+grep -q "accuracy" eval.txt || fail "evaluate printed no accuracy"
+grep -q "confusion matrix" eval.txt || fail "evaluate printed no confusion matrix"
+[ "$("$propel" predict m.ckpt "$data/digits.csv" | wc -l)" -eq 1797 ] || fail "predict: not one line per row"
+
+"$propel" train --data "$data/digits.csv" --binary 3,8 --layers 16 --epochs 15 --lr 5e-3 --batch 32 \
+  --quiet --save b.ckpt --report b.json
+acc=$(field b.json test_accuracy)
+awk -v a="$acc" 'BEGIN { exit !(a > 0.9) }' || fail "binary task accuracy $acc <= 0.9"
+
+# Bad input: a clear message and a non-zero exit, never a crash.
+expect_error() {
+  local want=$1; shift
+  if "$@" > out.txt 2> err.txt; then fail "no error for: $*"; fi
+  grep -q -- "$want" err.txt || { cat err.txt >&2; fail "message lacks '$want' for: $*"; }
+}
+printf '1,2,0\n3,x,1\n' > bad.csv
+expect_error "line 2, column 2: 'x' is not a number" "$propel" train --data bad.csv --quiet --save ""
+expect_error "nope.csv: cannot be opened" "$propel" train --data nope.csv --quiet --save ""
+expect_error "checkpoint: cannot be opened" "$propel" evaluate checkpoint "$data/digits.csv"
+head -c 100 m.ckpt > cut.ckpt
+expect_error "cut.ckpt: byte" "$propel" predict cut.ckpt "$data/digits.csv"
+expect_error "unknown optimizer 'adamx'" "$propel" train --data "$data/digits.csv" --optimizer adamx --quiet
+expect_error "executor" "$propel" train --executor gpu
+echo "cli: ok"
