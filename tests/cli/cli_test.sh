@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The propel command line end to end on the digits CSV: train (multiclass and the binary
-# sigmoid + BCE task), the report, the same parameter checksum with 1 and 2 threads and on every
-# executor, a saved model that evaluate and predict read, and clear errors for bad input.
+# sigmoid + BCE task), the report, the same parameter checksum with 1 to 3 threads and on every
+# executor, resuming from a checkpoint bit-exactly, a saved model that evaluate and predict read,
+# and clear errors for bad input.
 #   tests/cli/cli_test.sh PROPEL_BINARY DATA_DIR WORK_DIR
 set -euo pipefail
 propel=$1 data=$2 work=$3
@@ -23,6 +24,14 @@ for run in "2 tbb" "2 omp" "3 serial"; do
   "$propel" train "${common[@]}" --threads "$1" --executor "$2" --save "" --plot "" --report r.json
   [ "$(field r.json parameter_checksum)" = "$sum1" ] || fail "checksum differs with $1 threads on $2"
 done
+
+# Two epochs, then --resume to three: the checksum of three epochs straight.
+plain=(--data "$data/digits.csv" --normalize none --layers 32 --lr 3e-3 --schedule constant --quiet --plot "")
+"$propel" train "${plain[@]}" --epochs 3 --save "" --report s3.json
+"$propel" train "${plain[@]}" --epochs 2 --save r2.ckpt
+"$propel" train "${plain[@]}" --epochs 3 --resume r2.ckpt --save "" --report r3.json
+[ "$(field r3.json parameter_checksum)" = "$(field s3.json parameter_checksum)" ] ||
+  fail "2 epochs + resume differ from 3 epochs straight"
 
 "$propel" evaluate m.ckpt "$data/digits.csv" > eval.txt
 grep -q "accuracy" eval.txt || fail "evaluate printed no accuracy"

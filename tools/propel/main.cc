@@ -163,7 +163,7 @@ struct TrainArgs {
   uint64_t seed = 1;
   std::vector<int> binary;
   std::string normalize = "auto";
-  std::string save = "propel-model.ckpt", report, plot = "auto";
+  std::string save = "propel-model.ckpt", report, plot = "auto", resume;
   bool quiet = false;
 };
 
@@ -224,9 +224,20 @@ int Train(const TrainArgs& a) {
                  : head == propel::Head::kBinary   ? 1
                                                    : train.target_cols;
   propel::Model model(spec, a.seed, propel::parse_init(a.init));
+  propel::CheckpointInfo resumed;
+  if (!a.resume.empty()) {
+    // Continue a run: its parameters, optimizer (configuration and state) and epoch count.
+    resumed = propel::read_checkpoint_info(a.resume);
+    if (!resumed.has_optimizer) {
+      throw propel::Error(propel::ErrorCode::kInvalidArgument,
+                          a.resume +
+                              ": holds no optimizer state to resume from (CSV runs save "
+                              "models for raw features, without it)");
+    }
+  }
 
   propel::OptimizerConfig opt;
-  opt.kind = propel::parse_optimizer(a.optimizer);
+  opt.kind = resumed.has_optimizer ? resumed.optimizer.kind : propel::parse_optimizer(a.optimizer);
   opt.lr = a.lr;
   opt.momentum = a.momentum;
   opt.beta1 = a.beta1;
@@ -246,6 +257,10 @@ int Train(const TrainArgs& a) {
   fo.schedule.kind = propel::parse_schedule(a.schedule);
   fo.schedule.warmup_steps = a.warmup;
   fo.patience = a.early_stop;
+  if (resumed.has_optimizer) {
+    opt = resumed.optimizer;
+    fo.start_epoch = std::min(resumed.epochs_done, a.epochs);
+  }
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   fo.progress_every = tty ? 1 : 1 << 30;
   fo.on_progress = [&](const propel::Progress& p) {
@@ -283,6 +298,7 @@ int Train(const TrainArgs& a) {
   }
   const propel::DataView val_view = val.rows > 0 ? val.view() : propel::DataView{};
   propel::Trainer trainer(model, opt, std::min<int64_t>(a.batch, train.rows), so);
+  if (resumed.has_optimizer) propel::load_checkpoint(a.resume, model, &trainer);
   const propel::FitResult r =
       propel::fit(trainer, train.view(), val.rows > 0 ? &val_view : nullptr, fo);
   const propel::Evaluation e = propel::evaluate(model, test.view());
@@ -492,6 +508,9 @@ int main(int argc, char** argv) {
                    "PNG of the loss/accuracy curves (auto: next to the checkpoint; empty: none)")
       ->capture_default_str();
   train->add_option("--report", t.report, "machine-readable summary (JSON)");
+  train->add_option("--resume", t.resume,
+                    "continue the run saved in this checkpoint (same data and model options; "
+                    "--epochs is the total)");
   train->add_flag("--quiet", t.quiet, "print nothing but errors");
 
   std::string model_path, data_path;
