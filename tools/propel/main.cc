@@ -152,11 +152,11 @@ bool Plot(const std::vector<propel::EpochStats>& h, const std::string& png) {
 
 struct TrainArgs {
   std::string data = "fashion-mnist", test_data, data_dir;
-  std::vector<int64_t> layers = {256, 128};
+  std::vector<int64_t> layers = {1024, 512};
   std::string activation = "relu", loss = "auto", optimizer = "adam", schedule = "cosine";
   std::string init = "he_uniform";
   float lr = 1e-3f, momentum = 0.9f, beta1 = 0.9f, beta2 = 0.999f, weight_decay = 0.0f, clip = 0.0f;
-  int64_t warmup = 0, batch = 128, shard = 256, epochs = 10, early_stop = 0;
+  int64_t warmup = 0, batch = 128, shard = 256, epochs = 15, early_stop = 0;
   double validation = 0.1;
   int threads = 0;
   std::string executor = "tbb";
