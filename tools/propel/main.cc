@@ -81,9 +81,11 @@ propel::Dataset LoadOne(const std::string& spec, bool test, const std::string& d
     const std::string images = dir + "/" + part + "-images-idx3-ubyte.gz";
     const std::string labels = dir + "/" + part + "-labels-idx1-ubyte.gz";
     if (!Exists(images)) {
+      const std::string how = spec == "fashion-mnist"
+                                  ? "apt-get install dataset-fashion-mnist, or pass --data-dir DIR"
+                                  : "MNIST is not packaged by Debian: pass --data-dir DIR";
       throw propel::Error(propel::ErrorCode::kIo,
-                          images + ": not found (Debian: apt-get install dataset-" + spec +
-                              ", or --data-dir DIR with the four IDX files)");
+                          images + ": not found (" + how + " with the four IDX files)");
     }
     return propel::load_idx(images, labels);
   }
