@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config python3
   libhwy-dev libtbb-dev libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
   clang-14 libclang-rt-14-dev libcli11-dev gnuplot-nox dataset-fashion-mnist
+  libbenchmark-tools python3-scipy valgrind
   libopenblas-dev libeigen3-dev libdnnl-dev
 )
 

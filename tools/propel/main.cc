@@ -3,6 +3,8 @@
 //   propel train [options]            propel train --help lists them with their defaults
 //   propel evaluate MODEL DATA
 //   propel predict MODEL DATA
+//   propel bench [options]            the benchmark suite into one JSON file (tools/propel/bench.h)
+//   propel compare BASE.json NEW.json
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "propel/propel.hpp"
+#include "tools/propel/bench.h"
 
 namespace {
 
@@ -528,8 +531,14 @@ int main(int argc, char** argv) {
   predict->add_option("MODEL", model_path, "checkpoint")->required();
   predict->add_option("DATA", data_path, "as for evaluate")->required();
 
+  propel::cli::BenchArgs bench_args;
+  CLI::App* bench = propel::cli::AddBenchCommand(app, bench_args);
+  CLI::App* compare = propel::cli::AddCompareCommand(app);
+
   CLI11_PARSE(app, argc, argv);
   try {
+    if (bench->parsed()) return propel::cli::RunBench(bench_args, bench, argc, argv);
+    if (compare->parsed()) return propel::cli::RunCompare(compare);
     if (train->parsed()) return Train(t);
     if (evaluate->parsed()) return Evaluate(model_path, data_path);
     if (predict->parsed()) return Predict(model_path, data_path);

@@ -1,0 +1,655 @@
+#include "bench/suite.h"
+
+#include <benchmark/benchmark.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+#include <valgrind/callgrind.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench/bench_context.h"
+#include "bench/shapes.h"
+#include "bench/suite_build.h"
+#include "propel/activation.h"
+#include "propel/error.h"
+#include "propel/gemm.h"
+#include "propel/loss.h"
+#include "propel/model.h"
+#include "propel/optim.h"
+#include "propel/target.h"
+#include "propel/threading.h"
+#include "propel/train.h"
+#include "propel/version.h"
+
+namespace propel::bench {
+
+const char* const kFamilies[4] = {"gemm", "elementwise", "optimizer", "train"};
+
+namespace {
+
+constexpr int64_t kInCache = 16 * 1024;  // 64 KiB per array: L1/L2 on every current CPU
+
+// Elements per array far out of cache: at least the last-level cache (so every kernel, which
+// touches two arrays or more, streams at least twice its size), 64 to 256 MiB.
+int64_t OutOfCacheElements() {
+  long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (l3 <= 0) l3 = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
+  const int64_t bytes = std::clamp<int64_t>(l3 > 0 ? l3 : 0, int64_t{64} << 20, int64_t{256} << 20);
+  return bytes / static_cast<int64_t>(sizeof(float));
+}
+
+std::string Format(double v) {
+  std::ostringstream s;
+  s.precision(5);
+  s << v;
+  return s.str();
+}
+
+// ---------------------------------------------------------------- instruction counting
+
+// Counts the user-space instructions the calling thread retires between Start and Stop.
+class InstructionCounter {
+ public:
+  explicit InstructionCounter(const SuiteOptions& o) : measure_(o.measure), out_(o.callgrind_out) {
+    if (measure_ != Measure::kPerf) return;
+    perf_event_attr attr;
+    std::memset(&attr, 0, sizeof(attr));
+    attr.size = sizeof(attr);
+    attr.type = PERF_TYPE_HARDWARE;
+    attr.config = PERF_COUNT_HW_INSTRUCTIONS;
+    attr.disabled = 1;
+    attr.exclude_kernel = 1;
+    attr.exclude_hv = 1;
+    fd_ = static_cast<int>(::syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0));
+    if (fd_ < 0) {
+      throw Error(ErrorCode::kUnsupported,
+                  std::string("perf_event_open(instructions) failed: ") + std::strerror(errno));
+    }
+  }
+  ~InstructionCounter() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  InstructionCounter(const InstructionCounter&) = delete;
+  InstructionCounter& operator=(const InstructionCounter&) = delete;
+
+  void Start() {
+    if (measure_ == Measure::kPerf) {
+      ::ioctl(fd_, PERF_EVENT_IOC_RESET, 0);
+      ::ioctl(fd_, PERF_EVENT_IOC_ENABLE, 0);
+    } else if (measure_ == Measure::kCallgrind) {
+      CALLGRIND_ZERO_STATS;
+    }
+  }
+
+  // Stops a kPerf count: the instructions since Start, or -1 if the counter cannot be read.
+  double StopPerf() {
+    ::ioctl(fd_, PERF_EVENT_IOC_DISABLE, 0);
+    uint64_t v = 0;
+    if (::read(fd_, &v, sizeof(v)) != static_cast<ssize_t>(sizeof(v))) return -1.0;
+    return static_cast<double>(v);
+  }
+
+  // Sets the "instructions" counter (per iteration) of `state`.
+  void Stop(benchmark::State& state, const std::string& name) {
+    double count = 0.0;
+    if (measure_ == Measure::kPerf) {
+      count = StopPerf();
+      if (count < 0.0) {
+        state.SkipWithError("reading the instruction counter failed");
+        return;
+      }
+    } else if (measure_ == Measure::kCallgrind) {
+      CALLGRIND_DUMP_STATS_AT(name.c_str());
+      count = CallgrindTotal(++dumps_);
+      if (count < 0.0) {
+        state.SkipWithError(
+            ("no callgrind dump " + std::to_string(dumps_) + " in " + out_).c_str());
+        return;
+      }
+    } else {
+      return;
+    }
+    state.counters["instructions"] =
+        benchmark::Counter(count / static_cast<double>(state.iterations()));
+  }
+
+ private:
+  // Callgrind writes dump k of --callgrind-out-file=F to F.k; its "totals:" line is the count.
+  double CallgrindTotal(int k) const {
+    std::ifstream in(out_ + "." + std::to_string(k));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("totals:", 0) == 0 || line.rfind("summary:", 0) == 0)
+        return std::strtod(line.c_str() + line.find(':') + 1, nullptr);
+    }
+    return -1.0;
+  }
+
+  Measure measure_;
+  std::string out_;
+  int fd_ = -1;
+  static inline int dumps_ = 0;  // dumps are numbered per process
+};
+
+// ------------------------------------------------------------------------------ operands
+
+// Deterministic values in [-0.5, 0.5) (the kernels' speed does not depend on them, but NaNs or
+// denormals would).
+void Fill(std::vector<float>& v, uint64_t salt) {
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = static_cast<float>(((i + salt) * 7919 + salt * 104729) % 1000) * 1e-3f - 0.5f;
+}
+
+// Arrays of n floats shared by every element-wise benchmark of that size.
+struct Arrays {
+  std::vector<float> x, dy, out, m, v;
+};
+Arrays& ArraysOf(int64_t n) {
+  static std::map<int64_t, std::unique_ptr<Arrays>> cache;
+  auto& a = cache[n];
+  if (!a) {
+    a = std::make_unique<Arrays>();
+    const size_t s = static_cast<size_t>(n);
+    for (auto* v : {&a->x, &a->dy, &a->out, &a->m, &a->v}) v->resize(s);
+    Fill(a->x, 1);
+    Fill(a->dy, 2);
+    Fill(a->out, 3);
+    std::fill(a->m.begin(), a->m.end(), 0.0f);
+    std::fill(a->v.begin(), a->v.end(), 0.0f);
+    for (float& f : a->x) f *= 10.0f;  // activations see inputs in [-5, 5)
+  }
+  return *a;
+}
+
+// ------------------------------------------------------------------------------ the cases
+
+struct Context {
+  const SuiteOptions* options;
+  const Limits* limits;
+};
+
+// What every benchmark does around its loop: pin the target, warm up once, count instructions
+// when asked, set the throughput counters.
+template <typename Body>
+void Run(benchmark::State& state, const Context& c, const std::string& name,
+         const std::string& target, Body&& body) {
+  pin_target(target);
+  body();  // warm: first touch of buffers and thread pools, outside the measurement
+  InstructionCounter counter(*c.options);
+  counter.Start();
+  for (auto _ : state) {
+    body();
+    benchmark::ClobberMemory();
+  }
+  counter.Stop(state, name);
+  unpin_target();
+}
+
+void FlopCounters(benchmark::State& state, const Context& c, const std::string& target,
+                  double flops, int threads) {
+  state.counters["threads"] = threads;
+  if (c.options->measure != Measure::kTime) return;  // rates of a counted run mean nothing
+  state.counters["GFLOPS"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  const auto peak = c.limits->fma_peak_gflops.find(target);
+  if (peak != c.limits->fma_peak_gflops.end() && peak->second > 0.0) {
+    state.counters["peak_fraction"] = benchmark::Counter(
+        flops / (peak->second * 1e9 * threads), benchmark::Counter::kIsIterationInvariantRate);
+  }
+}
+
+void ByteCounters(benchmark::State& state, const Context& c, int64_t n, int arrays) {
+  state.counters["threads"] = 1;
+  if (c.options->measure != Measure::kTime) return;
+  const auto it = static_cast<int64_t>(state.iterations());
+  state.SetItemsProcessed(it * n);
+  const int64_t bytes = it * n * arrays * static_cast<int64_t>(sizeof(float));
+  state.SetBytesProcessed(bytes);
+  if (c.limits->copy_bandwidth_gbs > 0.0) {
+    state.counters["bandwidth_fraction"] =
+        benchmark::Counter(static_cast<double>(bytes) / (c.limits->copy_bandwidth_gbs * 1e9),
+                           benchmark::Counter::kIsRate);
+  }
+}
+
+struct Registrar {
+  const SuiteOptions& options;
+  Context context;
+  int count = 0;
+
+  bool Instructions() const { return options.measure != Measure::kTime; }
+
+  benchmark::internal::Benchmark* Add(const std::string& name,
+                                      std::function<void(benchmark::State&)> fn,
+                                      int64_t iterations) {
+    auto* b = benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& s) { fn(s); });
+    b->UseRealTime();
+    if (Instructions()) b->Iterations(iterations);
+    ++count;
+    return b;
+  }
+
+  void Gemm(const GemmShape& s, const std::string& target, int threads) {
+    const std::string name =
+        "gemm/" + s.name + "/target:" + target + "/threads:" + std::to_string(threads);
+    const Context c = context;
+    Add(
+        name,
+        [=](benchmark::State& state) {
+          set_num_threads(threads);
+          std::vector<float> a(static_cast<size_t>(s.m * s.k)), b(static_cast<size_t>(s.k * s.n)),
+              out(static_cast<size_t>(s.m * s.n));
+          Fill(a, 1);
+          Fill(b, 2);
+          const int64_t lda = s.ta ? s.m : s.k, ldb = s.tb ? s.k : s.n;
+          Run(state, c, name, target, [&] {
+            sgemm(s.ta ? Trans::kYes : Trans::kNo, s.tb ? Trans::kYes : Trans::kNo, s.m, s.n, s.k,
+                  1.0f, a.data(), lda, b.data(), ldb, 0.0f, out.data(), s.n);
+          });
+          FlopCounters(state, c, target, 2.0 * static_cast<double>(s.m) * s.n * s.k, threads);
+        },
+        2);
+  }
+
+  void Activation(propel::Activation act, bool backward, int64_t n, const std::string& target) {
+    const std::string name = std::string("elementwise/") + activation_name(act) +
+                             (backward ? "_backward" : "_forward") + "/n:" + std::to_string(n) +
+                             "/target:" + target + "/threads:1";
+    const Context c = context;
+    Add(
+        name,
+        [=](benchmark::State& state) {
+          set_num_threads(1);
+          Arrays& a = ArraysOf(n);
+          const float alpha = default_alpha(act);
+          Run(state, c, name, target, [&] {
+            if (backward) {
+              activation_backward(act, alpha, n, a.x.data(), a.dy.data(), a.out.data());
+            } else {
+              activation_forward(act, alpha, n, a.x.data(), a.out.data());
+            }
+          });
+          ByteCounters(state, c, n, backward ? 3 : 2);
+        },
+        n == kInCache ? 50 : 1);
+  }
+
+  // Softmax cross-entropy with labels over rows of `cols`, about kInCache logits in all.
+  void SoftmaxCe(int64_t cols, const std::string& target) {
+    const int64_t rows = std::max<int64_t>(1, kInCache / cols), n = rows * cols;
+    const std::string name = "elementwise/softmax_ce_c" + std::to_string(cols) +
+                             "/n:" + std::to_string(n) + "/target:" + target + "/threads:1";
+    const Context c = context;
+    Add(
+        name,
+        [=](benchmark::State& state) {
+          set_num_threads(1);
+          Arrays& a = ArraysOf(kInCache);
+          std::vector<int32_t> labels(static_cast<size_t>(rows));
+          for (int64_t i = 0; i < rows; ++i)
+            labels[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7) % cols);
+          Run(state, c, name, target, [&] {
+            benchmark::DoNotOptimize(
+                softmax_cross_entropy(rows, cols, a.x.data(), labels.data(), a.out.data(), 1.0f));
+          });
+          ByteCounters(state, c, n, 2);
+        },
+        50);
+  }
+
+  // Binary cross-entropy on logits (the sigmoid head) and mean squared error, 10 columns.
+  void PointLoss(bool bce, const std::string& target) {
+    const int64_t cols = 10, rows = kInCache / cols, n = rows * cols;
+    const std::string name = std::string("elementwise/") + (bce ? "bce_logits" : "mse") +
+                             "/n:" + std::to_string(n) + "/target:" + target + "/threads:1";
+    const Context c = context;
+    Add(
+        name,
+        [=](benchmark::State& state) {
+          set_num_threads(1);
+          Arrays& a = ArraysOf(kInCache);
+          std::vector<float> y(static_cast<size_t>(n));
+          for (size_t i = 0; i < y.size(); ++i) y[i] = (i % 3 == 0) ? 1.0f : 0.0f;
+          Run(state, c, name, target, [&] {
+            benchmark::DoNotOptimize(
+                bce ? bce_with_logits(rows, cols, a.x.data(), y.data(), a.out.data(), 1.0f)
+                    : mean_squared_error(rows, cols, a.x.data(), y.data(), a.out.data(), 1.0f));
+          });
+          ByteCounters(state, c, n, 3);
+        },
+        50);
+  }
+
+  // One update of n parameters. Arrays read + written: SGD 3, momentum 5, Adam/AdamW 7.
+  void Optimizer(const std::string& kind, int64_t n, const std::string& target) {
+    const std::string name =
+        "optimizer/" + kind + "/n:" + std::to_string(n) + "/target:" + target + "/threads:1";
+    const Context c = context;
+    const int arrays = kind == "sgd" ? 3 : kind == "momentum" ? 5 : 7;
+    Add(
+        name,
+        [=](benchmark::State& state) {
+          set_num_threads(1);
+          Arrays& a = ArraysOf(n);
+          // The weights move by lr * g each call; tiny steps keep them far from overflow.
+          SgdOptions sgd;
+          sgd.lr = 1e-6f;
+          sgd.momentum = kind == "momentum" ? 0.9f : 0.0f;
+          AdamOptions adam;
+          adam.lr = 1e-6f;
+          adam.decoupled = kind == "adamw";
+          adam.weight_decay = kind == "adamw" ? 0.01f : 0.0f;
+          int64_t step = 0;
+          Run(state, c, name, target, [&] {
+            if (kind == "sgd" || kind == "momentum") {
+              sgd_update(sgd, n, a.out.data(), a.dy.data(),
+                         kind == "momentum" ? a.m.data() : nullptr);
+            } else {
+              adam_update(adam, ++step, n, a.out.data(), a.dy.data(), a.m.data(), a.v.data());
+            }
+          });
+          ByteCounters(state, c, n, arrays);
+        },
+        n == kInCache ? 50 : 1);
+  }
+
+  struct Net {
+    std::vector<int64_t> widths;
+    propel::Activation act;
+  };
+
+  void Train(const Net& net, int64_t batch, const std::string& target, int threads,
+             propel::Optimizer opt_kind) {
+    std::string widths;
+    for (int64_t w : net.widths) widths += (widths.empty() ? "" : "-") + std::to_string(w);
+    if (net.act != propel::Activation::kRelu) widths += std::string(":") + activation_name(net.act);
+    if (opt_kind != propel::Optimizer::kSgd) widths += std::string(":") + optimizer_name(opt_kind);
+    const std::string name = "train/" + widths + "/batch:" + std::to_string(batch) +
+                             "/target:" + target + "/threads:" + std::to_string(threads);
+    // Multiply-adds x 2 of a step: forward and weight gradient of every layer, input gradient of
+    // every layer but the first.
+    double flops = 0.0;
+    for (size_t l = 0; l + 1 < net.widths.size(); ++l)
+      flops += 2.0 * batch * static_cast<double>(net.widths[l] * net.widths[l + 1]) *
+               (l == 0 ? 2.0 : 3.0);
+    const Context c = context;
+    Add(
+        name,
+        [=](benchmark::State& state) {
+          pin_target(target);  // the trainer's workspace is sized for the target's kernels
+          ModelSpec spec;
+          spec.inputs = net.widths.front();
+          for (size_t l = 1; l + 1 < net.widths.size(); ++l)
+            spec.hidden.push_back({net.widths[l], net.act});
+          spec.outputs = net.widths.back();
+          spec.head = Head::kMulticlass;
+          Model model(spec, 1);
+          std::vector<float> x(static_cast<size_t>(batch * spec.inputs));
+          Fill(x, 4);
+          std::vector<int32_t> labels(static_cast<size_t>(batch));
+          for (int64_t i = 0; i < batch; ++i)
+            labels[static_cast<size_t>(i)] = static_cast<int32_t>(i % spec.outputs);
+          DataView view;
+          view.rows = batch;
+          view.x = x.data();
+          view.labels = labels.data();
+          OptimizerConfig opt;
+          opt.kind = opt_kind;
+          opt.lr = 1e-4f;
+          StepOptions so;
+          so.executor = threads == 1 ? Executor::kSerial : Executor::kTbb;
+          so.threads = threads;
+          Trainer trainer(model, opt, batch, so);
+          Run(state, c, name, target, [&] { benchmark::DoNotOptimize(trainer.step(view).loss); });
+          FlopCounters(state, c, target, flops, threads);
+          if (c.options->measure == Measure::kTime) {
+            state.counters["samples_per_second"] = benchmark::Counter(
+                static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+          }
+        },
+        2)
+        ->Unit(benchmark::kMillisecond);
+  }
+};
+
+std::vector<std::string> SelectedTargets(const SuiteOptions& o) {
+  std::vector<std::string> all;
+  for (const Target& t : available_targets()) all.emplace_back(t.name);
+  if (o.targets.empty()) return all;
+  std::vector<std::string> out;
+  for (std::string want : o.targets) {
+    for (char& ch : want) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (want == "BEST") want = all.front();
+    if (std::find(all.begin(), all.end(), want) == all.end()) {
+      std::string list;
+      for (const auto& t : all) list += (list.empty() ? "" : ", ") + t;
+      throw Error(ErrorCode::kUnsupported,
+                  "target '" + want + "' is not available here (this CPU and build: " + list + ")");
+    }
+    if (std::find(out.begin(), out.end(), want) == out.end()) out.push_back(want);
+  }
+  return out;
+}
+
+bool Wants(const SuiteOptions& o, const std::string& family) {
+  return o.families.empty() ||
+         std::find(o.families.begin(), o.families.end(), family) != o.families.end();
+}
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
+std::string CpuFlags() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) == 0 || line.rfind("Features", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(colon + 2);
+    }
+  }
+  return "unknown";
+}
+
+double MeasureCopyBandwidth(int64_t n, int repetitions) {
+  std::vector<float> a(static_cast<size_t>(n), 1.0f), b(static_cast<size_t>(n), 0.0f);
+  double best = 0.0;
+  for (int rep = 0; rep < repetitions; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::memcpy(b.data(), a.data(), a.size() * sizeof(float));
+    benchmark::DoNotOptimize(b.data());
+    benchmark::ClobberMemory();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, 2.0 * static_cast<double>(a.size() * sizeof(float)) / s * 1e-9);
+  }
+  return best;
+}
+
+}  // namespace
+
+Limits MeasureLimits(const SuiteOptions& options) {
+  Limits l;
+  if (options.measure != Measure::kTime) return l;  // fractions of time limits: not counted
+  for (const std::string& t : SelectedTargets(options)) {
+    for (const Target& target : available_targets()) {
+      if (t == target.name) l.fma_peak_gflops[t] = measure_fma_peak_gflops(target, 0.2);
+    }
+  }
+  l.copy_bandwidth_gbs =
+      MeasureCopyBandwidth(OutOfCacheElements(), options.preset == Preset::kQuick ? 3 : 5);
+  return l;
+}
+
+int RegisterSuite(const SuiteOptions& o, const Limits& limits) {
+  for (const std::string& f : o.families) {
+    if (std::find(std::begin(kFamilies), std::end(kFamilies), f) == std::end(kFamilies)) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "unknown benchmark family '" + f + "' (gemm, elementwise, optimizer, train)");
+    }
+  }
+  const std::vector<std::string> targets = SelectedTargets(o);
+  Registrar r{o, Context{&o, &limits}};
+  const bool quick = o.preset == Preset::kQuick, full = o.preset == Preset::kFull;
+  // Instruction counts do not depend on where the data lives: in-cache sizes only.
+  const bool out_of_cache = !quick && !r.Instructions();
+  const int64_t big = OutOfCacheElements();
+
+  if (Wants(o, "gemm")) {
+    std::vector<GemmShape> shapes;
+    if (quick) {
+      shapes = {{"square_256", false, false, 256, 256, 256},
+                {"fwd_b64_1024x784", false, true, 64, 1024, 784}};
+    } else {
+      for (const GemmShape& s : SquareShapes())
+        if (full || s.m <= 1024) shapes.push_back(s);
+      for (const GemmShape& s : MlpShapes())
+        if (full || s.name.find("1024x1024") != std::string::npos) shapes.push_back(s);
+    }
+    for (const GemmShape& s : shapes)
+      for (const std::string& t : targets)
+        for (int threads : o.threads) r.Gemm(s, t, threads);
+  }
+
+  if (Wants(o, "elementwise")) {
+    std::vector<propel::Activation> acts;
+    if (quick) {
+      acts = {Activation::kRelu, Activation::kSigmoid};
+    } else {
+      for (int a = 0; a <= static_cast<int>(Activation::kSoftplus); ++a)
+        acts.push_back(static_cast<Activation>(a));
+    }
+    for (propel::Activation act : acts) {
+      for (bool backward : {false, true}) {
+        for (const std::string& t : targets) {
+          r.Activation(act, backward, kInCache, t);
+          const bool streamed = full || act == Activation::kRelu || act == Activation::kSigmoid;
+          if (out_of_cache && streamed) r.Activation(act, backward, big, t);
+        }
+      }
+    }
+    for (const std::string& t : targets) {
+      r.SoftmaxCe(10, t);
+      if (quick) continue;
+      r.SoftmaxCe(1000, t);
+      r.PointLoss(true, t);
+      r.PointLoss(false, t);
+    }
+  }
+
+  if (Wants(o, "optimizer")) {
+    const std::vector<std::string> kinds =
+        quick ? std::vector<std::string>{"sgd", "adam"}
+              : std::vector<std::string>{"sgd", "momentum", "adam", "adamw"};
+    for (const std::string& k : kinds) {
+      for (const std::string& t : targets) {
+        r.Optimizer(k, kInCache, t);
+        if (out_of_cache) r.Optimizer(k, big, t);
+      }
+    }
+  }
+
+  if (Wants(o, "train")) {
+    using A = propel::Activation;
+    const Registrar::Net small{{784, 256, 128, 10}, A::kRelu};
+    const Registrar::Net large{{784, 1024, 1024, 10}, A::kRelu};
+    const Registrar::Net large_sigmoid{{784, 1024, 1024, 10}, A::kSigmoid};
+    struct Case {
+      Registrar::Net net;
+      int64_t batch;
+      propel::Optimizer opt;
+    };
+    std::vector<Case> cases;
+    if (quick) {
+      cases = {{small, 64, propel::Optimizer::kSgd}};
+    } else {
+      cases = {{small, 256, propel::Optimizer::kSgd},
+               {large, 64, propel::Optimizer::kSgd},
+               {large, 256, propel::Optimizer::kSgd},
+               {large, 256, propel::Optimizer::kAdam}};
+      if (full) {
+        cases.push_back({small, 64, propel::Optimizer::kSgd});
+        cases.push_back({large_sigmoid, 64, propel::Optimizer::kSgd});
+        cases.push_back({large_sigmoid, 256, propel::Optimizer::kSgd});
+      }
+    }
+    for (const Case& c : cases)
+      for (const std::string& t : targets)
+        for (int threads : o.threads) r.Train(c.net, c.batch, t, threads, c.opt);
+  }
+  return r.count;
+}
+
+void AddSuiteContext(const SuiteOptions& o, const Limits& limits) {
+  std::string available;
+  for (const Target& t : available_targets())
+    available += std::string(available.empty() ? "" : ",") + t.name;
+  std::vector<std::string> threads;
+  for (int t : o.threads) threads.push_back(std::to_string(t));
+  utsname u{};
+  ::uname(&u);
+  benchmark::AddCustomContext("propel_bench_schema", "1");
+  benchmark::AddCustomContext("propel_version", PROPEL_VERSION_STRING);
+  benchmark::AddCustomContext("propel_commit", kBuildCommit);
+  benchmark::AddCustomContext("propel_build_type", kBuildType);
+  benchmark::AddCustomContext("compiler", kCompiler);
+  benchmark::AddCustomContext("os", std::string(u.sysname) + " " + u.release + " " + u.machine);
+  benchmark::AddCustomContext("cpu_model", CpuModel());
+  benchmark::AddCustomContext("cpu_flags", CpuFlags());
+  benchmark::AddCustomContext("cpu_cores_usable", std::to_string(num_threads()));
+  benchmark::AddCustomContext("propel_available_targets", available);
+  benchmark::AddCustomContext("propel_targets_run", Join(SelectedTargets(o)));
+  benchmark::AddCustomContext("propel_threads_run", Join(threads));
+  benchmark::AddCustomContext("propel_preset", o.preset == Preset::kQuick  ? "quick"
+                                               : o.preset == Preset::kFull ? "full"
+                                                                           : "default");
+  benchmark::AddCustomContext("propel_measure", o.measure == Measure::kTime ? "time"
+                                                : o.measure == Measure::kPerf
+                                                    ? "instructions:perf"
+                                                    : "instructions:callgrind");
+  for (const auto& [target, gflops] : limits.fma_peak_gflops)
+    benchmark::AddCustomContext("fma_peak_gflops_per_core:" + target, Format(gflops));
+  if (limits.copy_bandwidth_gbs > 0.0)
+    benchmark::AddCustomContext("copy_bandwidth_gbs", Format(limits.copy_bandwidth_gbs));
+}
+
+bool PerfInstructionsAvailable(std::string* why) {
+  SuiteOptions o;
+  o.measure = Measure::kPerf;
+  try {
+    InstructionCounter c(o);
+    c.Start();
+    volatile int sink = 0;
+    for (int i = 0; i < 1000; ++i) sink = sink + i;
+    // A hypervisor that hides the counter may still open it and count nothing.
+    if (c.StopPerf() < 1000.0) {
+      if (why != nullptr) *why = "the instruction counter opens but does not count";
+      return false;
+    }
+  } catch (const Error& e) {
+    if (why != nullptr) *why = e.what();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace propel::bench

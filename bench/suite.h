@@ -1,0 +1,56 @@
+// The benchmark suite behind `propel bench`: GEMM shapes, element-wise kernels (activations and
+// losses), optimizer updates and the training step, each registered once per SIMD target (pinned
+// while it runs) and thread count, with counters that read as fractions of this CPU's measured
+// limits. See docs/benchmarking.md for the names, counters and context keys.
+//
+// Names: <family>/<case>[/n:<elements>|/batch:<rows>]/target:<TARGET>/threads:<T>, e.g.
+//   gemm/square_512/target:AVX3/threads:2,
+//   elementwise/sigmoid_backward/n:16384/target:SSE4/threads:1
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace propel::bench {
+
+enum class Preset { kQuick, kDefault, kFull };
+
+// How a benchmark is measured: time (Google Benchmark's clock), or retired user-space
+// instructions per iteration from a hardware counter (perf_event_open) or from Valgrind's
+// callgrind (the process must then run under `valgrind --tool=callgrind`).
+enum class Measure { kTime, kPerf, kCallgrind };
+
+struct SuiteOptions {
+  Preset preset = Preset::kDefault;
+  std::vector<std::string> families;  // of kFamilies; empty: all
+  std::vector<std::string> targets;   // target names; empty: every available target
+  std::vector<int> threads = {1};     // thread counts for the multi-threaded families
+  Measure measure = Measure::kTime;
+  std::string callgrind_out;  // kCallgrind: the --callgrind-out-file given to Valgrind
+};
+
+// "gemm", "elementwise", "optimizer", "train".
+extern const char* const kFamilies[4];
+
+// Limits of this machine the counters are measured against.
+struct Limits {
+  std::map<std::string, double> fma_peak_gflops;  // per core, per target name
+  double copy_bandwidth_gbs = 0.0;                // one core, memcpy far out of cache
+};
+
+// Measures the FMA peak of each target of `options` and the copy bandwidth (a second or two).
+Limits MeasureLimits(const SuiteOptions& options);
+
+// Registers the suite with Google Benchmark; returns the number of benchmarks registered.
+// Throws propel::Error for an unknown family or a target this CPU or build lacks.
+int RegisterSuite(const SuiteOptions& options, const Limits& limits);
+
+// Adds the machine, build and run description to Google Benchmark's context (written into the
+// JSON next to Google Benchmark's own num_cpus, mhz_per_cpu and caches).
+void AddSuiteContext(const SuiteOptions& options, const Limits& limits);
+
+// Whether perf_event_open can count this process's user-space instructions; `why` says why not.
+bool PerfInstructionsAvailable(std::string* why);
+
+}  // namespace propel::bench

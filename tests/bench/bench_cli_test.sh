@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# `propel bench` end to end: the quick suite on every target into one JSON file with its context,
+# `propel compare` of that file (no regression against itself; the best target against the
+# scalar fallback flagged), deterministic instruction counts (perf or callgrind), and the errors.
+#   bench_cli_test.sh PROPEL_BINARY WORK_DIR
+set -euo pipefail
+propel=$1
+work=$2
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work"
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# Expects the command to fail with a message containing $1.
+expect_error() {
+  local message=$1
+  shift
+  if "$@" > out.txt 2> err.txt; then fail "$* succeeded"; fi
+  grep -qF -- "$message" err.txt || {
+    cat err.txt >&2
+    fail "$*: no '$message' in the error"
+  }
+}
+
+# ---- the quick suite: every family, every target, 1 and all threads, the context
+"$propel" bench --quick --out quick.json > quick.log 2>&1 || {
+  cat quick.log >&2
+  fail "propel bench --quick"
+}
+python3 - quick.json << 'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = d["context"]
+for key in ("cpu_model", "cpu_flags", "num_cpus", "caches", "compiler", "propel_version",
+            "propel_commit", "propel_build_type", "propel_available_targets", "propel_targets_run",
+            "copy_bandwidth_gbs", "propel_measure", "propel_preset"):
+    assert key in c and c[key] not in ("", None), "context lacks " + key
+targets = c["propel_available_targets"].split(",")
+assert targets[-1] == "SCALAR", targets
+assert c["propel_targets_run"] == c["propel_available_targets"]
+assert c["propel_measure"] == "time" and c["propel_preset"] == "quick"
+for t in targets:
+    assert float(c["fma_peak_gflops_per_core:" + t]) > 0, t
+assert float(c["copy_bandwidth_gbs"]) > 0
+threads = c["propel_threads_run"].split(",")
+names = {b["name"] for b in d["benchmarks"]}
+for family in ("gemm", "elementwise", "optimizer", "train"):
+    for t in targets:
+        assert any(n.startswith(family + "/") and "/target:%s/" % t in n for n in names), (family, t)
+    if family in ("gemm", "train"):
+        for th in threads:
+            assert any(n.startswith(family + "/") and "/threads:%s/" % th in n for n in names), (family, th)
+for b in d["benchmarks"]:
+    fam = b["name"].split("/")[0]
+    if fam in ("gemm", "train"):
+        assert b["GFLOPS"] > 0 and 0 < b["peak_fraction"] < 10, b
+    else:
+        assert b["bytes_per_second"] > 0 and b["bandwidth_fraction"] > 0, b
+    if fam == "train":
+        assert b["samples_per_second"] > 0, b
+print("quick.json: %d benchmarks, targets %s, threads %s" % (len(d["benchmarks"]), ",".join(targets), ",".join(threads)))
+EOF
+
+# ---- compare: a run against itself, the best target against the scalar fallback, a table, a chart
+"$propel" compare quick.json quick.json > same.txt || fail "quick.json against itself regressed"
+grep -q "Result: no significant regression" same.txt || fail "no verdict in $(cat same.txt)"
+best=$(python3 -c "import json; print(json.load(open('quick.json'))['context']['propel_available_targets'].split(',')[0])")
+if [ "$best" != SCALAR ]; then
+  if "$propel" compare quick.json --targets "$best:SCALAR" > scalar.txt; then
+    fail "$best against SCALAR not flagged: $(cat scalar.txt)"
+  fi
+  grep -q "Result: REGRESSION" scalar.txt || fail "no regression verdict"
+fi
+"$propel" compare quick.json --format markdown --chart targets.svg > table.md || fail "table"
+grep -q "| kernel | unit | $best | of limit |" table.md || fail "table header: $(head -3 table.md)"
+grep -q "<svg" targets.svg || fail "no SVG chart"
+
+# ---- --list writes nothing, runs nothing
+"$propel" bench --quick --list --out listed.json > list.txt
+[ ! -e listed.json ] || fail "--list wrote results"
+grep -q "^train/784-256-128-10/batch:64/target:SCALAR/threads:1" list.txt || fail "--list: $(head list.txt)"
+
+# ---- instruction counts: deterministic, and a slower target is flagged exactly
+# (sanitizer builds skip this: Valgrind cannot run them)
+if [ -z "${PROPEL_TEST_NO_VALGRIND:-}" ]; then
+for run in 1 2; do
+  "$propel" bench --instructions --quick --family elementwise,gemm --filter 'relu_forward|square' \
+    --targets best,SCALAR --out "count$run.json" > "count$run.log" 2>&1 || {
+    cat "count$run.log" >&2
+    fail "propel bench --instructions"
+  }
+done
+python3 - count1.json << 'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["context"]["propel_measure"].startswith("instructions:"), d["context"]["propel_measure"]
+assert len(d["benchmarks"]) == 4, [b["name"] for b in d["benchmarks"]]
+for b in d["benchmarks"]:
+    assert b["instructions"] > 1000, b
+    assert "GFLOPS" not in b and "bytes_per_second" not in b, b  # no rates from a counted run
+EOF
+"$propel" compare count1.json count2.json > counts.txt || fail "instruction counts differ: $(cat counts.txt)"
+grep -q "Geometric mean of the changes: +0.00%" counts.txt || fail "counts not identical: $(cat counts.txt)"
+counted_best=$(python3 -c "import json; print(json.load(open('count1.json'))['context']['propel_targets_run'].split(',')[0])")
+if [ "$counted_best" != SCALAR ]; then
+  if "$propel" compare count1.json --targets "$counted_best:SCALAR" > counted.txt; then
+    fail "SCALAR's instruction counts not flagged against $counted_best: $(cat counted.txt)"
+  fi
+fi
+expect_error "time with time" "$propel" compare quick.json count1.json
+fi
+
+# ---- bad requests say what was wrong
+expect_error "unknown benchmark family 'nope'" "$propel" bench --quick --family nope --out x.json
+expect_error "target 'NEON' is not available here" "$propel" bench --quick --targets NEON --out x.json
+expect_error "'0' is not a thread count" "$propel" bench --quick --threads 0 --out x.json
+expect_error "--quick and --full exclude each other" "$propel" bench --quick --full --out x.json
+expect_error "no benchmark matched" "$propel" bench --quick --filter no-such-benchmark --out x.json
+expect_error "no such file" "$propel" compare missing.json quick.json
+echo previous > keep.json  # a run that fails keeps the previous results and leaves no temporary
+expect_error "no benchmark matched" "$propel" bench --quick --filter no-such-benchmark --out keep.json
+[ "$(cat keep.json)" = previous ] || fail "a failed run replaced the previous results"
+if ls keep.json.tmp-* > /dev/null 2>&1; then fail "a failed run left its temporary file"; fi
+expect_error "cannot write" "$propel" bench --quick --out no-such-dir/x.json
+echo "bench_cli: all checks passed"

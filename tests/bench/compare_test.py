@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""Tests of `propel compare` on synthetic Google Benchmark files whose truth is known.
+
+Usage: compare_test.py PROPEL_BINARY
+"""
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+PROPEL = None
+TARGETS = ["AVX3", "AVX2", "SSE4"]
+
+
+def make_run(path, cpu="Test CPU 1", reps=9, noise=0.02, seed=1, slow=None, scale=1.0,
+             measure="time", targets=TARGETS, kernels=8, interleave=True):
+    """A propel bench-like file: kernels x targets x threads 1, `reps` repetitions.
+
+    slow: {name substring: factor} applied to the times (or counts) of matching benchmarks.
+    """
+    rng = random.Random(seed)
+    slow = slow or {}
+    benchmarks = []
+    family = 0
+    for k in range(kernels):
+        fam = "gemm" if k % 2 == 0 else "elementwise"
+        for t_index, target in enumerate(targets):
+            name = "%s/kernel_%d/target:%s/threads:1/real_time" % (fam, k, target)
+            base = (1.0 + k) * 1e5 * (1 + t_index) * scale
+            factor = 1.0
+            for key, f in slow.items():
+                if key in name:
+                    factor *= f
+            for r in range(reps):
+                t = base * factor * (1.0 + rng.uniform(-noise, noise))
+                b = {"name": name, "run_name": name, "family_index": family,
+                     "per_family_instance_index": 0, "run_type": "iteration",
+                     "repetitions": reps, "repetition_index": r, "threads": 1,
+                     "iterations": 100, "real_time": t, "cpu_time": t, "time_unit": "ns"}
+                if fam == "gemm":  # against the context's peak of the target, 100 / (rank + 1)
+                    b["GFLOPS"] = 1e7 / t
+                    b["peak_fraction"] = 1e7 / t / (100.0 / (t_index + 1))
+                else:
+                    b["bytes_per_second"] = 1e14 / t
+                    b["bandwidth_fraction"] = 1e14 / t / 2e10
+                if measure != "time":
+                    b["instructions"] = round(base * factor)
+                benchmarks.append(b)
+            family += 1
+    if interleave:
+        rng.shuffle(benchmarks)
+    context = {"cpu_model": cpu, "propel_measure": measure, "propel_commit": "abc",
+               "propel_available_targets": ",".join(targets), "copy_bandwidth_gbs": "20",
+               "num_cpus": 2}
+    for i, t in enumerate(targets):
+        context["fma_peak_gflops_per_core:" + t] = str(100.0 / (i + 1))
+    with open(path, "w") as f:
+        json.dump({"context": context, "benchmarks": benchmarks}, f)
+    return path
+
+
+def compare(*args):
+    r = subprocess.run([PROPEL, "compare"] + list(args), capture_output=True, text=True)
+    return r.returncode, r.stdout, r.stderr
+
+
+class Regression(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="propel-compare-test-")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def test_same_distribution_is_not_a_regression(self):
+        # Many benchmarks, noisy: the false discovery rate control keeps chance differences out.
+        a = make_run(self.path("a.json"), seed=1, noise=0.05, kernels=40)
+        b = make_run(self.path("b.json"), seed=2, noise=0.05, kernels=40)
+        rc, out, err = compare(a, b)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("120 benchmarks compared: 0 regressed, 0 improved", out)
+        self.assertIn("Result: no significant regression", out)
+
+    def test_one_slower_benchmark_is_flagged(self):
+        a = make_run(self.path("a.json"), seed=1)
+        b = make_run(self.path("b.json"), seed=2, slow={"kernel_3/target:AVX2": 1.3})
+        rc, out, _ = compare(a, b)
+        self.assertEqual(rc, 1, out)
+        flagged = [l for l in out.splitlines() if l.endswith("REGRESSION") and "/" in l]
+        self.assertEqual(len(flagged), 1, out)
+        self.assertIn("elementwise/kernel_3 AVX2 t1", flagged[0])
+        change = float(re.search(r"([+-][0-9.]+)%", flagged[0]).group(1))
+        self.assertTrue(25 < change < 35, flagged[0])
+        self.assertIn("1 regressed", out)
+
+    def test_faster_benchmark_is_an_improvement_not_a_failure(self):
+        a = make_run(self.path("a.json"), seed=1)
+        b = make_run(self.path("b.json"), seed=2, slow={"kernel_2/": 0.7})
+        rc, out, _ = compare(a, b)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("3 improved", out)
+
+    def test_geometric_mean_catches_a_broad_small_slowdown(self):
+        a = make_run(self.path("a.json"), seed=1, noise=0.005)
+        b = make_run(self.path("b.json"), seed=2, noise=0.005, scale=1.035)
+        rc, out, _ = compare(a, b)  # each +3.5%: under the 5% per benchmark, over 2% overall
+        self.assertEqual(rc, 1, out)
+        self.assertIn("0 regressed", out)
+        geomean = float(re.search(r"Geometric mean of the changes: ([+-][0-9.]+)%", out).group(1))
+        self.assertTrue(3.0 < geomean < 4.0, out)
+        rc, out, _ = compare(a, b, "--geomean-threshold", "4")
+        self.assertEqual(rc, 0, out)
+        rc, out, _ = compare(a, b, "--threshold", "3")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("24 regressed", out)
+
+    def test_without_repetitions_the_threshold_decides(self):
+        a = make_run(self.path("a.json"), reps=1, seed=1, noise=0.0)
+        b = make_run(self.path("b.json"), reps=1, seed=2, noise=0.0, slow={"kernel_0/target:SSE4": 1.1})
+        rc, out, _ = compare(a, b)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("no U test", out)
+        self.assertIn("1 regressed", out)
+
+    def test_pooled_rounds(self):
+        # 4 + 4 repetitions a side: p can reach 1.6e-4, which survives the correction for 24
+        # tests (one file of 4 could not: 0.029 x 24).
+        a1 = make_run(self.path("a1.json"), reps=4, seed=1)
+        a2 = make_run(self.path("a2.json"), reps=4, seed=3)
+        b1 = make_run(self.path("b1.json"), reps=4, seed=2, slow={"kernel_5/target:AVX3": 1.5})
+        b2 = make_run(self.path("b2.json"), reps=4, seed=4, slow={"kernel_5/target:AVX3": 1.5})
+        rc, out, _ = compare(a1 + "," + a2, b1 + "," + b2, "--format", "json")
+        self.assertEqual(rc, 1, out)
+        report = json.loads(out)
+        row = [r for r in report["rows"] if "kernel_5/target:AVX3" in r["name"]][0]
+        self.assertEqual(row["repetitions"], [8, 8])
+        self.assertEqual(row["verdict"], "REGRESSION")
+        self.assertLess(row["pvalue"], 0.01)
+
+    def test_target_against_target(self):
+        a = make_run(self.path("a.json"), seed=1)
+        rc, out, _ = compare(a, "--targets", "AVX3:SSE4")  # SSE4 is 3x slower in make_run
+        self.assertEqual(rc, 1, out)
+        self.assertIn("8 regressed", out)
+        self.assertIn("AVX3->SSE4", out)
+        rc, out, _ = compare(a, "--targets", "AVX3:AVX3")
+        self.assertEqual(rc, 0, out)
+        rc, _, err = compare(a, "--targets", "AVX3:NEON")
+        self.assertEqual(rc, 2)
+        self.assertIn("target NEON has no results", err)
+        self.assertIn("AVX3, AVX2, SSE4", err.replace("AVX2, AVX3", "AVX3, AVX2"))
+        rc, _, err = compare(a, "--targets", "AVX3")
+        self.assertEqual(rc, 2)
+        self.assertIn("--targets expects A:B", err)
+
+    def test_instruction_counts_compare_exactly(self):
+        a = make_run(self.path("a.json"), reps=1, measure="instructions:callgrind", seed=1)
+        b = make_run(self.path("b.json"), reps=1, measure="instructions:callgrind", seed=2)
+        rc, out, _ = compare(a, b)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("instructions per iteration", out)
+        self.assertIn("+0.00%", out)
+        c = make_run(self.path("c.json"), reps=1, measure="instructions:callgrind", seed=2,
+                     slow={"kernel_1/target:AVX2": 1.02})
+        rc, out, _ = compare(a, c)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("+2.0%", out)
+        rc, out, _ = compare(a, c, "--threshold", "3", "--geomean-threshold", "1")
+        self.assertEqual(rc, 0, out)
+
+    def test_time_and_instructions_do_not_mix(self):
+        a = make_run(self.path("a.json"))
+        b = make_run(self.path("b.json"), measure="instructions:perf")
+        rc, _, err = compare(a, b)
+        self.assertEqual(rc, 2)
+        self.assertIn("measure different things", err)
+
+    def test_markdown_and_json(self):
+        a = make_run(self.path("a.json"), seed=1)
+        b = make_run(self.path("b.json"), seed=2, slow={"kernel_0/": 2.0})
+        rc, out, _ = compare(a, b, "--format", "markdown")
+        self.assertEqual(rc, 1)
+        self.assertIn("| benchmark | base | contender | change | U test p | FDR q | verdict |", out)
+        self.assertIn("- Result: REGRESSION", out)
+        rc, out, _ = compare(a, b, "--format", "json", "--out", self.path("r.json"))
+        self.assertEqual(rc, 1)
+        with open(self.path("r.json")) as f:
+            report = json.load(f)
+        self.assertEqual(report["regressions"], 3)
+        self.assertTrue(report["failed"])
+
+    def test_detail_appends_compare_py_report(self):
+        a = make_run(self.path("a.json"), seed=1, kernels=1)
+        b = make_run(self.path("b.json"), seed=2, kernels=1)
+        rc, out, _ = compare(a, b, "--detail")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("Google Benchmark's compare.py report", out)
+        self.assertIn("U Test, Repetitions: 9 vs 9", out)
+
+
+class Table(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="propel-compare-test-")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def test_two_cpus_side_by_side(self):
+        a = make_run(self.path("a.json"), cpu="CPU One")
+        b = make_run(self.path("b.json"), cpu="CPU Two", targets=["AVX2", "SSE4"], scale=0.5)
+        rc, out, err = compare(a, b)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("different CPUs", err)
+        self.assertIn("throughput by cpu", out)
+        lines = out.splitlines()
+        self.assertIn("CPU One", lines[1])
+        self.assertIn("CPU Two", lines[1])
+        avx3 = [l for l in lines if l.startswith("gemm/kernel_0 AVX3 t1")][0]
+        self.assertTrue(avx3.rstrip().endswith("-"), avx3)  # CPU Two has no AVX3
+        avx2 = [l for l in lines if l.startswith("gemm/kernel_0 AVX2 t1")][0].split()
+        # GFLOP/s = 1e7 / t with t = 2e5 ns on CPU One (AVX2 second: peak 50) and 5e4 ns on CPU
+        # Two (AVX2 first: peak 100).
+        self.assertAlmostEqual(float(avx2[4]), 50, delta=2)
+        self.assertIn(avx2[5], ("98%", "99%", "100%", "101%", "102%"))
+        self.assertAlmostEqual(float(avx2[6]), 200, delta=8)
+        self.assertIn(avx2[7], ("196%", "197%", "198%", "199%", "200%", "201%", "202%", "203%", "204%"))
+        self.assertIn("FMA peak per core", out)
+
+    def test_one_run_by_target(self):
+        a = make_run(self.path("a.json"))
+        rc, out, _ = compare(a, "--format", "markdown")
+        self.assertEqual(rc, 0)
+        head = out.splitlines()[2]
+        self.assertEqual(head, "| kernel | unit | AVX3 | of limit | AVX2 | of limit | SSE4 | of limit |")
+
+    def test_filter_and_empty(self):
+        a = make_run(self.path("a.json"))
+        rc, out, _ = compare(a, "--filter", "elementwise")
+        self.assertEqual(rc, 0)
+        self.assertNotIn("gemm/", out)
+        self.assertIn("GB/s", out)
+        rc, _, err = compare(a, "--filter", "nothing-matches")
+        self.assertEqual(rc, 2)
+        self.assertIn("no benchmark to tabulate after --filter", err)
+
+
+class Charts(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="propel-compare-test-")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def test_png_and_svg(self):
+        a = make_run(self.path("a.json"), cpu="CPU One")
+        b = make_run(self.path("b.json"), cpu="CPU Two", targets=["AVX2", "SSE4"])
+        c = make_run(self.path("c.json"), seed=5, slow={"kernel_1/": 1.5})
+        for args, chart in (((a, b), "cpus.png"), ((a,), "targets.svg"), ((a, c), "regression.png")):
+            out = self.path(chart)
+            rc, _, err = compare(*args, "--chart", out)
+            self.assertIn(rc, (0, 1), err)
+            with open(out, "rb") as f:
+                head = f.read(512)
+            if chart.endswith(".png"):
+                self.assertEqual(head[:8], b"\x89PNG\r\n\x1a\n")
+            else:
+                self.assertIn(b"<svg", head)
+            self.assertGreater(os.path.getsize(out), 5000)
+
+    def test_bad_chart_name(self):
+        a = make_run(self.path("a.json"))
+        rc, _, err = compare(a, "--chart", self.path("x.pdf"))
+        self.assertEqual(rc, 2)
+        self.assertIn("must end in .png or .svg", err)
+
+
+class BadInput(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="propel-compare-test-")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def write(self, name, text):
+        with open(self.path(name), "w") as f:
+            f.write(text)
+        return self.path(name)
+
+    def test_errors_name_the_problem(self):
+        good = make_run(self.path("good.json"))
+        cases = [
+            ((self.path("missing.json"), good), "missing.json: no such file"),
+            ((self.write("bad.json", "{not json"), good), "bad.json: not JSON"),
+            ((self.write("list.json", "[1, 2]"), good), "not a Google Benchmark JSON file"),
+            ((self.write("noname.json", '{"context": {}, "benchmarks": [{}]}'), good),
+             "a benchmark entry without a name"),
+            ((self.write("failed.json", json.dumps({"context": {}, "benchmarks": [
+                {"name": "x", "error_occurred": True, "error_message": "boom"}]})), good),
+             "x failed: boom"),
+            ((good + "," + make_run(self.path("other.json"), cpu="Other"), good),
+             "pooled with"),
+        ]
+        for args, message in cases:
+            rc, out, err = compare(*args)
+            self.assertEqual(rc, 2, (args, out, err))
+            self.assertIn(message, err)
+        disjoint = self.write("disjoint.json", json.dumps({"context": {"cpu_model": "Test CPU 1"},
+            "benchmarks": [{"name": "other/x", "real_time": 1, "cpu_time": 1, "time_unit": "ns"}]}))
+        rc, _, err = compare(good, disjoint)
+        self.assertEqual(rc, 2)
+        self.assertIn("no benchmark in common", err)
+        rc, _, err = compare(good, good, "--alpha", "2")
+        self.assertEqual(rc, 2)
+        self.assertIn("--alpha", err)
+
+
+if __name__ == "__main__":
+    PROPEL = sys.argv.pop(1)
+    unittest.main()

@@ -1,0 +1,634 @@
+#!/usr/bin/env python3
+"""propel compare: read `propel bench` JSON files (Google Benchmark format) and report.
+
+Two runs of one CPU: a regression report. Per benchmark the change of the median time (or, for
+runs made with --instructions, of the instruction count), the Mann-Whitney U test over the
+repetitions from Google Benchmark's own compare tooling (gbench, Debian's libbenchmark-tools),
+and a verdict; then the geometric mean of the changes over the benchmarks both runs hold. The exit
+status is 1 when a benchmark or the geometric mean regressed past the thresholds, 0 otherwise,
+2 on bad input.
+
+Runs of several CPUs (or --table): a side-by-side table per kernel and target, in absolute units
+(GFLOP/s, samples/s, GB/s) and as a fraction of each CPU's measured FMA peak (GEMM, training
+step) or copy bandwidth (element-wise, optimizer). --targets A:B compares target A's rows with
+target B's (of one run, or A from the first run and B from the second).
+
+Output as text (default), markdown or JSON (--format), and a chart (--chart FILE.png|FILE.svg,
+drawn by gnuplot). docs/benchmarking.md describes the fields and a CI recipe.
+"""
+
+import argparse
+import copy
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+GBENCH_DIRS = [os.environ.get("PROPEL_GBENCH_DIR", ""), "/usr/share/benchmark"]
+
+
+class InputError(Exception):
+    pass
+
+
+def import_gbench():
+    for d in GBENCH_DIRS:
+        if d and os.path.isfile(os.path.join(d, "gbench", "report.py")):
+            sys.path.insert(0, d)
+            break
+    try:
+        import gbench.report  # noqa: F401  (Google Benchmark's compare.py library)
+        import gbench.util  # noqa: F401
+        return gbench
+    except ImportError as e:
+        raise InputError(
+            "Google Benchmark's comparison library (gbench) is not importable (%s). Install it "
+            "with: apt-get install libbenchmark-tools python3-scipy (or set PROPEL_GBENCH_DIR to "
+            "the folder holding gbench/)" % e)
+
+
+# ------------------------------------------------------------------------------------ input
+
+class Run:
+    """One build's results: one JSON file, or several (rounds) pooled."""
+
+    def __init__(self, spec):
+        self.files = [f for f in spec.split(",") if f]
+        if not self.files:
+            raise InputError("empty run: '%s'" % spec)
+        self.context = None
+        self.benchmarks = []
+        for index, f in enumerate(self.files):
+            try:
+                with open(f) as fh:
+                    data = json.load(fh)
+            except FileNotFoundError:
+                raise InputError("%s: no such file" % f)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise InputError("%s: not JSON (%s)" % (f, e))
+            if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) \
+                    or not isinstance(data.get("context"), dict):
+                raise InputError("%s: not a Google Benchmark JSON file (no context/benchmarks)" % f)
+            for b in data["benchmarks"]:
+                if not isinstance(b, dict) or "name" not in b:
+                    raise InputError("%s: a benchmark entry without a name" % f)
+                if b.get("error_occurred"):
+                    raise InputError("%s: %s failed: %s" % (f, b["name"], b.get("error_message", "")))
+            if self.context is None:
+                self.context = data["context"]
+            elif data["context"].get("cpu_model") != self.context.get("cpu_model"):
+                raise InputError("%s: pooled with %s but from another CPU (%s vs %s)" % (
+                    f, self.files[0], data["context"].get("cpu_model"), self.context.get("cpu_model")))
+            for b in data["benchmarks"]:
+                if b.get("run_type", "iteration") == "iteration":
+                    b["_file"] = index  # pooled rounds: each file's repetitions are samples
+                    self.benchmarks.append(b)
+        # Registration order (random interleaving shuffles the file), repetitions in order.
+        self.benchmarks.sort(key=lambda b: (b.get("family_index", -1),
+                                            b.get("per_family_instance_index", -1),
+                                            b["_file"], b.get("repetition_index", -1)))
+        self.label = self.context.get("cpu_model") or self.files[0]
+
+    @property
+    def cpu(self):
+        return self.context.get("cpu_model", "unknown")
+
+    @property
+    def measure(self):
+        return self.context.get("propel_measure", "time")
+
+    def limit(self, family, target):
+        if family in ("gemm", "train"):
+            v = self.context.get("fma_peak_gflops_per_core:" + target)
+            return ("FMA peak", float(v)) if v else None
+        v = self.context.get("copy_bandwidth_gbs")
+        return ("copy bandwidth", float(v)) if v else None
+
+    def json(self):
+        return {"context": self.context, "benchmarks": copy.deepcopy(self.benchmarks)}
+
+
+def parse_name(name):
+    """family, kernel (the name without target, threads and /real_time), target, threads."""
+    parts = [p for p in name.split("/") if p not in ("real_time", "process_time")]
+    target = next((p[7:] for p in parts if p.startswith("target:")), "")
+    threads = next((p[8:] for p in parts if p.startswith("threads:")), "")
+    kernel = "/".join(p for p in parts if not p.startswith(("target:", "threads:")))
+    return parts[0], kernel, target, threads
+
+
+def short_name(name):
+    family, kernel, target, threads = parse_name(name)
+    s = kernel
+    if target:
+        s += " " + target
+    if threads:
+        s += " t" + threads
+    return s
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    if n == 0:
+        return float("nan")
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
+UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def seconds(b):
+    return b["real_time"] * UNIT_SECONDS.get(b.get("time_unit", "ns"), 1e-9)
+
+
+# ------------------------------------------------------------------------ regression report
+
+def retarget(run, target, token, name_filter):
+    """The run's benchmarks of `target` (all when None), renamed to a common `token`."""
+    out = copy.deepcopy(run.json())
+    keep = []
+    for b in out["benchmarks"]:
+        if name_filter and not re.search(name_filter, b["name"]):
+            continue
+        if target is not None:
+            if "/target:%s/" % target not in b["name"] + "/":
+                continue
+            b["name"] = b["name"].replace("/target:%s" % target, "/target:%s" % token)
+            b["run_name"] = b["name"]
+        keep.append(b)
+    out["benchmarks"] = keep
+    return out
+
+
+def regression_report(gbench, base, contender, args):
+    instructions = base.measure.startswith("instructions")
+    targets = None
+    if args.targets:
+        a, b = args.targets
+        for run, t in ((base, a), (contender, b)):
+            if not any("/target:%s/" % t in x["name"] + "/" for x in run.benchmarks):
+                have = sorted({parse_name(x["name"])[2] for x in run.benchmarks} - {""})
+                raise InputError("target %s has no results in %s (it has: %s)" % (
+                    t, ",".join(run.files), ", ".join(have) or "none"))
+        targets = (a, b)
+    token = "%s->%s" % targets if targets else None
+    j1 = retarget(base, targets[0] if targets else None, token, args.filter)
+    j2 = retarget(contender, targets[1] if targets else None, token, args.filter)
+    names2 = {b["name"] for b in j2["benchmarks"]}
+    common = [n for n in dict.fromkeys(b["name"] for b in j1["benchmarks"]) if n in names2]
+    if not common:
+        raise InputError("the runs have no benchmark in common%s" % (
+            " after --filter" if args.filter else ""))
+    j1["benchmarks"] = [b for b in j1["benchmarks"] if b["name"] in common]
+    j2["benchmarks"] = [b for b in j2["benchmarks"] if b["name"] in common]
+    only_base = sorted({b["name"] for b in base.benchmarks} - {b["name"] for b in contender.benchmarks}) \
+        if not targets else []
+    only_new = sorted({b["name"] for b in contender.benchmarks} - {b["name"] for b in base.benchmarks}) \
+        if not targets else []
+
+    # gbench: per-benchmark U test over the repetitions (time pairs), as compare.py computes it.
+    diff = gbench.report.get_difference_report(
+        gbench.util.sort_benchmark_results(copy.deepcopy(j1)),
+        gbench.util.sort_benchmark_results(copy.deepcopy(j2)), utest=not instructions)
+    utest = {d["name"]: d.get("utest") or {} for d in diff}
+
+    threshold = args.threshold / 100.0
+    rows = []
+    log_sum = 0.0
+    for name in common:
+        lhs = [b for b in j1["benchmarks"] if b["name"] == name]
+        rhs = [b for b in j2["benchmarks"] if b["name"] == name]
+        if instructions:
+            try:
+                old = median([b["instructions"] for b in lhs])
+                new = median([b["instructions"] for b in rhs])
+            except KeyError:
+                raise InputError("%s: no instruction count in an instructions run" % name)
+        else:
+            old = median([seconds(b) for b in lhs])
+            new = median([seconds(b) for b in rhs])
+        change = (new - old) / old if old > 0 else 0.0
+        log_sum += math.log(new / old) if old > 0 and new > 0 else 0.0
+        p = utest.get(name, {}).get("time_pvalue")
+        rows.append({
+            "name": name, "short": short_name(name), "old": old, "new": new, "change": change,
+            "pvalue": p, "qvalue": None, "repetitions": (len(lhs), len(rhs)),
+        })
+    # Hundreds of U tests at once: control the false discovery rate (Benjamini-Hochberg), or a
+    # run compared with itself would flag about alpha x (benchmarks) changes by chance.
+    tested = sorted((r for r in rows if r["pvalue"] is not None), key=lambda r: r["pvalue"])
+    q = 1.0
+    for i in range(len(tested) - 1, -1, -1):
+        q = min(q, tested[i]["pvalue"] * len(tested) / (i + 1))
+        tested[i]["qvalue"] = q
+    for r in rows:
+        significant = instructions or r["qvalue"] is None or r["qvalue"] < args.alpha
+        if r["change"] > threshold and significant:
+            r["verdict"] = "REGRESSION"
+        elif r["change"] < -threshold and significant:
+            r["verdict"] = "improvement"
+        else:
+            r["verdict"] = "~"
+    geomean = math.exp(log_sum / len(rows)) - 1.0
+    geomean_p = None if instructions else geomean_utest(j1, j2, common)
+    geomean_regressed = geomean > args.geomean_threshold / 100.0 and (
+        geomean_p is None or geomean_p < args.alpha)
+    regressions = [r for r in rows if r["verdict"] == "REGRESSION"]
+    return {
+        "kind": "regression",
+        "measure": "instructions per iteration" if instructions else "median time per iteration (s)",
+        "base": {"files": base.files, "cpu": base.cpu, "commit": base.context.get("propel_commit")},
+        "contender": {"files": contender.files, "cpu": contender.cpu,
+                      "commit": contender.context.get("propel_commit")},
+        "targets": list(targets) if targets else None,
+        "threshold": threshold, "geomean_threshold": args.geomean_threshold / 100.0,
+        "alpha": args.alpha, "utest": not instructions,
+        "rows": rows, "geomean_change": geomean, "geomean_pvalue": geomean_p,
+        "geomean_regressed": geomean_regressed,
+        "regressions": len(regressions), "improvements": sum(r["verdict"] == "improvement" for r in rows),
+        "only_in_base": only_base, "only_in_contender": only_new,
+        "failed": bool(regressions) or geomean_regressed,
+        "gbench_report": gbench.report.print_difference_report(
+            diff, utest=not instructions, utest_alpha=args.alpha, use_color=False) if args.detail else None,
+    }
+
+
+def repetition_geomeans(j, names):
+    """The geometric mean over `names` of each repetition (of each pooled file) holding them all."""
+    groups = {}
+    for b in j["benchmarks"]:
+        key = (b.get("_file", 0), b.get("repetition_index", 0))
+        groups.setdefault(key, {})[b["name"]] = seconds(b)
+    out = []
+    for times in groups.values():
+        if all(n in times and times[n] > 0 for n in names):
+            out.append(math.exp(sum(math.log(times[n]) for n in names) / len(names)))
+    return out
+
+
+def geomean_utest(j1, j2, names):
+    """U test p-value of the whole suite's per-repetition geometric means, or None."""
+    g1, g2 = repetition_geomeans(j1, names), repetition_geomeans(j2, names)
+    if min(len(g1), len(g2)) < 2:
+        return None
+    from scipy.stats import mannwhitneyu
+    return float(mannwhitneyu(g1, g2, alternative="two-sided").pvalue)
+
+
+def fmt_value(v, instructions):
+    if instructions:
+        return "%.0f" % v
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9)):
+        if v >= scale or unit == "ns":
+            return "%.4g %s" % (v / scale, unit)
+
+
+def fmt_p(p):
+    return "-" if p is None else "%.4f" % p
+
+
+def regression_text(r, markdown):
+    ins = r["measure"].startswith("instructions")
+    lines = []
+    title = "propel compare: %s -> %s (%s)" % (
+        ",".join(r["base"]["files"]), ",".join(r["contender"]["files"]), r["measure"])
+    if r["targets"]:
+        title += "; target %s against target %s" % tuple(r["targets"])
+    head = ["benchmark", "base", "contender", "change", "U test p", "FDR q", "verdict"]
+    body = [[x["short"], fmt_value(x["old"], ins), fmt_value(x["new"], ins),
+             "%+.1f%%" % (100 * x["change"]), fmt_p(x["pvalue"]), fmt_p(x["qvalue"]), x["verdict"]]
+            for x in r["rows"]]
+    summary = [
+        "%d benchmarks compared: %d regressed, %d improved (threshold %.1f%%%s)." % (
+            len(r["rows"]), r["regressions"], r["improvements"], 100 * r["threshold"],
+            "" if not r["utest"] else
+            ", U test with false discovery rate %g (Benjamini-Hochberg)" % r["alpha"]),
+        "Geometric mean of the changes: %+.2f%% (threshold %.1f%%%s)." % (
+            100 * r["geomean_change"], 100 * r["geomean_threshold"],
+            "" if r.get("geomean_pvalue") is None
+            else "; U test over the repetitions' geometric means p = %.4f" % r["geomean_pvalue"]),
+    ]
+    if r["utest"] and any(x["pvalue"] is None for x in r["rows"]):
+        summary.append("Without repetitions (fewer than 2 per side) there is no U test: "
+                       "the threshold alone decides. The U test needs 4 or more repetitions per side to reach "
+                       "p < 0.05 (propel bench's default is 5; 9 is better).")
+    if r["only_in_base"] or r["only_in_contender"]:
+        summary.append("Not compared: %d only in the base, %d only in the contender." % (
+            len(r["only_in_base"]), len(r["only_in_contender"])))
+    summary.append("Result: %s" % ("REGRESSION" if r["failed"] else "no significant regression"))
+    if markdown:
+        lines.append("### " + title)
+        lines.append("")
+        lines.append("Base: %s, commit %s. Contender: %s, commit %s." % (
+            r["base"]["cpu"], r["base"]["commit"], r["contender"]["cpu"], r["contender"]["commit"]))
+        lines.append("")
+        lines += markdown_table(head, body)
+        lines.append("")
+        lines += ["- " + s for s in summary]
+    else:
+        lines.append(title)
+        lines += text_table(head, body)
+        lines += summary
+        if r.get("gbench_report"):
+            lines.append("")
+            lines.append("Google Benchmark's compare.py report:")
+            lines += r["gbench_report"]
+    return lines
+
+
+# ----------------------------------------------------------------------------- table report
+
+FAMILY_METRIC = {  # family: (counter, unit, scale)
+    "gemm": ("GFLOPS", "GFLOP/s", 1.0),
+    "train": ("samples_per_second", "samples/s", 1.0),
+    "elementwise": ("bytes_per_second", "GB/s", 1e-9),
+    "optimizer": ("bytes_per_second", "GB/s", 1e-9),
+}
+FRACTION = {"gemm": "peak_fraction", "train": "peak_fraction",
+            "elementwise": "bandwidth_fraction", "optimizer": "bandwidth_fraction"}
+
+
+def metric_of(family, instructions):
+    if instructions:
+        return ("instructions", "instructions/iteration", 1.0)
+    return FAMILY_METRIC.get(family, (None, "us/iteration", 1.0))
+
+
+def table_report(runs, args):
+    instructions = runs[0].measure.startswith("instructions")
+    group_by = args.group_by or ("target" if len(runs) == 1 else "cpu")
+    labels = [r.label for r in runs]
+    if len(set(labels)) < len(labels):  # same CPU twice: tell the runs apart by file
+        labels = ["%s (%s)" % (r.label, os.path.basename(r.files[0])) for r in runs]
+    cells = {}  # (row, column) -> (value, fraction)
+    rows, families, column_keys = [], {}, {}  # column label -> (run index, target rank)
+    for index, (run, label) in enumerate(zip(runs, labels)):
+        targets = [t for t in run.context.get("propel_available_targets", "").split(",") if t]
+        by_name = {}
+        for b in run.benchmarks:
+            if args.filter and not re.search(args.filter, b["name"]):
+                continue
+            by_name.setdefault(b["name"], []).append(b)
+        for name, reps in by_name.items():
+            family, kernel, target, threads = parse_name(name)
+            counter, unit, scale = metric_of(family, instructions)
+            if counter is None:
+                value = median([seconds(b) for b in reps]) * 1e6
+            elif counter in reps[0]:
+                value = median([b[counter] for b in reps]) * scale
+            else:
+                continue
+            frac_key = FRACTION.get(family)
+            frac = median([b[frac_key] for b in reps]) if frac_key and frac_key in reps[0] else None
+            if group_by == "cpu":
+                row, col = "%s %s t%s" % (kernel, target, threads), label
+                key = (index, 0)
+            else:  # best target first, as the run's context lists them
+                row = "%s t%s" % (kernel, threads)
+                col = target if len(runs) == 1 else "%s %s" % (label, target)
+                key = (index, targets.index(target) if target in targets else len(targets))
+            if row not in families:
+                rows.append(row)
+                families[row] = (family, unit)
+            column_keys.setdefault(col, key)
+            cells[(row, col)] = (value, frac)
+    if not rows:
+        raise InputError("no benchmark to tabulate%s" % (" after --filter" if args.filter else ""))
+    columns = sorted(column_keys, key=lambda c: column_keys[c])
+    limits = []
+    for run, label in zip(runs, labels):
+        peaks = {k.split(":", 1)[1]: v for k, v in run.context.items()
+                 if k.startswith("fma_peak_gflops_per_core:")}
+        limits.append({"run": label, "files": run.files, "fma_peak_gflops_per_core": peaks,
+                       "copy_bandwidth_gbs": run.context.get("copy_bandwidth_gbs"),
+                       "commit": run.context.get("propel_commit")})
+    return {"kind": "table", "group_by": group_by, "instructions": instructions, "rows": rows,
+            "columns": columns, "units": {r: families[r][1] for r in rows},
+            "families": {r: families[r][0] for r in rows},
+            "cells": {"%s\t%s" % k: {"value": v[0], "fraction": v[1]} for k, v in cells.items()},
+            "limits": limits, "failed": False}
+
+
+def table_text(t, markdown):
+    head = ["kernel", "unit"]
+    for c in t["columns"]:
+        head += [c] if t["instructions"] else [c, "of limit"]
+    body = []
+    for row in t["rows"]:
+        line = [row, t["units"][row]]
+        for c in t["columns"]:
+            cell = t["cells"].get("%s\t%s" % (row, c))
+            if cell is None:
+                line += ["-"] if t["instructions"] else ["-", "-"]
+                continue
+            line.append("%.4g" % cell["value"])
+            if not t["instructions"]:
+                line.append("-" if cell["fraction"] is None else "%.0f%%" % (100 * cell["fraction"]))
+        body.append(line)
+    notes = []
+    for lim in t["limits"]:
+        peaks = ", ".join("%s %s" % (k, v) for k, v in lim["fma_peak_gflops_per_core"].items())
+        notes.append("%s: FMA peak per core (GFLOP/s) %s; copy bandwidth %s GB/s; commit %s" % (
+            lim["run"], peaks or "not measured", lim["copy_bandwidth_gbs"] or "not measured",
+            lim["commit"]))
+    notes.append("Limits: GEMM and training step against the FMA peak of their target times the "
+                 "threads; element-wise and optimizer against one core's copy bandwidth (above "
+                 "100% when the arrays fit in cache).")
+    if markdown:
+        return ["### propel compare: throughput by %s" % t["group_by"], ""] + \
+            markdown_table(head, body) + [""] + ["- " + n for n in notes]
+    return ["propel compare: throughput by %s" % t["group_by"]] + text_table(head, body) + notes
+
+
+# ------------------------------------------------------------------------------- formatting
+
+def text_table(head, body):
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    fmt = lambda r: "  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)
+                              for i, (x, w) in enumerate(zip(r, widths)))
+    return [fmt(head), "-" * len(fmt(head))] + [fmt(r) for r in body]
+
+
+def markdown_table(head, body):
+    esc = lambda x: str(x).replace("|", "\\|")
+    return ["| " + " | ".join(esc(h) for h in head) + " |",
+            "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"] + \
+        ["| " + " | ".join(esc(x) for x in r) + " |" for r in body]
+
+
+# ------------------------------------------------------------------------------------ chart
+
+def gp_quote(s):
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def chart(report, path):
+    gnuplot = shutil.which("gnuplot")
+    if gnuplot is None:
+        raise InputError("--chart needs gnuplot (apt-get install gnuplot-nox)")
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".png", ".svg"):
+        raise InputError("--chart %s: the file must end in .png or .svg" % path)
+    tmp = tempfile.mkdtemp(prefix="propel-chart-")
+    try:
+        script = []
+        if report["kind"] == "regression":
+            panels = [("change of %s (%%; above 0: slower)" % report["measure"].split(" (")[0],
+                       [r["short"] for r in report["rows"]],
+                       [("change", [100 * r["change"] for r in report["rows"]])],
+                       [r["verdict"] for r in report["rows"]])]
+        else:
+            panels = []
+            for fam in dict.fromkeys(report["families"].values()):
+                rows = [r for r in report["rows"] if report["families"][r] == fam]
+                unit = report["units"][rows[0]]
+                series = []
+                for c in report["columns"]:
+                    vals = []
+                    for r in rows:
+                        cell = report["cells"].get("%s\t%s" % (r, c))
+                        vals.append(None if cell is None else cell["value"])
+                    series.append((c, vals))
+                panels.append(("%s: %s by %s" % (fam, unit, report["group_by"]), rows, series, None))
+        bars = max(len(p[1]) * max(1, len(p[2])) for p in panels)
+        width = max(900, min(12000, 40 + bars * 14 + 60 * max(len(p[1]) for p in panels)))
+        # Rotated labels hang below the axis: room for the longest (gnuplot counts character
+        # heights; a label at -60 degrees drops about half its length).
+        longest = max(len(row) for p in panels for row in p[1])
+        margin = min(60, 3 + int(0.5 * longest))
+        height = (300 + 12 * margin) * len(panels)
+        term = "pngcairo noenhanced size %d,%d font 'sans,9'" % (width, height) if ext == ".png" \
+            else "svg noenhanced size %d,%d dynamic font 'sans,9'" % (width, height)
+        script += ["set terminal " + term, "set output " + gp_quote(path),
+                   "set datafile separator '\\t'", "set datafile missing '?'",
+                   "set style data histograms", "set style histogram clustered gap 1",
+                   "set style fill solid 0.85 border -1", "set boxwidth 0.9",
+                   "set xtics rotate by -60 left nomirror", "set grid ytics", "set key outside right top",
+                   "set bmargin %d" % margin, "set rmargin 28",
+                   "set multiplot layout %d,1" % len(panels)]
+        for i, (title, rows, series, verdicts) in enumerate(panels):
+            dat = os.path.join(tmp, "panel%d.tsv" % i)
+            with open(dat, "w") as f:
+                for j, row in enumerate(rows):
+                    vals = ["?" if s[1][j] is None else repr(s[1][j]) for s in series]
+                    if verdicts is not None:  # one column per verdict: colours
+                        v = vals[0]
+                        vals = [v if verdicts[j] == k else "?" for k in ("REGRESSION", "improvement", "~")]
+                    f.write("\t".join([row.replace("\t", " ")] + vals) + "\n")
+            script.append("set title " + gp_quote(title))
+            if verdicts is not None:
+                script.append("set yrange [*:*]")
+                script.append("set style histogram rowstacked")
+                script.append("plot %s using 2:xtic(1) title 'regression' lc rgb '#d62728', "
+                              "'' using 3 title 'improvement' lc rgb '#2ca02c', "
+                              "'' using 4 title 'no significant change' lc rgb '#9a9a9a'" % gp_quote(dat))
+            else:
+                parts = []
+                for k, (name, _) in enumerate(series):
+                    parts.append("%s using %d%s title %s" % (
+                        gp_quote(dat) if k == 0 else "''", k + 2, ":xtic(1)" if k == 0 else "", gp_quote(name)))
+                script.append("plot " + ", ".join(parts))
+        script.append("unset multiplot")
+        gp = os.path.join(tmp, "chart.gp")
+        with open(gp, "w") as f:
+            f.write("\n".join(script) + "\n")
+        res = subprocess.run([gnuplot, gp], capture_output=True, text=True)
+        if res.returncode != 0 or not os.path.isfile(path):
+            raise InputError("gnuplot failed drawing %s: %s" % (path, res.stderr.strip()[-500:]))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------- main
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="propel compare",
+        description="Compare propel bench results: a regression report for two runs of one CPU, "
+                    "a side-by-side table for runs of several CPUs (or --table).",
+        epilog="RUN is a JSON file from propel bench, or several joined by commas (rounds of one "
+               "build, pooled). Exit status: 0 no significant regression, 1 regression, 2 bad input.")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--threshold", type=float, default=None, metavar="PCT",
+                   help="a benchmark regresses when its median time grows by more than PCT percent "
+                        "and the U test finds the difference significant (default 5; 1 for "
+                        "instruction counts, which need no test)")
+    p.add_argument("--geomean-threshold", type=float, default=None, metavar="PCT",
+                   help="the run regresses when the geometric mean of the changes exceeds PCT "
+                        "percent (default 2; 0.5 for instruction counts)")
+    p.add_argument("--alpha", type=float, default=0.05, help="U test significance level (0.05)")
+    p.add_argument("--targets", metavar="A:B",
+                   help="compare target A's benchmarks with target B's, e.g. AVX3:SSE4")
+    p.add_argument("--table", action="store_true",
+                   help="side-by-side table even for runs of one CPU")
+    p.add_argument("--group-by", choices=["cpu", "target"],
+                   help="table and chart columns: runs (cpu, default for several runs) or targets "
+                        "(default for one run)")
+    p.add_argument("--filter", metavar="REGEX", help="only benchmarks whose name matches")
+    p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    p.add_argument("--out", metavar="FILE", help="write the report here instead of stdout")
+    p.add_argument("--chart", metavar="FILE", help="draw a chart (.png or .svg) with gnuplot")
+    p.add_argument("--detail", action="store_true",
+                   help="append Google Benchmark's compare.py report (every repetition)")
+    args = p.parse_args(argv)
+    if args.targets:
+        parts = args.targets.split(":")
+        if len(parts) != 2 or not all(parts):
+            p.error("--targets expects A:B, e.g. AVX3:SSE4")
+        args.targets = tuple(x.upper() for x in parts)
+    for name in ("threshold", "geomean_threshold"):
+        v = getattr(args, name)
+        if v is not None and v < 0:
+            p.error("--%s must be >= 0" % name.replace("_", "-"))
+    if not 0 < args.alpha < 1:
+        p.error("--alpha must be between 0 and 1")
+    return args
+
+
+def main(argv):
+    args = parse_args(argv)
+    try:
+        runs = [Run(s) for s in args.runs]
+        measures = {r.measure.split(":")[0] for r in runs}
+        if len(measures) > 1:
+            raise InputError("the runs measure different things (%s): compare time with time and "
+                             "instruction counts with instruction counts" % ", ".join(sorted(measures)))
+        instructions = "instructions" in measures
+        if args.threshold is None:
+            args.threshold = 1.0 if instructions else 5.0
+        if args.geomean_threshold is None:
+            args.geomean_threshold = 0.5 if instructions else 2.0
+        same_cpu = len({r.cpu for r in runs}) == 1
+        if args.targets and len(runs) == 1:
+            runs = [runs[0], runs[0]]
+        if args.table or len(runs) > 2 or (len(runs) == 1) or not same_cpu:
+            if not same_cpu and len(runs) == 2 and not args.table:
+                print("propel compare: the runs come from different CPUs (%s; %s): showing them "
+                      "side by side, not as a regression report" % (runs[0].cpu, runs[1].cpu),
+                      file=sys.stderr)
+            report = table_report(runs, args)
+            lines = table_text(report, args.format == "markdown")
+        else:
+            report = regression_report(import_gbench(), runs[0], runs[1], args)
+            lines = regression_text(report, args.format == "markdown")
+        text = json.dumps(report, indent=1) + "\n" if args.format == "json" else "\n".join(lines) + "\n"
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write(text)
+        else:
+            sys.stdout.write(text)
+        if args.chart:
+            chart(report, args.chart)
+        return 1 if report["failed"] else 0
+    except InputError as e:
+        print("propel compare: %s" % e, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
