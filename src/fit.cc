@@ -129,6 +129,8 @@ FitResult fit(Trainer& trainer, const DataView& train, const DataView* validatio
   Check(options.start_epoch >= 0 && options.start_epoch <= options.epochs, where,
         "start_epoch = ", options.start_epoch, " is outside [0, epochs = ", options.epochs, "]");
   Check(options.batch >= 1, where, "batch = ", options.batch, " must be at least 1");
+  Check(options.ranks >= 1 && options.rank >= 0 && options.rank < options.ranks, where, "rank ",
+        options.rank, " of ", options.ranks, " processes is not a valid rank");
   Check(options.patience >= 0, where, "patience = ", options.patience, " is negative");
   Check(options.progress_every >= 1, where, "progress_every = ", options.progress_every,
         " must be at least 1");
@@ -137,8 +139,10 @@ FitResult fit(Trainer& trainer, const DataView& train, const DataView* validatio
   if (validation != nullptr) detail::CheckData("propel::fit (validation)", model, *validation, 0);
 
   const int64_t n = train.rows, in = model.inputs(), out = model.outputs();
-  const int64_t batch = std::min(options.batch, n);
-  const int64_t batches = (n + batch - 1) / batch;
+  const int64_t ranks = options.ranks, rank = options.rank;
+  const int64_t batch = std::min(options.batch, (n + ranks - 1) / ranks);  // per process
+  const int64_t global = batch * ranks;
+  const int64_t batches = (n + global - 1) / global;
   const int64_t total_steps = batches * options.epochs;
   const bool multiclass = model.head() == Head::kMulticlass;
   const int64_t ldx = train.ldx == 0 ? in : train.ldx;
@@ -169,9 +173,15 @@ FitResult fit(Trainer& trainer, const DataView& train, const DataView* validatio
     }
     const auto epoch_start = std::chrono::steady_clock::now();
     double loss_sum = 0.0;
-    int64_t correct = 0, seen = 0;
+    int64_t correct = 0, seen = 0, seen_all = 0;
     for (int64_t b = 0; b < batches; ++b) {
-      const int64_t r0 = b * batch, rows = std::min(batch, n - r0);
+      // This process's rows of global batch b: rows [rank x batch, (rank + 1) x batch) of it,
+      // fewer or none in a short last batch (the shard boundaries of one process with the
+      // global batch).
+      const int64_t g0 = b * global, g_rows = std::min(global, n - g0);
+      const int64_t r0 = g0 + rank * batch;
+      const int64_t rows = std::clamp<int64_t>(g_rows - rank * batch, 0, batch);
+      seen_all += g_rows;
       for (int64_t i = 0; i < rows; ++i) {
         const int64_t src = order[static_cast<size_t>(r0 + i)];
         std::memcpy(xb.data() + i * in, train.x + src * ldx, static_cast<size_t>(in) * 4);
@@ -210,7 +220,7 @@ FitResult fit(Trainer& trainer, const DataView& train, const DataView* validatio
         p.batches = batches;
         p.loss = loss_sum / static_cast<double>(seen);
         p.seconds = Seconds(epoch_start);
-        p.samples_per_second = p.seconds > 0.0 ? static_cast<double>(seen) / p.seconds : 0.0;
+        p.samples_per_second = p.seconds > 0.0 ? static_cast<double>(seen_all) / p.seconds : 0.0;
         p.lr = trainer.learning_rate();
         options.on_progress(p);
       }
@@ -218,11 +228,12 @@ FitResult fit(Trainer& trainer, const DataView& train, const DataView* validatio
     EpochStats stats;
     stats.epoch = epoch;
     stats.seconds = Seconds(epoch_start);
-    stats.samples_per_second = stats.seconds > 0.0 ? static_cast<double>(n) / stats.seconds : 0.0;
-    stats.train_loss = loss_sum / static_cast<double>(n);
-    stats.train_accuracy = multiclass ? static_cast<double>(correct) / static_cast<double>(n)
+    stats.samples_per_second =
+        stats.seconds > 0.0 ? static_cast<double>(seen_all) / stats.seconds : 0.0;
+    stats.train_loss = loss_sum / static_cast<double>(seen);
+    stats.train_accuracy = multiclass ? static_cast<double>(correct) / static_cast<double>(seen)
                            : model.head() == Head::kBinary
-                               ? static_cast<double>(correct) / static_cast<double>(n * out)
+                               ? static_cast<double>(correct) / static_cast<double>(seen * out)
                                : std::numeric_limits<double>::quiet_NaN();
     stats.lr = trainer.learning_rate();
     if (validation != nullptr) {

@@ -178,12 +178,16 @@ struct Trainer::Impl {
   std::vector<double> shard_bounds;  // max_shards x layers: see Shard
   detail::AlignedFloats state;
   int64_t steps = 0;
+  GradientReducer reducer;  // step(): local sums -> sums over every process
 
   void Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, float* grad, float grad_scale,
              int gemm_threads, const detail::GemmScratch* scratch, double* loss, int64_t* correct,
              double* bounds);
-  StepResult Gradients(const char* where, const DataView& b);
-  void Update(double norm);
+  // Forward, loss, backward and shard reduction into the model's gradient arena: sums over the
+  // batch's rows, or (mean) the mean gradient.
+  StepResult Gradients(const char* where, const DataView& b, bool mean);
+  // The optimizer update from g_eff = grad_scale * clip(norm) * gradient.
+  void Update(double norm, double grad_scale);
 };
 
 namespace {
@@ -308,12 +312,15 @@ void Trainer::Impl::Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, 
   }
 }
 
-StepResult Trainer::Impl::Gradients(const char* where, const DataView& b) {
+StepResult Trainer::Impl::Gradients(const char* where, const DataView& b, bool mean) {
   detail::CheckData(where, *model, b, max_batch);
   const detail::ScopedExecution exec(options.executor, threads);
   const int64_t m = b.rows;
   const int64_t shards = detail::CeilDiv(m, shard_rows);
-  const float grad_scale = static_cast<float>(1.0 / static_cast<double>(m));
+  // Shards produce gradient sums over their rows; the 1 / rows of the mean is applied once, by
+  // the update (or here, for compute_gradients), so that sums from other processes add exactly.
+  const float grad_scale = 1.0f;
+  const float out_scale = mean ? static_cast<float>(1.0 / static_cast<double>(m)) : 1.0f;
 
   auto run_shard = [&](Slot& w, int64_t s, int gemm_threads, const detail::GemmScratch* scratch) {
     const int64_t r0 = s * shard_rows, rows = std::min(shard_rows, m - r0);
@@ -356,21 +363,22 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b) {
                  " of the batch); the parameters are left as they were before this step");
   }
 
-  // Reduce the shard gradients chunk by chunk (pairwise in shard order); the norm, when asked
-  // for, from each chunk's sum of squares while it is in cache.
+  // Reduce the shard gradients chunk by chunk (pairwise in shard order; scaled to the mean for
+  // compute_gradients); the norm, when asked for, from each chunk's sum of squares while it is in
+  // cache.
   const bool need_norm = opt.clip_norm > 0.0f || options.track_grad_norm;
   const int64_t chunks = detail::CeilDiv(count, kChunk);
   const int64_t tasks = std::min<int64_t>(threads, chunks);
-  if (shards > 1 || need_norm) {
+  if (shards > 1 || need_norm || out_scale != 1.0f) {
     auto reduce = [&](int64_t t) {
       const detail::Range r = detail::Balance211(chunks, tasks, t);
       const float** ptrs = chunk_ptrs.data() + t * max_shards;
       for (int64_t c = r.begin; c < r.end; ++c) {
         const int64_t j0 = c * kChunk, n = std::min(kChunk, count - j0);
         float* g = grad_ptrs[0] + j0;
-        if (shards > 1) {
+        if (shards > 1 || out_scale != 1.0f) {
           for (int64_t s = 0; s < shards; ++s) ptrs[s] = grad_ptrs[static_cast<size_t>(s)] + j0;
-          k.ew->reduce_sum(shards, ptrs, n, 1.0f, g);
+          k.ew->reduce_sum(shards, ptrs, n, out_scale, g);
         }
         if (need_norm) chunk_sumsq[static_cast<size_t>(c)] = k.ew->sum_squares(n, g);
       }
@@ -428,9 +436,9 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b) {
   return result;
 }
 
-void Trainer::Impl::Update(double norm) {
+void Trainer::Impl::Update(double norm, double grad_scale) {
   const detail::ScopedExecution exec(options.executor, threads);
-  const float scale = clip_scale(norm, opt.clip_norm);
+  const float scale = static_cast<float>(clip_scale(norm, opt.clip_norm) * grad_scale);
   float* w = model->parameters();
   const float* g = model->gradients();
   const int64_t t = steps + 1;
@@ -557,14 +565,62 @@ Trainer::~Trainer() = default;
 
 StepResult Trainer::step(const DataView& batch) {
   const char* where = "propel::Trainer::step";
-  StepResult r = impl_->Gradients(where, batch);
-  impl_->Update(r.grad_norm);
+  Impl& s = *impl_;
+  StepResult r;
+  if (batch.rows == 0 && s.reducer) {  // nothing from this process this step
+    std::fill(s.model->gradients(), s.model->gradients() + s.count, 0.0f);
+    const bool need_norm = s.opt.clip_norm > 0.0f || s.options.track_grad_norm;
+    if (need_norm) r.grad_norm = 0.0;
+  } else {
+    r = s.Gradients(where, batch, false);  // sums over the batch's rows
+  }
+  int64_t total = r.rows;
+  if (s.reducer) {
+    float* g = s.model->gradients();
+    total = s.reducer(g, s.count, r.rows);
+    detail::Check(total >= 1, where, "step ", s.steps + 1, ": the gradient reducer returned ",
+                  total, " rows (at least 1 expected); the parameters are left as they were");
+    if (!std::isnan(r.grad_norm)) {  // the norm of the reduced sums
+      const detail::ScopedExecution exec(s.options.executor, s.threads);
+      const int64_t chunks = detail::CeilDiv(s.count, kChunk);
+      const int64_t tasks = std::min<int64_t>(s.threads, chunks);
+      auto squares = [&](int64_t t) {
+        const detail::Range range = detail::Balance211(chunks, tasks, t);
+        for (int64_t c = range.begin; c < range.end; ++c) {
+          const int64_t j0 = c * kChunk;
+          s.chunk_sumsq[static_cast<size_t>(c)] =
+              s.k.ew->sum_squares(std::min(kChunk, s.count - j0), g + j0);
+        }
+      };
+      detail::ParallelFor(tasks, static_cast<int>(tasks), squares);
+      double sumsq = 0.0;
+      for (int64_t c = 0; c < chunks; ++c) sumsq += s.chunk_sumsq[static_cast<size_t>(c)];
+      r.grad_norm = std::sqrt(sumsq);
+    }
+    // Every process checked its own sums; their total can still overflow.
+    const int64_t bad = std::isfinite(r.grad_norm) ? s.count : FirstNonFinite(g, s.count);
+    if (bad == s.count && !std::isnan(r.grad_norm) && !std::isfinite(r.grad_norm)) {
+      double sumsq = 0.0;  // squares past the float range: the norm in double
+      for (int64_t j = 0; j < s.count; ++j) sumsq += static_cast<double>(g[j]) * g[j];
+      r.grad_norm = std::sqrt(sumsq);
+    }
+    if (bad < s.count) {
+      detail::Fail(ErrorCode::kNumerical, where, "step ", s.steps + 1,
+                   ": the reduced gradient is not finite ([", bad, "] = ", g[bad],
+                   "); the parameters are left as they were before this step");
+    }
+  }
+  const double inv_rows = 1.0 / static_cast<double>(total);
+  r.grad_norm *= inv_rows;  // of the mean gradient (NaN stays NaN)
+  s.Update(r.grad_norm, inv_rows);
   return r;
 }
 
 StepResult Trainer::compute_gradients(const DataView& batch) {
-  return impl_->Gradients("propel::Trainer::compute_gradients", batch);
+  return impl_->Gradients("propel::Trainer::compute_gradients", batch, true);
 }
+
+void Trainer::set_gradient_reducer(GradientReducer reducer) { impl_->reducer = std::move(reducer); }
 
 void Trainer::apply_gradients() {
   const char* where = "propel::Trainer::apply_gradients";
@@ -582,7 +638,7 @@ void Trainer::apply_gradients() {
     for (int64_t i = 0; i < s.count; ++i) sumsq += static_cast<double>(g[i]) * g[i];
   }
   const double norm = std::sqrt(sumsq);
-  s.Update(norm);
+  s.Update(norm, 1.0);
 }
 
 float Trainer::learning_rate() const { return impl_->lr; }

@@ -77,10 +77,19 @@ struct StepResult {
   double loss = 0.0;
   int64_t rows = 0;
   int64_t correct = 0;  // rows classified right (kMulticlass); outputs right (kBinary)
-  // L2 norm of the mean gradient before clipping; NaN unless clipping is on or
-  // StepOptions::track_grad_norm is set.
+  // L2 norm of the mean gradient before clipping (over every process's rows when a gradient
+  // reducer is set); NaN unless clipping is on or StepOptions::track_grad_norm is set.
   double grad_norm = std::numeric_limits<double>::quiet_NaN();
 };
+
+// Data parallelism across processes (propel/mpi.h builds on it): called by Trainer::step after
+// the batch's gradient is reduced over its shards and before the update. `sums` holds the
+// gradient summed (not averaged) over this process's `rows` rows, `count` floats in the
+// parameters' layout (Model::gradients()); the reducer replaces it with the sum over every
+// process and returns the total number of rows. The update then uses sums / total, so processes
+// with uneven batches average correctly. It may throw (propel::Error): the step then throws it
+// and changes nothing.
+using GradientReducer = std::function<int64_t(float* sums, int64_t count, int64_t rows)>;
 
 // The training step of one model: owns the workspace (activations, deltas, packing buffers,
 // shard gradient buffers) for batches of up to max_batch rows and the optimizer state. After
@@ -95,16 +104,22 @@ class Trainer {
   Trainer& operator=(Trainer&&) noexcept;
   ~Trainer();
 
-  // Forward, loss, backward, reduction and update on 1 <= batch.rows <= max_batch rows.
+  // Forward, loss, backward, reduction and update on 1 <= batch.rows <= max_batch rows (0 rows
+  // when a gradient reducer is set: this process then contributes zero sums and no rows).
   // On NaN/Inf in the loss or in the gradients throws propel::Error (kNumerical) naming the step
   // and leaves the parameters and the optimizer state as they were before it.
   StepResult step(const DataView& batch);
   // Forward, loss and backward only: Model::gradients() receives the gradient of the batch's
   // mean loss. Parameters are not touched. When it throws (as step does), Model::gradients()
-  // holds nothing meaningful.
+  // holds nothing meaningful. No gradient reducer runs. Without clipping, compute_gradients
+  // then apply_gradients equals step bitwise; with clipping, to rounding (step scales the sums
+  // by clip / rows in one multiplication).
   StepResult compute_gradients(const DataView& batch);
   // One optimizer update from Model::gradients() (clipping as configured).
   void apply_gradients();
+  // Installs (or, with an empty function, removes) the reducer step() calls between the
+  // backward pass and the update; see GradientReducer. The default: none (one process).
+  void set_gradient_reducer(GradientReducer reducer);
 
   // The learning rate of the next update (schedules change it); optimizer() keeps the
   // configuration the trainer was made with, lr included.
@@ -196,6 +211,14 @@ struct FitOptions {
   // Epochs already done (resuming from a checkpoint): epochs [start_epoch, epochs) run, with the
   // shuffles and the schedule of an uninterrupted run. Early stopping starts counting afresh.
   int64_t start_epoch = 0;
+  // Data parallelism across processes (propel/mpi.h sets these): this process is `rank` of
+  // `ranks`, and trains on its slice of every global batch of ranks x batch rows of the shared
+  // shuffled order — rows [rank x batch, (rank + 1) x batch) of it, fewer or none in a short
+  // last batch — while the trainer's gradient reducer sums over the processes, so the run is the
+  // one-process run with batch ranks x batch. The epoch's train_loss and train_accuracy are over
+  // this process's rows.
+  int64_t rank = 0;
+  int64_t ranks = 1;
   int64_t progress_every = 1;
   std::function<void(const Progress&)> on_progress;
   std::function<void(const EpochStats&)> on_epoch;

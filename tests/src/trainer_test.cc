@@ -8,11 +8,13 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "propel/error.h"
+#include "propel/optim.h"
 #include "propel/threading.h"
 #include "tests/reference/mlp_ref.h"
 #include "tests/test_util.h"
@@ -274,6 +276,134 @@ TEST(Trainer, StepIsGradientsThenUpdate) {
   EXPECT_EQ(std::memcmp(a.parameters(), b.parameters(), a.parameter_count() * 4), 0);
   EXPECT_EQ(ta.steps(), 3);
   EXPECT_EQ(ta.state_size(), a.parameter_count());
+}
+
+// ------------------------------------------------------------------------ gradient reducer
+
+bool SameBits(const Model& a, const Model& b) {
+  return a.parameter_count() == b.parameter_count() &&
+         std::memcmp(a.parameters(), b.parameters(), a.parameter_count() * sizeof(float)) == 0;
+}
+
+TEST(GradientReducer, IdentityAndAnIdenticalTwinChangeNothing) {
+  const ModelSpec spec = Spec(10, {{12, Activation::kTanh}}, 4, Head::kMulticlass);
+  for (const Optimizer kind : {Optimizer::kMomentum, Optimizer::kAdamW}) {
+    OptimizerConfig opt;
+    opt.kind = kind;
+    opt.lr = 0.05f;
+    opt.momentum = 0.9f;
+    StepOptions so;
+    so.shard_rows = 5;
+    so.track_grad_norm = true;
+    Model plain(spec, 3), identity(spec, 3), twin(spec, 3);
+    const Data d = RandomData(plain, 13, 5);
+    Trainer tp(plain, opt, 13, so), ti(identity, opt, 13, so), tt(twin, opt, 13, so);
+    ti.set_gradient_reducer([](float*, int64_t, int64_t rows) { return rows; });
+    // A second process with the same batch: sums and rows double, the mean is the same (x2 and
+    // /2 are exact in binary floating point).
+    tt.set_gradient_reducer([](float* sums, int64_t n, int64_t rows) {
+      for (int64_t j = 0; j < n; ++j) sums[j] *= 2.0f;
+      return 2 * rows;
+    });
+    for (int s = 0; s < 3; ++s) {
+      const StepResult a = tp.step(d.View());
+      const StepResult b = ti.step(d.View());
+      const StepResult c = tt.step(d.View());
+      EXPECT_EQ(a.grad_norm, b.grad_norm);
+      EXPECT_EQ(a.grad_norm, c.grad_norm);
+    }
+    EXPECT_TRUE(SameBits(plain, identity)) << optimizer_name(kind);
+    EXPECT_TRUE(SameBits(plain, twin)) << optimizer_name(kind);
+  }
+}
+
+// Two "processes" of 8 rows each (two shards of 4), exchanging sums through the reducer in rank
+// order, give bitwise the weights of one process training on the 16 rows (four shards of 4):
+// the shard tree of 16 rows is the tree of the two 8-row halves, added in the same order.
+TEST(GradientReducer, TwoProcessesEqualOneWithTheirRowsTogether) {
+  const ModelSpec spec =
+      Spec(9, {{16, Activation::kRelu}, {7, Activation::kSigmoid}}, 3, Head::kMulticlass);
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kAdam;
+  opt.lr = 0.01f;
+  StepOptions so;
+  so.shard_rows = 4;
+  Model whole(spec, 8), rank0(spec, 8), rank1(spec, 8);
+  const Data d = RandomData(whole, 16, 21);
+  Trainer tw(whole, opt, 16, so), t0(rank0, opt, 8, so), t1(rank1, opt, 8, so);
+  const int64_t n = whole.parameter_count();
+  std::vector<float> s0(static_cast<size_t>(n)), s1(static_cast<size_t>(n));
+  struct Captured {};
+  // Sums of rank `me` are stashed; the reduced sums are s0 + s1 in rank order.
+  auto exchange = [&](int me) {
+    return [&, me](float* sums, int64_t count, int64_t rows) {
+      std::memcpy((me == 0 ? s0 : s1).data(), sums, count * sizeof(float));
+      const float* bufs[2] = {s0.data(), s1.data()};
+      reduce_sum(2, bufs, count, 1.0f, sums);
+      return 2 * rows;
+    };
+  };
+  for (int step = 0; step < 4; ++step) {
+    // Rank 1's sums first (a capture that aborts its step), then both ranks' steps.
+    t1.set_gradient_reducer([&](float* sums, int64_t count, int64_t) -> int64_t {
+      std::memcpy(s1.data(), sums, count * sizeof(float));
+      throw Captured{};
+    });
+    EXPECT_THROW(t1.step(d.View(8, 8)), Captured);
+    t0.set_gradient_reducer(exchange(0));
+    t1.set_gradient_reducer(exchange(1));
+    t0.step(d.View(0, 8));
+    t1.step(d.View(8, 8));
+    tw.step(d.View());
+  }
+  EXPECT_TRUE(SameBits(rank0, rank1));
+  EXPECT_TRUE(SameBits(whole, rank0));
+  EXPECT_EQ(t0.steps(), 4);
+  EXPECT_EQ(t1.steps(), 4);
+}
+
+TEST(GradientReducer, FailuresLeaveTheParameters) {
+  const ModelSpec spec = Spec(6, {{5, Activation::kRelu}}, 2, Head::kRegression);
+  Model m(spec, 1);
+  const Data d = RandomData(m, 7, 3);
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kMomentum;
+  opt.momentum = 0.5f;
+  Trainer t(m, opt, 7);
+  const std::vector<float> before(m.parameters(), m.parameters() + m.parameter_count());
+  auto unchanged = [&] {
+    return std::memcmp(before.data(), m.parameters(), before.size() * sizeof(float)) == 0 &&
+           t.steps() == 0;
+  };
+  t.set_gradient_reducer(
+      [](float*, int64_t, int64_t) -> int64_t { throw Error(ErrorCode::kIo, "rank 1 failed"); });
+  EXPECT_THROW(t.step(d.View()), Error);
+  EXPECT_TRUE(unchanged());
+  t.set_gradient_reducer([](float*, int64_t, int64_t) -> int64_t { return 0; });
+  try {
+    t.step(d.View());
+    ADD_FAILURE() << "no error for 0 rows";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("returned 0 rows"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(unchanged());
+  t.set_gradient_reducer([](float* sums, int64_t, int64_t rows) -> int64_t {
+    sums[3] = std::numeric_limits<float>::infinity();
+    return rows;
+  });
+  try {
+    t.step(d.View());
+    ADD_FAILURE() << "no error for an infinite reduced gradient";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNumerical);
+    EXPECT_NE(std::string(e.what()).find("reduced gradient is not finite ([3] = inf)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(unchanged());
+  t.set_gradient_reducer({});  // removed: one process again
+  t.step(d.View());
+  EXPECT_EQ(t.steps(), 1);
 }
 
 TEST(Trainer, SgdStepMatchesHandComputedUpdate) {
