@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config python3
   libhwy-dev libtbb-dev libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
   clang-14 libclang-rt-14-dev libcli11-dev gnuplot-nox dataset-fashion-mnist
-  libbenchmark-tools python3-scipy valgrind
+  libbenchmark-tools python3-scipy python3-numpy valgrind libopenmpi-dev openmpi-bin
   libopenblas-dev libeigen3-dev libdnnl-dev
 )
 

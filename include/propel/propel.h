@@ -1,5 +1,6 @@
-/* propel's C API: a C11-compatible interface to the kernels, with status codes instead of
- * exceptions. Nothing is thrown across it and nothing aborts the host on bad input.
+/* propel's C API: a C11-compatible interface to models, training, checkpoints and the kernels,
+ * with status codes instead of exceptions. Nothing is thrown across it and nothing aborts the
+ * host on bad input. docs/embedding.md.
  *
  * Example (row-major C = A * B, A: 2x3, B: 3x2):
  *
@@ -17,6 +18,7 @@
 #ifndef PROPEL_PROPEL_H_
 #define PROPEL_PROPEL_H_
 
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(_WIN32) && defined(PROPEL_SHARED) && defined(PROPEL_BUILDING)
@@ -142,6 +144,157 @@ PROPEL_API int propel_set_executor(int executor);
  * and query the active one. */
 PROPEL_API int propel_set_target(const char* name);
 PROPEL_API const char* propel_get_target(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Models, training and checkpoints (<propel/model.h>, <propel/train.h>, <propel/checkpoint.h>).
+ *
+ * Handles are opaque and owned by the caller: every *_create / propel_load_model is paired with
+ * its *_destroy (NULL is accepted there). A trainer refers to its model: destroy the trainer
+ * first. Buffers are the caller's, with explicit sizes; nothing is kept after a call returns
+ * except where stated. A model or trainer is used by one thread at a time.
+ *
+ * Parameter and gradient layout: parameter_count floats, per layer l = 0..L-1 (hidden layers,
+ * then the output layer) its weights W_l (out_l x in_l, row-major: W_l[o][i] at o * in_l + i)
+ * followed by its bias b_l (out_l floats), layers one after another with no padding.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct propel_model propel_model;
+typedef struct propel_trainer propel_trainer;
+
+/* Heads: sigmoid + binary cross-entropy, softmax + cross-entropy, identity + mean squared error. */
+enum { PROPEL_HEAD_BINARY = 0, PROPEL_HEAD_MULTICLASS = 1, PROPEL_HEAD_REGRESSION = 2 };
+/* Weight initializers (biases start at zero). */
+enum {
+  PROPEL_INIT_GLOROT_UNIFORM = 0,
+  PROPEL_INIT_GLOROT_NORMAL = 1,
+  PROPEL_INIT_HE_UNIFORM = 2,
+  PROPEL_INIT_HE_NORMAL = 3
+};
+enum {
+  PROPEL_OPTIMIZER_SGD = 0,
+  PROPEL_OPTIMIZER_MOMENTUM = 1,
+  PROPEL_OPTIMIZER_NESTEROV = 2,
+  PROPEL_OPTIMIZER_ADAM = 3,
+  PROPEL_OPTIMIZER_ADAMW = 4
+};
+
+/* A hidden layer: width, PROPEL_ACT_* and alpha (NaN: the activation's default). */
+typedef struct propel_layer {
+  int64_t units;
+  int activation;
+  float alpha;
+} propel_layer;
+
+/* A new model of `inputs` inputs, n_hidden hidden layers and an output layer of `outputs` units
+ * (classes for PROPEL_HEAD_MULTICLASS, >= 2), weights drawn by `init` from `seed` (the same
+ * values on every machine). */
+PROPEL_API int propel_model_create(int64_t inputs, const propel_layer* hidden, int64_t n_hidden,
+                                   int64_t outputs, int head, int init, uint64_t seed,
+                                   propel_model** out);
+PROPEL_API void propel_model_destroy(propel_model* model);
+PROPEL_API int propel_model_parameter_count(const propel_model* model, int64_t* count);
+PROPEL_API int propel_model_inputs(const propel_model* model, int64_t* inputs);
+PROPEL_API int propel_model_outputs(const propel_model* model, int64_t* outputs);
+/* "784-128(relu)-10 multiclass, 101770 parameters" into buf (size bytes, NUL-terminated;
+ * PROPEL_ERROR_INVALID_ARGUMENT when it does not fit). */
+PROPEL_API int propel_model_describe(const propel_model* model, char* buf, size_t size);
+/* All parameters or gradients as one buffer of exactly `count` floats (the layout above). */
+PROPEL_API int propel_model_get_parameters(const propel_model* model, float* out, int64_t count);
+PROPEL_API int propel_model_set_parameters(propel_model* model, const float* in, int64_t count);
+PROPEL_API int propel_model_get_gradients(const propel_model* model, float* out, int64_t count);
+PROPEL_API int propel_model_set_gradients(propel_model* model, const float* in, int64_t count);
+/* The head's output (probabilities; values for regression), or the logits, of `rows` rows of x
+ * (row stride ldx >= inputs) into out (row stride ldout >= outputs). */
+PROPEL_API int propel_model_predict(const propel_model* model, int64_t rows, const float* x,
+                                    int64_t ldx, float* out, int64_t ldout);
+PROPEL_API int propel_model_predict_logits(const propel_model* model, int64_t rows, const float* x,
+                                           int64_t ldx, float* out, int64_t ldout);
+
+/* Rows of data: x is rows x inputs (row stride ldx, 0: inputs); labels (one class per row) for
+ * PROPEL_HEAD_MULTICLASS, else targets (rows x outputs, row stride ldt, 0: outputs). */
+typedef struct propel_batch {
+  int64_t rows;
+  const float* x;
+  int64_t ldx;
+  const int32_t* labels;
+  const float* targets;
+  int64_t ldt;
+} propel_batch;
+
+typedef struct propel_optimizer_config {
+  int kind; /* PROPEL_OPTIMIZER_* */
+  float lr;
+  float momentum; /* momentum, nesterov */
+  float beta1;    /* adam, adamw */
+  float beta2;
+  float eps;
+  float weight_decay; /* L2 (decoupled for adamw) */
+  float clip_norm;    /* > 0: gradient norm clipping */
+} propel_optimizer_config;
+
+typedef struct propel_step_options {
+  int64_t shard_rows;  /* rows per shard: the result depends on it, never on threads */
+  int executor;        /* PROPEL_EXECUTOR_* */
+  int threads;         /* 0: propel_get_num_threads() */
+  int track_grad_norm; /* 1: report grad_norm in every step result */
+} propel_step_options;
+
+/* What a step saw: mean loss, rows, rows classified right, gradient norm (NaN unless tracked or
+ * clipping). */
+typedef struct propel_step_result {
+  double loss;
+  int64_t rows;
+  int64_t correct;
+  double grad_norm;
+} propel_step_result;
+
+/* The C++ defaults (SGD, lr 0.01, momentum 0.9, beta1 0.9, beta2 0.999, eps 1e-8; shards of 256
+ * rows on TBB with every thread). */
+PROPEL_API void propel_optimizer_config_default(propel_optimizer_config* config);
+PROPEL_API void propel_step_options_default(propel_step_options* options);
+
+/* A trainer for `model` and batches of up to max_batch rows; options may be NULL (defaults).
+ * Allocates its whole workspace here: steps allocate nothing. */
+PROPEL_API int propel_trainer_create(propel_model* model, const propel_optimizer_config* config,
+                                     int64_t max_batch, const propel_step_options* options,
+                                     propel_trainer** out);
+PROPEL_API void propel_trainer_destroy(propel_trainer* trainer);
+/* Forward, loss, backward, update. result may be NULL. On PROPEL_ERROR_NUMERICAL (NaN/Inf) the
+ * parameters and optimizer state are as they were before the call. */
+PROPEL_API int propel_trainer_step(propel_trainer* trainer, const propel_batch* batch,
+                                   propel_step_result* result);
+/* Gradients of the batch's mean loss into the model's gradient buffer, no update. */
+PROPEL_API int propel_trainer_compute_gradients(propel_trainer* trainer, const propel_batch* batch,
+                                                propel_step_result* result);
+/* One update from the model's gradient buffer (e.g. after propel_model_set_gradients). */
+PROPEL_API int propel_trainer_apply_gradients(propel_trainer* trainer);
+PROPEL_API int propel_trainer_set_learning_rate(propel_trainer* trainer, float lr);
+PROPEL_API int propel_trainer_get_learning_rate(const propel_trainer* trainer, float* lr);
+PROPEL_API int propel_trainer_steps(const propel_trainer* trainer, int64_t* steps);
+
+/* Data parallelism: called by propel_trainer_step between the backward pass and the update with
+ * the gradient summed over this process's `rows` rows (`count` floats, the layout above); it
+ * replaces them with the sums over every process and returns the total rows, or a negative
+ * value to fail the step (nothing changes; the message is "the gradient reducer failed").
+ * NULL removes it. */
+typedef int64_t (*propel_gradient_reducer)(float* sums, int64_t count, int64_t rows, void* user);
+PROPEL_API int propel_trainer_set_gradient_reducer(propel_trainer* trainer,
+                                                   propel_gradient_reducer reducer, void* user);
+
+/* Mean loss and accuracy (NaN for regression) of a model on rows of data. */
+PROPEL_API int propel_evaluate(const propel_model* model, const propel_batch* data, double* loss,
+                               double* accuracy);
+
+/* Checkpoints: written to a temporary file and renamed, so a failed save keeps the previous file;
+ * with a trainer (may be NULL) also its optimizer state, update count and epochs_done. */
+PROPEL_API int propel_save_checkpoint(const char* path, const propel_model* model,
+                                      const propel_trainer* trainer, int64_t epochs_done);
+/* A new model from a checkpoint. */
+PROPEL_API int propel_load_model(const char* path, propel_model** out);
+/* Parameters into an existing model (same shape) and, when the file has it and trainer is not
+ * NULL, the optimizer state; nothing changes on error. epochs_done may be NULL. */
+PROPEL_API int propel_load_checkpoint(const char* path, propel_model* model,
+                                      propel_trainer* trainer, int64_t* epochs_done);
 
 #ifdef __cplusplus
 } /* extern "C" */

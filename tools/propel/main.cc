@@ -21,6 +21,9 @@
 #include <vector>
 
 #include "propel/propel.hpp"
+#ifdef PROPEL_CLI_MPI
+#include "propel/mpi.h"
+#endif
 #include "tools/propel/bench.h"
 
 namespace {
@@ -170,9 +173,23 @@ struct TrainArgs {
   std::string normalize = "auto";
   std::string save = "propel-model.ckpt", report, plot = "auto", resume;
   bool quiet = false;
+  bool mpi = false;  // data parallel across the ranks of mpirun (propel/mpi.h)
+  std::string mpi_reduce = "deterministic";
 };
 
-int Train(const TrainArgs& a) {
+// With --mpi: this process's rank and the number of ranks; `agreed` once every rank has its data
+// and model (a failure before that point must still be agreed on, or the other ranks would wait
+// in the first collective).
+struct MpiRun {
+  bool on = false;
+  int rank = 0;
+  int ranks = 1;
+  bool agreed = false;
+};
+MpiRun g_mpi;
+
+int Train(TrainArgs a) {
+  if (g_mpi.on && g_mpi.rank != 0) a.quiet = true;  // rank 0 speaks for the run
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   propel::Dataset train = LoadOne(a.data, false, a.data_dir);
@@ -300,12 +317,28 @@ int Train(const TrainArgs& a) {
         static_cast<long long>(test.rows), a.optimizer.c_str(), a.lr,
         static_cast<long long>(a.batch), static_cast<long long>(a.epochs),
         propel::active_target().name, threads, a.executor.c_str());
+    if (g_mpi.on) {
+      std::printf("  data parallel: %d ranks x batch %lld (global batch %lld), %s reduction\n",
+                  g_mpi.ranks, static_cast<long long>(a.batch),
+                  static_cast<long long>(a.batch) * g_mpi.ranks, a.mpi_reduce.c_str());
+    }
   }
   const propel::DataView val_view = val.rows > 0 ? val.view() : propel::DataView{};
   propel::Trainer trainer(model, opt, std::min<int64_t>(a.batch, train.rows), so);
   if (resumed.has_optimizer) propel::load_checkpoint(a.resume, model, &trainer);
-  const propel::FitResult r =
-      propel::fit(trainer, train.view(), val.rows > 0 ? &val_view : nullptr, fo);
+  propel::FitResult r;
+  if (g_mpi.on) {
+#ifdef PROPEL_CLI_MPI
+    propel::mpi::agree(MPI_COMM_WORLD, true);  // every rank has its data and model
+    g_mpi.agreed = true;
+    propel::mpi::Options mo;
+    mo.deterministic = a.mpi_reduce == "deterministic";
+    r = propel::mpi::fit(trainer, train.view(), val.rows > 0 ? &val_view : nullptr, fo,
+                         MPI_COMM_WORLD, mo);
+#endif
+  } else {
+    r = propel::fit(trainer, train.view(), val.rows > 0 ? &val_view : nullptr, fo);
+  }
   const propel::Evaluation e = propel::evaluate(model, test.view());
   double train_seconds = 0.0;
   for (const propel::EpochStats& s : r.history) train_seconds += s.seconds;
@@ -318,6 +351,7 @@ int Train(const TrainArgs& a) {
   std::ostringstream sum;
   sum << std::hex << std::setw(16) << std::setfill('0') << checksum;
 
+  if (g_mpi.rank != 0) return 0;  // rank 0 evaluates, saves and reports for every rank
   if (!a.save.empty()) {
     if (standardizer) {
       // The saved model takes raw features: the standardization folds into the first layer,
@@ -365,7 +399,8 @@ int Train(const TrainArgs& a) {
       << ",\n  \"train_loss\": " << (r.history.empty() ? 0.0 : r.history.back().train_loss)
       << ",\n  \"samples_per_second\": " << sps << ",\n  \"epochs\": " << r.history.size()
       << ",\n  \"wall_seconds\": " << wall << ",\n  \"train_seconds\": " << train_seconds
-      << ",\n  \"threads\": " << threads << ",\n  \"executor\": " << Json(a.executor)
+      << ",\n  \"threads\": " << threads << ",\n  \"ranks\": " << g_mpi.ranks
+      << ",\n  \"executor\": " << Json(a.executor)
       << ",\n  \"target\": " << Json(propel::active_target().name)
       << ",\n  \"cpu\": " << Json(CpuModel()) << ",\n  \"model\": " << Json(model.describe())
       << ",\n  \"optimizer\": " << Json(a.optimizer) << ",\n  \"batch\": " << a.batch
@@ -375,6 +410,44 @@ int Train(const TrainArgs& a) {
     std::ofstream(a.report) << j.str();
   }
   return 0;
+}
+
+// propel train --mpi: Train on every rank of MPI_COMM_WORLD; errors agreed on by all ranks are
+// printed once, by rank 0.
+int TrainMpi(const TrainArgs& t, int* argc, char*** argv) {
+#ifdef PROPEL_CLI_MPI
+  MPI_Init(argc, argv);
+  g_mpi.on = true;
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_mpi.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_mpi.ranks);
+  int status = 0;
+  try {
+    status = Train(t);
+  } catch (const std::exception& e) {
+    std::string message = e.what();
+    if (!g_mpi.agreed) {  // failed while loading: the other ranks wait in the agreement
+      try {
+        propel::mpi::agree(MPI_COMM_WORLD, false, message);
+      } catch (const propel::Error& all) {
+        message = all.what();
+      }
+    }
+    // Agreed errors ("rank N: ...") are the same on every rank: rank 0 prints them.
+    if (g_mpi.rank == 0 || message.rfind("rank ", 0) != 0)
+      std::fprintf(stderr, "propel: %s\n", message.c_str());
+    status = 1;
+  }
+  MPI_Finalize();
+  return status;
+#else
+  (void)t;
+  (void)argc;
+  (void)argv;
+  std::fprintf(stderr,
+               "propel: --mpi: this propel was built without MPI (install libopenmpi-dev "
+               "and rebuild)\n");
+  return 1;
+#endif
 }
 
 propel::Dataset LoadForModel(const std::string& data, const propel::Model& m) {
@@ -517,6 +590,15 @@ int main(int argc, char** argv) {
                     "continue the run saved in this checkpoint (same data and model options; "
                     "--epochs is the total)");
   train->add_flag("--quiet", t.quiet, "print nothing but errors");
+  train->add_flag("--mpi", t.mpi,
+                  "data parallel across the ranks of mpirun -np N: each rank trains on its "
+                  "slice of every global batch of N x --batch rows");
+  train
+      ->add_option("--mpi-reduce", t.mpi_reduce,
+                   "deterministic (rank order, equals one process with batch N x --batch) or "
+                   "allreduce (MPI_Allreduce)")
+      ->check(CLI::IsMember({"deterministic", "allreduce"}))
+      ->capture_default_str();
 
   std::string model_path, data_path;
   CLI::App* evaluate =
@@ -536,6 +618,7 @@ int main(int argc, char** argv) {
   CLI::App* compare = propel::cli::AddCompareCommand(app);
 
   CLI11_PARSE(app, argc, argv);
+  if (train->parsed() && t.mpi) return TrainMpi(t, &argc, &argv);
   try {
     if (bench->parsed()) return propel::cli::RunBench(bench_args, bench, argc, argv);
     if (compare->parsed()) return propel::cli::RunCompare(compare);

@@ -1,0 +1,1 @@
+/* A translation unit for the ctypes test library: everything comes from the static propel. */
