@@ -199,6 +199,7 @@ int main(void) {
   /* Bad input: a status and a message, never a crash. */
   CHECK(propel_model_get_parameters(model, params, count - 1) == PROPEL_ERROR_INVALID_ARGUMENT);
   CHECK(strstr(propel_last_error(), "count = 98, the model has 99 parameters") != NULL);
+  propel_model_destroy(twin); /* out-parameters are NULL after a failed create */
   CHECK(propel_model_create(IN, hidden, 1, 1, PROPEL_HEAD_MULTICLASS, 0, 1, &twin) ==
         PROPEL_ERROR_INVALID_ARGUMENT);
   CHECK(twin == NULL);
@@ -215,6 +216,7 @@ int main(void) {
   CHECK(strstr(propel_last_error(), "the loss is nan") != NULL);
   params[0] = INFINITY;
   CHECK(propel_model_set_parameters(model, params, count) == PROPEL_ERROR_NUMERICAL);
+  propel_model_destroy(loaded);
   CHECK(propel_load_model("/nonexistent/x.ckpt", &loaded) == PROPEL_ERROR_IO);
   CHECK(loaded == NULL);
   CHECK(propel_model_describe(model, text, 4) == PROPEL_ERROR_INVALID_ARGUMENT);
