@@ -122,6 +122,81 @@ GradientReducer make_reducer(MPI_Comm comm, const Options& options) {
   return ReducerOf(NewState(comm, options));
 }
 
+namespace {
+
+// MPI's int counts and displacements of the slices in `bounds` (ranks + 1 offsets).
+void Slices(const int64_t* bounds, int p, std::vector<int>* counts, std::vector<int>* displs) {
+  counts->resize(static_cast<size_t>(p));
+  displs->resize(static_cast<size_t>(p));
+  for (int r = 0; r < p; ++r) {
+    if (bounds[r + 1] > INT_MAX) {
+      throw Error(ErrorCode::kUnsupported,
+                  "propel::mpi: more than 2^31 - 1 parameters; use make_reducer");
+    }
+    (*counts)[static_cast<size_t>(r)] = static_cast<int>(bounds[r + 1] - bounds[r]);
+    (*displs)[static_cast<size_t>(r)] = static_cast<int>(bounds[r]);
+  }
+}
+
+GradientExchange ExchangeOf(const std::shared_ptr<ReducerState>& state) {
+  GradientExchange e;
+  int rank = 0;
+  MPI_Comm_rank(state->comm, &rank);
+  e.rank = rank;
+  e.ranks = state->size;
+  e.reduce_scatter = [state, rank](float* sums, int64_t rows, const int64_t* bounds) -> int64_t {
+    ReducerState& s = *state;
+    ++s.calls;
+    agree(s.comm, true);  // a rank that failed before its exchange says so here
+    int64_t total = 0;
+    MPI_Allreduce(&rows, &total, 1, MPI_INT64_T, MPI_SUM, s.comm);
+    const int p = s.size;
+    if (p == 1) return total;
+    Slices(bounds, p, &s.counts, &s.displs);
+    const int mine = s.counts[static_cast<size_t>(rank)];
+    float* own = sums + bounds[rank];
+    if (!s.deterministic) {
+      s.gathered.resize(static_cast<size_t>(mine));
+      MPI_Reduce_scatter(sums, s.gathered.data(), s.counts.data(), MPI_FLOAT, MPI_SUM, s.comm);
+      std::copy(s.gathered.begin(), s.gathered.end(), own);
+      return total;
+    }
+    // Every rank's part of this rank's slice, added in rank order by the shard reduction's tree.
+    s.gathered.resize(static_cast<size_t>(mine) * static_cast<size_t>(p));
+    s.recv_counts.assign(static_cast<size_t>(p), mine);
+    s.recv_displs.resize(static_cast<size_t>(p));
+    for (int r = 0; r < p; ++r) s.recv_displs[static_cast<size_t>(r)] = r * mine;
+    MPI_Alltoallv(sums, s.counts.data(), s.displs.data(), MPI_FLOAT, s.gathered.data(),
+                  s.recv_counts.data(), s.recv_displs.data(), MPI_FLOAT, s.comm);
+    s.ptrs.resize(static_cast<size_t>(p));
+    for (int r = 0; r < p; ++r)
+      s.ptrs[static_cast<size_t>(r)] = s.gathered.data() + static_cast<int64_t>(r) * mine;
+    reduce_sum(p, s.ptrs.data(), mine, 1.0f, own);
+    return total;
+  };
+  e.all_gather = [state](float* values, const int64_t* bounds) {
+    ReducerState& s = *state;
+    if (s.size == 1) return;
+    Slices(bounds, s.size, &s.counts, &s.displs);
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, values, s.counts.data(), s.displs.data(),
+                   MPI_FLOAT, s.comm);
+  };
+  e.all_gather_doubles = [state](double* values, const int64_t* bounds) {
+    ReducerState& s = *state;
+    if (s.size == 1) return;
+    Slices(bounds, s.size, &s.counts, &s.displs);
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, values, s.counts.data(), s.displs.data(),
+                   MPI_DOUBLE, s.comm);
+  };
+  return e;
+}
+
+}  // namespace
+
+GradientExchange make_exchange(MPI_Comm comm, const Options& options) {
+  return ExchangeOf(NewState(comm, options));
+}
+
 FitResult fit(Trainer& trainer, const DataView& train, const DataView* validation,
               FitOptions options, MPI_Comm comm, const Options& mpi_options) {
   int rank = 0, size = 1;
@@ -129,16 +204,28 @@ FitResult fit(Trainer& trainer, const DataView& train, const DataView* validatio
   MPI_Comm_size(comm, &size);
   broadcast_parameters(trainer.model(), comm);
   const auto state = NewState(comm, mpi_options);
-  trainer.set_gradient_reducer(ReducerOf(state));
+  auto remove = [&] {
+    if (mpi_options.split_update) {
+      trainer.set_gradient_exchange({});
+    } else {
+      trainer.set_gradient_reducer({});
+    }
+  };
+  if (mpi_options.split_update) {
+    trainer.set_gradient_exchange(ExchangeOf(state));
+  } else {
+    trainer.set_gradient_reducer(ReducerOf(state));
+  }
   options.rank = rank;
   options.ranks = size;
   const int64_t steps_before = trainer.steps();
   try {
     FitResult r = propel::fit(trainer, train, validation, options);
-    trainer.set_gradient_reducer({});
+    trainer.gather_optimizer_state();  // every rank holds the whole state again (checkpoints)
+    remove();
     return r;
   } catch (const Error& e) {
-    trainer.set_gradient_reducer({});
+    remove();
     // Failed before this step's reducer (bad options or data, a non-finite loss): the other
     // ranks wait in it; tell them (this throws the agreed error here too).
     if (state->calls == trainer.steps() - steps_before) agree(comm, false, e.what());

@@ -178,7 +178,10 @@ struct Trainer::Impl {
   std::vector<double> shard_bounds;  // max_shards x layers: see Shard
   detail::AlignedFloats state;
   int64_t steps = 0;
-  GradientReducer reducer;  // step(): local sums -> sums over every process
+  GradientReducer reducer;            // step(): local sums -> sums over every process
+  GradientExchange exchange;          // or: the update split over the processes
+  std::vector<int64_t> slice_chunks;  // exchange: ranks + 1 chunk offsets of the slices
+  std::vector<int64_t> slice_bounds;  // the same in parameters
 
   void Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, float* grad, float grad_scale,
              int gemm_threads, const detail::GemmScratch* scratch, double* loss, int64_t* correct,
@@ -186,8 +189,12 @@ struct Trainer::Impl {
   // Forward, loss, backward and shard reduction into the model's gradient arena: sums over the
   // batch's rows, or (mean) the mean gradient.
   StepResult Gradients(const char* where, const DataView& b, bool mean);
-  // The optimizer update from g_eff = grad_scale * clip(norm) * gradient.
-  void Update(double norm, double grad_scale);
+  // The optimizer update from g_eff = grad_scale * clip(norm) * gradient, of the parameters in
+  // chunks [chunk_begin, chunk_end) (all of them by default).
+  void Update(double norm, double grad_scale, int64_t chunk_begin = 0,
+              int64_t chunk_end = std::numeric_limits<int64_t>::max());
+  // step() with a GradientExchange: the update of this process's slice only.
+  StepResult ExchangeStep(const char* where, const DataView& batch);
 };
 
 namespace {
@@ -436,7 +443,7 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b, bool m
   return result;
 }
 
-void Trainer::Impl::Update(double norm, double grad_scale) {
+void Trainer::Impl::Update(double norm, double grad_scale, int64_t chunk_begin, int64_t chunk_end) {
   const detail::ScopedExecution exec(options.executor, threads);
   const float scale = static_cast<float>(clip_scale(norm, opt.clip_norm) * grad_scale);
   float* w = model->parameters();
@@ -454,18 +461,20 @@ void Trainer::Impl::Update(double norm, double grad_scale) {
   const kernels::AdamArgs adam = detail::AdamArgsFor(adam_opt, t, scale);
   float* s0 = state.data();
   float* s1 = IsAdam(opt.kind) ? state.data() + count : nullptr;
-  const int64_t chunks = detail::CeilDiv(count, kChunk);
+  chunk_end = std::min(chunk_end, detail::CeilDiv(count, kChunk));
+  const int64_t chunks = chunk_end - chunk_begin;
   const int64_t tasks = std::min<int64_t>(threads, chunks);
   auto update = [&](int64_t task) {
     const detail::Range r = detail::Balance211(chunks, tasks, task);
-    const int64_t j0 = r.begin * kChunk, n = std::min(r.end * kChunk, count) - j0;
+    const int64_t j0 = (chunk_begin + r.begin) * kChunk;
+    const int64_t n = std::min((chunk_begin + r.end) * kChunk, count) - j0;
     if (IsAdam(opt.kind)) {
       k.ew->adam(n, adam, w + j0, g + j0, s0 + j0, s1 + j0);
     } else {
       k.ew->sgd(n, sgd, w + j0, g + j0, s0 ? s0 + j0 : nullptr);
     }
   };
-  detail::ParallelFor(tasks, static_cast<int>(tasks), update);
+  if (tasks > 0) detail::ParallelFor(tasks, static_cast<int>(tasks), update);
   ++steps;
 }
 
@@ -566,6 +575,7 @@ Trainer::~Trainer() = default;
 StepResult Trainer::step(const DataView& batch) {
   const char* where = "propel::Trainer::step";
   Impl& s = *impl_;
+  if (s.exchange.reduce_scatter) return s.ExchangeStep(where, batch);
   StepResult r;
   if (batch.rows == 0 && s.reducer) {  // nothing from this process this step
     std::fill(s.model->gradients(), s.model->gradients() + s.count, 0.0f);
@@ -620,7 +630,101 @@ StepResult Trainer::compute_gradients(const DataView& batch) {
   return impl_->Gradients("propel::Trainer::compute_gradients", batch, true);
 }
 
-void Trainer::set_gradient_reducer(GradientReducer reducer) { impl_->reducer = std::move(reducer); }
+void Trainer::set_gradient_reducer(GradientReducer reducer) {
+  detail::Check(!reducer || !impl_->exchange.reduce_scatter,
+                "propel::Trainer::set_gradient_reducer",
+                "a gradient exchange is set; remove it first");
+  impl_->reducer = std::move(reducer);
+}
+
+void Trainer::set_gradient_exchange(GradientExchange exchange) {
+  const char* where = "propel::Trainer::set_gradient_exchange";
+  Impl& s = *impl_;
+  if (!exchange.reduce_scatter) {
+    s.exchange = GradientExchange{};
+    return;
+  }
+  detail::Check(!s.reducer, where, "a gradient reducer is set; remove it first");
+  detail::Check(
+      static_cast<bool>(exchange.all_gather) && static_cast<bool>(exchange.all_gather_doubles),
+      where, "all_gather and all_gather_doubles are required");
+  detail::Check(exchange.ranks >= 1 && exchange.rank >= 0 && exchange.rank < exchange.ranks, where,
+                "rank ", exchange.rank, " of ", exchange.ranks, " is not a valid rank");
+  // Slices of whole chunks, so that each chunk's sum of squares is taken as one process would.
+  const int64_t chunks = detail::CeilDiv(s.count, kChunk);
+  s.slice_chunks.resize(static_cast<size_t>(exchange.ranks) + 1);
+  s.slice_bounds.resize(static_cast<size_t>(exchange.ranks) + 1);
+  for (int r = 0; r <= exchange.ranks; ++r) {
+    s.slice_chunks[static_cast<size_t>(r)] = chunks * r / exchange.ranks;
+    s.slice_bounds[static_cast<size_t>(r)] =
+        std::min(s.count, s.slice_chunks[static_cast<size_t>(r)] * kChunk);
+  }
+  s.exchange = std::move(exchange);
+}
+
+void Trainer::gather_optimizer_state() {
+  Impl& s = *impl_;
+  if (!s.exchange.reduce_scatter) return;
+  for (int64_t a = 0; a * s.count < state_size(); ++a)
+    s.exchange.all_gather(s.state.data() + a * s.count, s.slice_bounds.data());
+}
+
+StepResult Trainer::Impl::ExchangeStep(const char* where, const DataView& batch) {
+  StepResult r;
+  float* g = model->gradients();
+  if (batch.rows == 0) {  // nothing from this process this step
+    std::fill(g, g + count, 0.0f);
+  } else {
+    r = Gradients(where, batch, false);  // sums over the batch's rows
+  }
+  const size_t rank = static_cast<size_t>(exchange.rank);
+  const int64_t total = exchange.reduce_scatter(g, r.rows, slice_bounds.data());
+  detail::Check(total >= 1, where, "step ", steps + 1, ": the gradient exchange returned ", total,
+                " rows (at least 1 expected); the parameters are left as they were");
+  // Sums of squares of this slice's chunks (NaN for a chunk holding NaN/Inf), gathered: every
+  // process sees the whole gradient's norm, added in chunk order as one process adds it, and
+  // whether the gradient is finite.
+  const int64_t c0 = slice_chunks[rank], c1 = slice_chunks[rank + 1];
+  {
+    const detail::ScopedExecution exec(options.executor, threads);
+    const int64_t tasks = std::min<int64_t>(threads, c1 - c0);
+    auto squares = [&](int64_t t) {
+      const detail::Range range = detail::Balance211(c1 - c0, tasks, t);
+      for (int64_t c = c0 + range.begin; c < c0 + range.end; ++c) {
+        const int64_t j0 = c * kChunk, n = std::min(kChunk, count - j0);
+        double sq = k.ew->sum_squares(n, g + j0);
+        if (!std::isfinite(sq)) {
+          if (FirstNonFinite(g + j0, n) < n) {
+            sq = std::numeric_limits<double>::quiet_NaN();
+          } else {  // squares past the float range: in double
+            sq = 0.0;
+            for (int64_t j = 0; j < n; ++j) sq += static_cast<double>(g[j0 + j]) * g[j0 + j];
+          }
+        }
+        chunk_sumsq[static_cast<size_t>(c)] = sq;
+      }
+    };
+    if (tasks > 0) detail::ParallelFor(tasks, static_cast<int>(tasks), squares);
+  }
+  exchange.all_gather_doubles(chunk_sumsq.data(), slice_chunks.data());
+  const int64_t chunks = detail::CeilDiv(count, kChunk);
+  double sumsq = 0.0;
+  for (int64_t c = 0; c < chunks; ++c) sumsq += chunk_sumsq[static_cast<size_t>(c)];
+  if (!std::isfinite(sumsq)) {
+    int64_t c = 0;
+    while (c < chunks && std::isfinite(chunk_sumsq[static_cast<size_t>(c)])) ++c;
+    detail::Fail(ErrorCode::kNumerical, where, "step ", steps + 1,
+                 ": the reduced gradient is not finite (in parameters [", c * kChunk, ", ",
+                 std::min(count, (c + 1) * kChunk),
+                 ")); the parameters are left as they were before this step");
+  }
+  const double inv_rows = 1.0 / static_cast<double>(total);
+  const bool need_norm = opt.clip_norm > 0.0f || options.track_grad_norm;
+  r.grad_norm = need_norm ? std::sqrt(sumsq) * inv_rows : std::numeric_limits<double>::quiet_NaN();
+  Update(r.grad_norm, inv_rows, c0, c1);
+  exchange.all_gather(model->parameters(), slice_bounds.data());
+  return r;
+}
 
 void Trainer::apply_gradients() {
   const char* where = "propel::Trainer::apply_gradients";

@@ -35,6 +35,10 @@ struct Options {
   // (MPI_Allgatherv): the result does not depend on the MPI library's algorithm and equals the
   // one-process run. false: MPI_Allreduce (the library's order).
   bool deterministic = true;
+  // fit: each rank updates only its slice of the parameters and the slices are exchanged
+  // (GradientExchange): 1/ranks of the update work per rank, the same bits. false: every rank
+  // applies the whole update (GradientReducer).
+  bool split_update = true;
 };
 
 // Ranks agree on a local outcome: returns when `ok` on every rank; else throws propel::Error on
@@ -49,8 +53,13 @@ void broadcast_parameters(Model& model, MPI_Comm comm);
 // fit below).
 GradientReducer make_reducer(MPI_Comm comm, const Options& options = {});
 
-// propel::fit across the ranks of `comm`: broadcasts rank 0's parameters, installs the reducer
-// on the trainer (and removes it at the end), sets FitOptions::rank/ranks, and turns a failure
+// The GradientExchange over `comm` (reduce-scatter in slices, deterministic as above, or
+// MPI_Reduce_scatter; all-gathers with MPI_Allgatherv). Collective per call.
+GradientExchange make_exchange(MPI_Comm comm, const Options& options = {});
+
+// propel::fit across the ranks of `comm`: broadcasts rank 0's parameters, installs the exchange
+// (or the reducer) on the trainer and removes it at the end (gathering the optimizer state, so
+// every rank can save a complete checkpoint), sets FitOptions::rank/ranks, and turns a failure
 // on one rank into an Error on all of them. `options.batch` is the per-rank batch. Every rank
 // passes the same data set, validation set and options (the order is shared).
 FitResult fit(Trainer& trainer, const DataView& train, const DataView* validation,

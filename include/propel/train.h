@@ -91,6 +91,24 @@ struct StepResult {
 // and changes nothing.
 using GradientReducer = std::function<int64_t(float* sums, int64_t count, int64_t rows)>;
 
+// Data parallelism with the optimizer update split over the processes (propel::mpi::fit uses
+// it): the parameters are cut into `ranks` slices of whole 16 Ki-float chunks, process `rank`
+// updates only its slice and the slices are exchanged afterwards, so each process does 1/ranks
+// of the update work instead of all of it. The result is bitwise the one a GradientReducer
+// handing back the same sums gives. Every process calls the three collectives in the same order;
+// `bounds` holds ranks + 1 offsets (slice r is [bounds[r], bounds[r + 1])).
+struct GradientExchange {
+  int rank = 0;
+  int ranks = 1;
+  // Sums of `sums` (this process's gradient sums over its `rows` rows, every parameter) over the
+  // processes, for this process's slice: on return sums[bounds[rank], bounds[rank + 1]) holds
+  // them (the rest is unspecified). Returns the total rows. May throw: nothing changes.
+  std::function<int64_t(float* sums, int64_t rows, const int64_t* bounds)> reduce_scatter;
+  // Every process's slice of `values` to every process, in place (floats; doubles).
+  std::function<void(float* values, const int64_t* bounds)> all_gather;
+  std::function<void(double* values, const int64_t* bounds)> all_gather_doubles;
+};
+
 // The training step of one model: owns the workspace (activations, deltas, packing buffers,
 // shard gradient buffers) for batches of up to max_batch rows and the optimizer state. After
 // construction a step allocates nothing on the heap. The model must outlive the trainer and stay
@@ -120,6 +138,12 @@ class Trainer {
   // Installs (or, with an empty function, removes) the reducer step() calls between the
   // backward pass and the update; see GradientReducer. The default: none (one process).
   void set_gradient_reducer(GradientReducer reducer);
+  // Installs (or, with an empty reduce_scatter, removes) a GradientExchange; exclusive with a
+  // gradient reducer. While one is set, the optimizer state outside this process's slice is not
+  // kept current: gather_optimizer_state() (collective) brings every slice's state here, e.g.
+  // before saving a checkpoint.
+  void set_gradient_exchange(GradientExchange exchange);
+  void gather_optimizer_state();
 
   // The learning rate of the next update (schedules change it); optimizer() keeps the
   // configuration the trainer was made with, lr included.

@@ -1,6 +1,8 @@
 // propel::mpi under `mpirun -np 2`: the 2-rank run equals the one-process run with the batch of
-// both (bitwise in deterministic mode), rank 0's parameters win over rank 1's, and a rank with
-// bad input or a non-finite loss makes every rank fail with its message instead of hanging.
+// both (bitwise in deterministic mode, with the update split over the ranks or whole, with and
+// without clipping; parameters and optimizer state), rank 0's parameters win over rank 1's, and a
+// rank with bad input or a non-finite loss makes every rank fail with its message instead of
+// hanging.
 #include "propel/mpi.h"
 
 #include <cmath>
@@ -53,6 +55,14 @@ propel::ModelSpec Spec() {
                                propel::Head::kMulticlass);
 }
 
+// 43,805 parameters: three chunks of the split update (16 Ki floats each), so the ranks' slices
+// are one chunk and two.
+propel::ModelSpec WideSpec() {
+  return propel::test::MlpSpec(12,
+                               {{200, propel::Activation::kRelu}, {200, propel::Activation::kTanh}},
+                               5, propel::Head::kMulticlass);
+}
+
 // Every rank's parameters against rank 0's: bitwise, or within tol of them.
 bool AllRanksEqual(const propel::Model& m, const std::vector<float>& reference, double tol) {
   bool ok = true;
@@ -70,34 +80,47 @@ bool AllRanksEqual(const propel::Model& m, const std::vector<float>& reference, 
 }
 
 // 2 ranks x batch 8 (two shards of 4 each) against one process with batch 16, 40 rows: two full
-// global batches and a short one split 4 + 4.
-void MatchesOneProcess(bool deterministic) {
+// global batches and a short one (8 rows on rank 0, none on rank 1). Parameters and optimizer
+// state are compared (the state is gathered at the end of a split-update run).
+void MatchesOneProcess(bool deterministic, bool split_update, float clip) {
+  const std::string what = std::string(deterministic ? "deterministic" : "MPI library order") +
+                           (split_update ? ", split update" : ", whole update") +
+                           (clip > 0 ? ", clipping" : "");
   const Data d = MakeData(40, 12, 5);
   propel::OptimizerConfig opt;
   opt.kind = propel::Optimizer::kAdam;
   opt.lr = 0.01f;
+  opt.clip_norm = clip;
   propel::StepOptions so;
   so.shard_rows = 4;
+  so.track_grad_norm = true;
   propel::FitOptions fo;
   fo.epochs = 3;
   fo.seed = 11;
   // One process, batch 16 (every rank computes it, from the same seed).
-  propel::Model single(Spec(), 5);
+  propel::Model single(WideSpec(), 5);
+  propel::Trainer single_trainer(single, opt, 16, so);
   fo.batch = 16;
-  propel::fit(single, d.View(), nullptr, opt, fo, so);
+  propel::fit(single_trainer, d.View(), nullptr, fo);
   const std::vector<float> reference(single.parameters(),
                                      single.parameters() + single.parameter_count());
+  const std::vector<float> state(single_trainer.state(),
+                                 single_trainer.state() + single_trainer.state_size());
   // Two ranks, batch 8 each; rank 1 starts from other weights: rank 0's are broadcast.
-  propel::Model model(Spec(), g_rank == 0 ? 5 : 99);
+  propel::Model model(WideSpec(), g_rank == 0 ? 5 : 99);
   propel::Trainer trainer(model, opt, 8, so);
   fo.batch = 8;
   propel::mpi::Options mo;
   mo.deterministic = deterministic;
+  mo.split_update = split_update;
   const propel::FitResult r = propel::mpi::fit(trainer, d.View(), nullptr, fo, MPI_COMM_WORLD, mo);
-  Expect(r.steps == 9, "3 epochs of 3 global batches: " + std::to_string(r.steps) + " steps");
+  Expect(r.steps == 9, what + ": 3 epochs of 3 global batches, not " + std::to_string(r.steps));
   Expect(AllRanksEqual(model, reference, deterministic ? 0.0 : 1e-5),
-         std::string(deterministic ? "deterministic" : "MPI_Allreduce") +
-             ": 2 ranks x 8 rows differ from 1 process x 16 rows");
+         what + ": 2 ranks x 8 rows differ from 1 process x 16 rows");
+  Expect(trainer.state_size() == static_cast<int64_t>(state.size()) &&
+             (deterministic ? std::memcmp(trainer.state(), state.data(), state.size() * 4) == 0
+                            : std::fabs(trainer.state()[7] - state[7]) < 1e-5),
+         what + ": optimizer state differs from the one-process run");
 }
 
 // Every rank must throw, with the failing rank's message, within the ctest timeout.
@@ -134,8 +157,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    MatchesOneProcess(true);
-    MatchesOneProcess(false);
+    for (bool deterministic : {true, false}) {
+      for (bool split : {true, false}) MatchesOneProcess(deterministic, split, 0.0f);
+    }
+    MatchesOneProcess(true, true, 0.05f);  // clipping: the norm is the one-process norm
+    MatchesOneProcess(true, false, 0.05f);
 
     Data bad_label = MakeData(32, 12, 5);
     if (g_rank == 1) bad_label.labels[5] = 9;  // outside [0, 5): rank 1's data check fails
@@ -148,7 +174,7 @@ int main(int argc, char** argv) {
 
     // The ranks are still in step after the failures: one more agreement and a good run.
     propel::mpi::agree(MPI_COMM_WORLD, true);
-    MatchesOneProcess(true);
+    MatchesOneProcess(true, true, 0.0f);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rank %d: unexpected exception: %s\n", g_rank, e.what());
     ++g_failures;

@@ -5,12 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <barrier>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "propel/error.h"
@@ -360,6 +362,85 @@ TEST(GradientReducer, TwoProcessesEqualOneWithTheirRowsTogether) {
   EXPECT_TRUE(SameBits(whole, rank0));
   EXPECT_EQ(t0.steps(), 4);
   EXPECT_EQ(t1.steps(), 4);
+}
+
+// The split update: two "processes" as two threads, the exchange's collectives through shared
+// buffers and a barrier; the same bits as one process with their rows together (and as the
+// reducer), with clipping on, on a model of three chunks (slices of one chunk and two).
+TEST(GradientExchange, TwoThreadsEqualOneProcess) {
+  const ModelSpec spec =
+      Spec(9, {{200, Activation::kRelu}, {200, Activation::kTanh}}, 3, Head::kMulticlass);
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kAdamW;
+  opt.lr = 0.01f;
+  opt.weight_decay = 0.01f;
+  opt.clip_norm = 0.5f;
+  StepOptions so;
+  so.shard_rows = 4;
+  so.executor = Executor::kSerial;
+  so.threads = 1;
+  Model whole(spec, 8), rank0(spec, 8), rank1(spec, 8);
+  ASSERT_GT(whole.parameter_count(), 2 * 16384);
+  const Data d = RandomData(whole, 16, 21);
+  Trainer tw(whole, opt, 16, so);
+  std::barrier<> sync(2);
+  float* f_slot[2] = {nullptr, nullptr};
+  double* d_slot[2] = {nullptr, nullptr};
+  int64_t rows_slot[2] = {0, 0};
+  auto exchange_for = [&](int me) {
+    GradientExchange e;
+    e.rank = me;
+    e.ranks = 2;
+    e.reduce_scatter = [&, me](float* sums, int64_t rows, const int64_t* bounds) {
+      f_slot[me] = sums;
+      rows_slot[me] = rows;
+      sync.arrive_and_wait();
+      const float* bufs[2] = {f_slot[0] + bounds[me], f_slot[1] + bounds[me]};
+      std::vector<float> out(static_cast<size_t>(bounds[me + 1] - bounds[me]));
+      reduce_sum(2, bufs, static_cast<int64_t>(out.size()), 1.0f, out.data());
+      sync.arrive_and_wait();  // both read before either writes
+      std::copy(out.begin(), out.end(), sums + bounds[me]);
+      sync.arrive_and_wait();
+      return rows_slot[0] + rows_slot[1];
+    };
+    e.all_gather = [&, me](float* values, const int64_t* bounds) {
+      f_slot[me] = values;
+      sync.arrive_and_wait();
+      const int other = 1 - me;
+      std::copy(f_slot[other] + bounds[other], f_slot[other] + bounds[other + 1],
+                values + bounds[other]);
+      sync.arrive_and_wait();
+    };
+    e.all_gather_doubles = [&, me](double* values, const int64_t* bounds) {
+      d_slot[me] = values;
+      sync.arrive_and_wait();
+      const int other = 1 - me;
+      std::copy(d_slot[other] + bounds[other], d_slot[other] + bounds[other + 1],
+                values + bounds[other]);
+      sync.arrive_and_wait();
+    };
+    return e;
+  };
+  Trainer t0(rank0, opt, 8, so), t1(rank1, opt, 8, so);
+  t0.set_gradient_exchange(exchange_for(0));
+  t1.set_gradient_exchange(exchange_for(1));
+  EXPECT_THROW(t0.set_gradient_reducer([](float*, int64_t, int64_t rows) { return rows; }), Error);
+  double norms[2] = {0, 0};
+  auto run = [&](Trainer* t, int me) {
+    for (int step = 0; step < 3; ++step) norms[me] = t->step(d.View(8 * me, 8)).grad_norm;
+    t->gather_optimizer_state();
+  };
+  std::thread other(run, &t1, 1);
+  run(&t0, 0);
+  other.join();
+  double norm = 0;
+  for (int step = 0; step < 3; ++step) norm = tw.step(d.View()).grad_norm;
+  EXPECT_TRUE(SameBits(whole, rank0));
+  EXPECT_TRUE(SameBits(whole, rank1));
+  EXPECT_EQ(norms[0], norm);
+  EXPECT_EQ(norms[1], norm);
+  EXPECT_EQ(std::memcmp(tw.state(), t0.state(), tw.state_size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(tw.state(), t1.state(), tw.state_size() * sizeof(float)), 0);
 }
 
 TEST(GradientReducer, FailuresLeaveTheParameters) {
