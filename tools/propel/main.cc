@@ -351,7 +351,7 @@ int Train(TrainArgs a) {
   std::ostringstream sum;
   sum << std::hex << std::setw(16) << std::setfill('0') << checksum;
 
-  if (g_mpi.rank != 0) return 0;  // rank 0 evaluates, saves and reports for every rank
+  if (g_mpi.rank != 0) return 0;  // rank 0 saves and reports for every rank
   if (!a.save.empty()) {
     if (standardizer) {
       // The saved model takes raw features: the standardization folds into the first layer,
