@@ -78,6 +78,9 @@ class Run:
                     raise InputError("%s: a benchmark entry without a name" % f)
                 if b.get("error_occurred"):
                     raise InputError("%s: %s failed: %s" % (f, b["name"], b.get("error_message", "")))
+                if b.get("run_type", "iteration") == "iteration" and not isinstance(
+                        b.get("real_time"), (int, float)):
+                    raise InputError("%s: %s has no real_time" % (f, b["name"]))
             if self.context is None:
                 self.context = data["context"]
             elif data["context"].get("cpu_model") != self.context.get("cpu_model"):
@@ -378,13 +381,14 @@ def table_report(runs, args):
             family, kernel, target, threads = parse_name(name)
             counter, unit, scale = metric_of(family, instructions)
             if counter is None:
-                value = median([seconds(b) for b in reps]) * 1e6
-            elif counter in reps[0]:
-                value = median([b[counter] for b in reps]) * scale
+                value = median([seconds(b) for b in reps if "real_time" in b]) * 1e6
+            elif any(counter in b for b in reps):
+                value = median([b[counter] for b in reps if counter in b]) * scale
             else:
                 continue
             frac_key = FRACTION.get(family)
-            frac = median([b[frac_key] for b in reps]) if frac_key and frac_key in reps[0] else None
+            fracs = [b[frac_key] for b in reps if frac_key and frac_key in b]
+            frac = median(fracs) if fracs else None
             if group_by == "cpu":
                 row, col = "%s %s t%s" % (kernel, target, threads), label
                 key = (index, 0)

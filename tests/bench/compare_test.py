@@ -303,6 +303,9 @@ class BadInput(unittest.TestCase):
              "x failed: boom"),
             ((good + "," + make_run(self.path("other.json"), cpu="Other"), good),
              "pooled with"),
+            ((self.write("notime.json", json.dumps({"context": {}, "benchmarks": [
+                {"name": "gemm/x", "run_type": "iteration"}]})), good),
+             "gemm/x has no real_time"),
         ]
         for args, message in cases:
             rc, out, err = compare(*args)
