@@ -24,30 +24,88 @@ void Bcast(float* p, int64_t n, int root, MPI_Comm comm) {
 struct ReducerState {
   MPI_Comm comm;
   bool deterministic;
+  int rank = 0;
   int size = 1;
   int64_t calls = 0;
-  // Deterministic mode: this rank's slice of every rank's sums, rank after rank; the slices'
-  // sizes and offsets.
+  // This rank's slice of every rank's sums, rank after rank; the slices' sizes and offsets.
   std::vector<float> gathered;
   std::vector<const float*> ptrs;
   std::vector<int> counts, displs, recv_counts, recv_displs;
+  std::vector<int64_t> bounds;  // the reducer's even slices
 };
 
 std::shared_ptr<ReducerState> NewState(MPI_Comm comm, const Options& o) {
   auto s = std::make_shared<ReducerState>();
   s->comm = comm;
   s->deterministic = o.deterministic;
+  MPI_Comm_rank(comm, &s->rank);
   MPI_Comm_size(comm, &s->size);
   return s;
+}
+
+// The start of every reduction: a rank that failed before it says so here (agree), then the
+// total rows.
+int64_t Begin(ReducerState& s, int64_t rows) {
+  ++s.calls;
+  agree(s.comm, true);
+  int64_t total = 0;
+  MPI_Allreduce(&rows, &total, 1, MPI_INT64_T, MPI_SUM, s.comm);
+  return total;
+}
+
+// MPI's int counts and displacements of the slices in `bounds` (ranks + 1 offsets).
+void Slices(ReducerState& s, const int64_t* bounds) {
+  s.counts.resize(static_cast<size_t>(s.size));
+  s.displs.resize(static_cast<size_t>(s.size));
+  for (int r = 0; r < s.size; ++r) {
+    if (bounds[r + 1] > INT_MAX) {
+      throw Error(ErrorCode::kUnsupported,
+                  "propel::mpi: more than 2^31 - 1 parameters for the slice-wise reduction; use "
+                  "make_reducer with Options::deterministic = false");
+    }
+    s.counts[static_cast<size_t>(r)] = static_cast<int>(bounds[r + 1] - bounds[r]);
+    s.displs[static_cast<size_t>(r)] = static_cast<int>(bounds[r]);
+  }
+}
+
+// sums[bounds[rank], bounds[rank + 1]) := the sum over the ranks of that slice: every rank's part
+// of it sent here (all-to-all) and added in rank order by the shard reduction's tree, or
+// MPI_Reduce_scatter in the library's order.
+void ReduceSlice(ReducerState& s, float* sums, const int64_t* bounds) {
+  const int p = s.size;
+  Slices(s, bounds);
+  const int mine = s.counts[static_cast<size_t>(s.rank)];
+  float* own = sums + bounds[s.rank];
+  if (!s.deterministic) {
+    s.gathered.resize(static_cast<size_t>(mine));
+    MPI_Reduce_scatter(sums, s.gathered.data(), s.counts.data(), MPI_FLOAT, MPI_SUM, s.comm);
+    std::copy(s.gathered.begin(), s.gathered.end(), own);
+    return;
+  }
+  s.gathered.resize(static_cast<size_t>(mine) * static_cast<size_t>(p));
+  s.recv_counts.assign(static_cast<size_t>(p), mine);
+  s.recv_displs.resize(static_cast<size_t>(p));
+  for (int r = 0; r < p; ++r) s.recv_displs[static_cast<size_t>(r)] = r * mine;
+  MPI_Alltoallv(sums, s.counts.data(), s.displs.data(), MPI_FLOAT, s.gathered.data(),
+                s.recv_counts.data(), s.recv_displs.data(), MPI_FLOAT, s.comm);
+  s.ptrs.resize(static_cast<size_t>(p));
+  for (int r = 0; r < p; ++r)
+    s.ptrs[static_cast<size_t>(r)] = s.gathered.data() + static_cast<int64_t>(r) * mine;
+  reduce_sum(p, s.ptrs.data(), mine, 1.0f, own);
+}
+
+// Every rank's slice of `values` to every rank, in place.
+void AllGather(ReducerState& s, void* values, const int64_t* bounds, MPI_Datatype type) {
+  if (s.size == 1) return;
+  Slices(s, bounds);
+  MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, values, s.counts.data(), s.displs.data(), type,
+                 s.comm);
 }
 
 GradientReducer ReducerOf(const std::shared_ptr<ReducerState>& state) {
   return [state](float* sums, int64_t count, int64_t rows) -> int64_t {
     ReducerState& s = *state;
-    ++s.calls;
-    agree(s.comm, true);  // a rank that failed before its reducer says so here
-    int64_t total = 0;
-    MPI_Allreduce(&rows, &total, 1, MPI_INT64_T, MPI_SUM, s.comm);
+    const int64_t total = Begin(s, rows);
     if (s.size == 1) return total;
     if (!s.deterministic) {
       for (int64_t i = 0; i < count; i += kPiece) {
@@ -56,40 +114,33 @@ GradientReducer ReducerOf(const std::shared_ptr<ReducerState>& state) {
       }
       return total;
     }
-    if (count > INT_MAX) {
-      throw Error(ErrorCode::kUnsupported,
-                  "propel::mpi: the deterministic reduction handles at most 2^31 - 1 "
-                  "parameters; use Options::deterministic = false");
-    }
-    // Rank r owns slice r of the parameters: every rank's part of it is sent there (all-to-all),
-    // added in rank order by the shard reduction's tree, and the reduced slices are gathered
-    // back (the traffic of one allreduce, each rank adding 1 / ranks of the sums).
-    const int p = s.size;
-    s.counts.resize(static_cast<size_t>(p));
-    s.displs.resize(static_cast<size_t>(p));
-    for (int r = 0; r < p; ++r) {
-      const int64_t b = count * r / p, e = count * (r + 1) / p;
-      s.counts[static_cast<size_t>(r)] = static_cast<int>(e - b);
-      s.displs[static_cast<size_t>(r)] = static_cast<int>(b);
-    }
-    int rank = 0;
-    MPI_Comm_rank(s.comm, &rank);
-    const int mine = s.counts[static_cast<size_t>(rank)];
-    s.gathered.resize(static_cast<size_t>(mine) * static_cast<size_t>(p));
-    s.recv_counts.assign(static_cast<size_t>(p), mine);
-    s.recv_displs.resize(static_cast<size_t>(p));
-    for (int r = 0; r < p; ++r) s.recv_displs[static_cast<size_t>(r)] = r * mine;
-    MPI_Alltoallv(sums, s.counts.data(), s.displs.data(), MPI_FLOAT, s.gathered.data(),
-                  s.recv_counts.data(), s.recv_displs.data(), MPI_FLOAT, s.comm);
-    s.ptrs.resize(static_cast<size_t>(p));
-    for (int r = 0; r < p; ++r)
-      s.ptrs[static_cast<size_t>(r)] = s.gathered.data() + static_cast<int64_t>(r) * mine;
-    float* own = sums + s.displs[static_cast<size_t>(rank)];
-    reduce_sum(p, s.ptrs.data(), mine, 1.0f, own);
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, sums, s.counts.data(), s.displs.data(),
-                   MPI_FLOAT, s.comm);
+    // Rank r reduces slice r, then the reduced slices go back to every rank: the traffic of one
+    // allreduce, each rank adding 1 / ranks of the sums.
+    s.bounds.resize(static_cast<size_t>(s.size) + 1);
+    for (int r = 0; r <= s.size; ++r) s.bounds[static_cast<size_t>(r)] = count * r / s.size;
+    ReduceSlice(s, sums, s.bounds.data());
+    AllGather(s, sums, s.bounds.data(), MPI_FLOAT);
     return total;
   };
+}
+
+GradientExchange ExchangeOf(const std::shared_ptr<ReducerState>& state) {
+  GradientExchange e;
+  e.rank = state->rank;
+  e.ranks = state->size;
+  e.reduce_scatter = [state](float* sums, int64_t rows, const int64_t* bounds) -> int64_t {
+    ReducerState& s = *state;
+    const int64_t total = Begin(s, rows);
+    if (s.size > 1) ReduceSlice(s, sums, bounds);
+    return total;
+  };
+  e.all_gather = [state](float* values, const int64_t* bounds) {
+    AllGather(*state, values, bounds, MPI_FLOAT);
+  };
+  e.all_gather_doubles = [state](double* values, const int64_t* bounds) {
+    AllGather(*state, values, bounds, MPI_DOUBLE);
+  };
+  return e;
 }
 
 }  // namespace
@@ -121,77 +172,6 @@ void broadcast_parameters(Model& model, MPI_Comm comm) {
 GradientReducer make_reducer(MPI_Comm comm, const Options& options) {
   return ReducerOf(NewState(comm, options));
 }
-
-namespace {
-
-// MPI's int counts and displacements of the slices in `bounds` (ranks + 1 offsets).
-void Slices(const int64_t* bounds, int p, std::vector<int>* counts, std::vector<int>* displs) {
-  counts->resize(static_cast<size_t>(p));
-  displs->resize(static_cast<size_t>(p));
-  for (int r = 0; r < p; ++r) {
-    if (bounds[r + 1] > INT_MAX) {
-      throw Error(ErrorCode::kUnsupported,
-                  "propel::mpi: more than 2^31 - 1 parameters; use make_reducer");
-    }
-    (*counts)[static_cast<size_t>(r)] = static_cast<int>(bounds[r + 1] - bounds[r]);
-    (*displs)[static_cast<size_t>(r)] = static_cast<int>(bounds[r]);
-  }
-}
-
-GradientExchange ExchangeOf(const std::shared_ptr<ReducerState>& state) {
-  GradientExchange e;
-  int rank = 0;
-  MPI_Comm_rank(state->comm, &rank);
-  e.rank = rank;
-  e.ranks = state->size;
-  e.reduce_scatter = [state, rank](float* sums, int64_t rows, const int64_t* bounds) -> int64_t {
-    ReducerState& s = *state;
-    ++s.calls;
-    agree(s.comm, true);  // a rank that failed before its exchange says so here
-    int64_t total = 0;
-    MPI_Allreduce(&rows, &total, 1, MPI_INT64_T, MPI_SUM, s.comm);
-    const int p = s.size;
-    if (p == 1) return total;
-    Slices(bounds, p, &s.counts, &s.displs);
-    const int mine = s.counts[static_cast<size_t>(rank)];
-    float* own = sums + bounds[rank];
-    if (!s.deterministic) {
-      s.gathered.resize(static_cast<size_t>(mine));
-      MPI_Reduce_scatter(sums, s.gathered.data(), s.counts.data(), MPI_FLOAT, MPI_SUM, s.comm);
-      std::copy(s.gathered.begin(), s.gathered.end(), own);
-      return total;
-    }
-    // Every rank's part of this rank's slice, added in rank order by the shard reduction's tree.
-    s.gathered.resize(static_cast<size_t>(mine) * static_cast<size_t>(p));
-    s.recv_counts.assign(static_cast<size_t>(p), mine);
-    s.recv_displs.resize(static_cast<size_t>(p));
-    for (int r = 0; r < p; ++r) s.recv_displs[static_cast<size_t>(r)] = r * mine;
-    MPI_Alltoallv(sums, s.counts.data(), s.displs.data(), MPI_FLOAT, s.gathered.data(),
-                  s.recv_counts.data(), s.recv_displs.data(), MPI_FLOAT, s.comm);
-    s.ptrs.resize(static_cast<size_t>(p));
-    for (int r = 0; r < p; ++r)
-      s.ptrs[static_cast<size_t>(r)] = s.gathered.data() + static_cast<int64_t>(r) * mine;
-    reduce_sum(p, s.ptrs.data(), mine, 1.0f, own);
-    return total;
-  };
-  e.all_gather = [state](float* values, const int64_t* bounds) {
-    ReducerState& s = *state;
-    if (s.size == 1) return;
-    Slices(bounds, s.size, &s.counts, &s.displs);
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, values, s.counts.data(), s.displs.data(),
-                   MPI_FLOAT, s.comm);
-  };
-  e.all_gather_doubles = [state](double* values, const int64_t* bounds) {
-    ReducerState& s = *state;
-    if (s.size == 1) return;
-    Slices(bounds, s.size, &s.counts, &s.displs);
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, values, s.counts.data(), s.displs.data(),
-                   MPI_DOUBLE, s.comm);
-  };
-  return e;
-}
-
-}  // namespace
 
 GradientExchange make_exchange(MPI_Comm comm, const Options& options) {
   return ExchangeOf(NewState(comm, options));

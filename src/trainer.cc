@@ -193,6 +193,9 @@ struct Trainer::Impl {
   // chunks [chunk_begin, chunk_end) (all of them by default).
   void Update(double norm, double grad_scale, int64_t chunk_begin = 0,
               int64_t chunk_end = std::numeric_limits<int64_t>::max());
+  // chunk_sumsq[c] for chunks [c0, c1) of g: the sum of squares (in double when the squares pass
+  // the float range), NaN for a chunk holding NaN/Inf. On all threads.
+  void ChunkSquares(const float* g, int64_t c0, int64_t c1);
   // step() with a GradientExchange: the update of this process's slice only.
   StepResult ExchangeStep(const char* where, const DataView& batch);
 };
@@ -590,35 +593,19 @@ StepResult Trainer::step(const DataView& batch) {
     total = s.reducer(g, s.count, r.rows);
     detail::Check(total >= 1, where, "step ", s.steps + 1, ": the gradient reducer returned ",
                   total, " rows (at least 1 expected); the parameters are left as they were");
-    if (!std::isnan(r.grad_norm)) {  // the norm of the reduced sums
-      const detail::ScopedExecution exec(s.options.executor, s.threads);
-      const int64_t chunks = detail::CeilDiv(s.count, kChunk);
-      const int64_t tasks = std::min<int64_t>(s.threads, chunks);
-      auto squares = [&](int64_t t) {
-        const detail::Range range = detail::Balance211(chunks, tasks, t);
-        for (int64_t c = range.begin; c < range.end; ++c) {
-          const int64_t j0 = c * kChunk;
-          s.chunk_sumsq[static_cast<size_t>(c)] =
-              s.k.ew->sum_squares(std::min(kChunk, s.count - j0), g + j0);
-        }
-      };
-      detail::ParallelFor(tasks, static_cast<int>(tasks), squares);
-      double sumsq = 0.0;
-      for (int64_t c = 0; c < chunks; ++c) sumsq += s.chunk_sumsq[static_cast<size_t>(c)];
-      r.grad_norm = std::sqrt(sumsq);
-    }
-    // Every process checked its own sums; their total can still overflow.
-    const int64_t bad = std::isfinite(r.grad_norm) ? s.count : FirstNonFinite(g, s.count);
-    if (bad == s.count && !std::isnan(r.grad_norm) && !std::isfinite(r.grad_norm)) {
-      double sumsq = 0.0;  // squares past the float range: the norm in double
-      for (int64_t j = 0; j < s.count; ++j) sumsq += static_cast<double>(g[j]) * g[j];
-      r.grad_norm = std::sqrt(sumsq);
-    }
-    if (bad < s.count) {
+    // Every process checked its own sums; their total can still overflow. The chunks' sums of
+    // squares tell, and give the norm of the reduced sums.
+    const int64_t chunks = detail::CeilDiv(s.count, kChunk);
+    s.ChunkSquares(g, 0, chunks);
+    double sumsq = 0.0;
+    for (int64_t c = 0; c < chunks; ++c) sumsq += s.chunk_sumsq[static_cast<size_t>(c)];
+    if (!std::isfinite(sumsq)) {
+      const int64_t bad = FirstNonFinite(g, s.count);
       detail::Fail(ErrorCode::kNumerical, where, "step ", s.steps + 1,
                    ": the reduced gradient is not finite ([", bad, "] = ", g[bad],
                    "); the parameters are left as they were before this step");
     }
+    if (!std::isnan(r.grad_norm)) r.grad_norm = std::sqrt(sumsq);
   }
   const double inv_rows = 1.0 / static_cast<double>(total);
   r.grad_norm *= inv_rows;  // of the mean gradient (NaN stays NaN)
@@ -669,6 +656,28 @@ void Trainer::gather_optimizer_state() {
     s.exchange.all_gather(s.state.data() + a * s.count, s.slice_bounds.data());
 }
 
+void Trainer::Impl::ChunkSquares(const float* g, int64_t c0, int64_t c1) {
+  const detail::ScopedExecution exec(options.executor, threads);
+  const int64_t tasks = std::min<int64_t>(threads, c1 - c0);
+  auto squares = [&](int64_t t) {
+    const detail::Range range = detail::Balance211(c1 - c0, tasks, t);
+    for (int64_t c = c0 + range.begin; c < c0 + range.end; ++c) {
+      const int64_t j0 = c * kChunk, n = std::min(kChunk, count - j0);
+      double sq = k.ew->sum_squares(n, g + j0);
+      if (!std::isfinite(sq)) {
+        if (FirstNonFinite(g + j0, n) < n) {
+          sq = std::numeric_limits<double>::quiet_NaN();
+        } else {  // squares past the float range: in double
+          sq = 0.0;
+          for (int64_t j = 0; j < n; ++j) sq += static_cast<double>(g[j0 + j]) * g[j0 + j];
+        }
+      }
+      chunk_sumsq[static_cast<size_t>(c)] = sq;
+    }
+  };
+  if (tasks > 0) detail::ParallelFor(tasks, static_cast<int>(tasks), squares);
+}
+
 StepResult Trainer::Impl::ExchangeStep(const char* where, const DataView& batch) {
   StepResult r;
   float* g = model->gradients();
@@ -685,27 +694,7 @@ StepResult Trainer::Impl::ExchangeStep(const char* where, const DataView& batch)
   // process sees the whole gradient's norm, added in chunk order as one process adds it, and
   // whether the gradient is finite.
   const int64_t c0 = slice_chunks[rank], c1 = slice_chunks[rank + 1];
-  {
-    const detail::ScopedExecution exec(options.executor, threads);
-    const int64_t tasks = std::min<int64_t>(threads, c1 - c0);
-    auto squares = [&](int64_t t) {
-      const detail::Range range = detail::Balance211(c1 - c0, tasks, t);
-      for (int64_t c = c0 + range.begin; c < c0 + range.end; ++c) {
-        const int64_t j0 = c * kChunk, n = std::min(kChunk, count - j0);
-        double sq = k.ew->sum_squares(n, g + j0);
-        if (!std::isfinite(sq)) {
-          if (FirstNonFinite(g + j0, n) < n) {
-            sq = std::numeric_limits<double>::quiet_NaN();
-          } else {  // squares past the float range: in double
-            sq = 0.0;
-            for (int64_t j = 0; j < n; ++j) sq += static_cast<double>(g[j0 + j]) * g[j0 + j];
-          }
-        }
-        chunk_sumsq[static_cast<size_t>(c)] = sq;
-      }
-    };
-    if (tasks > 0) detail::ParallelFor(tasks, static_cast<int>(tasks), squares);
-  }
+  ChunkSquares(g, c0, c1);
   exchange.all_gather_doubles(chunk_sumsq.data(), slice_chunks.data());
   const int64_t chunks = detail::CeilDiv(count, kChunk);
   double sumsq = 0.0;
