@@ -36,19 +36,39 @@ class InputError(Exception):
 
 
 def import_gbench():
-    for d in GBENCH_DIRS:
-        if d and os.path.isfile(os.path.join(d, "gbench", "report.py")):
-            sys.path.insert(0, d)
-            break
+    """Google Benchmark's compare.py library (gbench), with a message that says what is wrong."""
+    searched = [d for d in GBENCH_DIRS if d]
+    found = next((d for d in searched if os.path.isfile(os.path.join(d, "gbench", "report.py"))),
+                 None)
+    if found is None:
+        raise InputError(
+            "Google Benchmark's comparison library (gbench/report.py) is not in %s: install "
+            "Debian's libbenchmark-tools, or set PROPEL_GBENCH_DIR to the folder holding gbench/"
+            % " or ".join(searched))
+    sys.path.insert(0, found)
+    # gbench needs numpy and scipy in *this* interpreter, which need not be the one the set-up
+    # provisioned: name the interpreter and the module, and suggest a package only when it is
+    # Debian's interpreter that lacks it.
+    for module, package in (("numpy", "python3-numpy"), ("scipy", "python3-scipy")):
+        try:
+            __import__(module)
+        except ImportError as e:
+            where = "%s (Python %d.%d)" % (sys.executable, *sys.version_info[:2])
+            debian = (sys.prefix == sys.base_prefix == "/usr" and
+                      os.path.realpath(sys.executable) == os.path.realpath("/usr/bin/python3"))
+            if debian:
+                fix = "install it with: apt-get install %s" % package
+            else:
+                fix = ("run propel compare with an interpreter that has it: PROPEL_PYTHON="
+                       "/usr/bin/python3 (tools/setup.sh installs %s for it)" % package)
+            raise InputError("the Python interpreter %s cannot import %s (%s), which Google "
+                             "Benchmark's comparison library needs; %s" % (where, module, e, fix))
     try:
-        import gbench.report  # noqa: F401  (Google Benchmark's compare.py library)
+        import gbench.report  # noqa: F401
         import gbench.util  # noqa: F401
         return gbench
     except ImportError as e:
-        raise InputError(
-            "Google Benchmark's comparison library (gbench) is not importable (%s). Install it "
-            "with: apt-get install libbenchmark-tools python3-scipy (or set PROPEL_GBENCH_DIR to "
-            "the folder holding gbench/)" % e)
+        raise InputError("%s/gbench does not import in %s: %s" % (found, sys.executable, e))
 
 
 # ------------------------------------------------------------------------------------ input

@@ -8,8 +8,11 @@ packages=(
   libhwy-dev libtbb-dev libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
   clang-14 libclang-rt-14-dev libcli11-dev gnuplot-nox dataset-fashion-mnist
   libbenchmark-tools python3-scipy python3-numpy valgrind libopenmpi-dev openmpi-bin
-  libopenblas-dev libeigen3-dev libdnnl-dev
+  libopenblas-dev libeigen3-dev libdnnl-dev ocl-icd-opencl-dev
 )
+# ocl-icd-opencl-dev: Debian's oneDNN (a benchmark peer) is built with an OpenCL GPU runtime, and
+# its CMake package refuses to load without the OpenCL headers and loader. Without them the build
+# still works: bench/ reports the peer as unusable and leaves its comparisons out.
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,6 +4,8 @@
 # scalar fallback flagged), deterministic instruction counts (perf or callgrind), and the errors.
 #   bench_cli_test.sh PROPEL_BINARY WORK_DIR
 set -euo pipefail
+# The Python the build chose (ctest passes it); never whichever python3 is first on PATH.
+py=${PROPEL_PYTHON:-/usr/bin/python3}
 propel=$1
 work=$2
 rm -rf "$work"
@@ -31,7 +33,7 @@ expect_error() {
   cat quick.log >&2
   fail "propel bench --quick"
 }
-python3 - quick.json << 'EOF'
+"$py" - quick.json << 'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 c = d["context"]
@@ -68,7 +70,7 @@ EOF
 # ---- compare: a run against itself, the best target against the scalar fallback, a table, a chart
 "$propel" compare quick.json quick.json > same.txt || fail "quick.json against itself regressed"
 grep -q "Result: no significant regression" same.txt || fail "no verdict in $(cat same.txt)"
-best=$(python3 -c "import json; print(json.load(open('quick.json'))['context']['propel_available_targets'].split(',')[0])")
+best=$("$py" -c "import json; print(json.load(open('quick.json'))['context']['propel_available_targets'].split(',')[0])")
 if [ "$best" != SCALAR ]; then
   if "$propel" compare quick.json --targets "$best:SCALAR" > scalar.txt; then
     fail "$best against SCALAR not flagged: $(cat scalar.txt)"
@@ -94,7 +96,7 @@ for run in 1 2; do
     fail "propel bench --instructions"
   }
 done
-python3 - count1.json << 'EOF'
+"$py" - count1.json << 'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["context"]["propel_measure"].startswith("instructions:"), d["context"]["propel_measure"]
@@ -105,7 +107,7 @@ for b in d["benchmarks"]:
 EOF
 "$propel" compare count1.json count2.json > counts.txt || fail "instruction counts differ: $(cat counts.txt)"
 grep -q "Geometric mean of the changes: +0.00%" counts.txt || fail "counts not identical: $(cat counts.txt)"
-counted_best=$(python3 -c "import json; print(json.load(open('count1.json'))['context']['propel_targets_run'].split(',')[0])")
+counted_best=$("$py" -c "import json; print(json.load(open('count1.json'))['context']['propel_targets_run'].split(',')[0])")
 if [ "$counted_best" != SCALAR ]; then
   if "$propel" compare count1.json --targets "$counted_best:SCALAR" > counted.txt; then
     fail "SCALAR's instruction counts not flagged against $counted_best: $(cat counted.txt)"
@@ -126,4 +128,20 @@ expect_error "no benchmark matched" "$propel" bench --quick --filter no-such-ben
 [ "$(cat keep.json)" = previous ] || fail "a failed run replaced the previous results"
 if ls keep.json.tmp-* > /dev/null 2>&1; then fail "a failed run left its temporary file"; fi
 expect_error "cannot write" "$propel" bench --quick --out no-such-dir/x.json
+
+# ---- the interpreter: whichever python3 is first on PATH is never used; a chosen one that lacks
+# a module, or does not exist, is named in the message
+mkdir -p path-python
+printf '#!/bin/sh\necho "the python3 first on PATH was run" >&2\nexit 3\n' > path-python/python3
+chmod +x path-python/python3
+PATH="$PWD/path-python:$PATH" "$propel" compare quick.json quick.json > path.txt ||
+  fail "propel compare with another python3 first on PATH: $(cat path.txt)"
+if "$py" -m venv --without-pip bare-venv > /dev/null 2>&1; then  # no numpy, no scipy
+  expect_error "bare-venv/bin/python (Python" env PROPEL_PYTHON="$PWD/bare-venv/bin/python" \
+    "$propel" compare quick.json quick.json
+  grep -qF "cannot import numpy" err.txt || fail "the missing module is not named: $(cat err.txt)"
+  if grep -q "apt-get install" err.txt; then fail "a venv's missing module suggests apt-get: $(cat err.txt)"; fi
+fi
+expect_error "cannot run the Python interpreter '/nonexistent/python3' (PROPEL_PYTHON)" \
+  env PROPEL_PYTHON=/nonexistent/python3 "$propel" compare quick.json quick.json
 echo "bench_cli: all checks passed"

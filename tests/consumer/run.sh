@@ -36,6 +36,20 @@ c++ -std=c++20 -O1 $cxx_flags $ld_flags "$here/main.cc" -o "$work/consumer-pc" $
   -Wl,-rpath,"$(pkg-config --variable=libdir propel)"
 "$work/consumer-pc"
 
+echo "== pkg-config propel from C11 (the C compiler drives the link)"
+# Exactly the flags `pkg-config --static` gives, for the static and the shared library alike: a
+# static libpropel must bring the C++ runtime, libm, OpenMP and threads through Libs.private.
+# c_api_train.c uses <math.h> itself, hence its own -lm.
+c_source_dir=$(cd "$here/.." && pwd)
+# shellcheck disable=SC2046,SC2086
+cc -std=c11 -O1 -Wall -Werror $cxx_flags $ld_flags "$c_source_dir/c_api_example.c" -o "$work/c-example-pc" \
+  $(pkg-config --static --cflags --libs propel) -Wl,-rpath,"$(pkg-config --variable=libdir propel)"
+"$work/c-example-pc"
+# shellcheck disable=SC2046,SC2086
+cc -std=c11 -O1 -Wall -Werror $cxx_flags $ld_flags "$c_source_dir/c_api_train.c" -o "$work/c-train-pc" \
+  $(pkg-config --static --cflags --libs propel) -lm -Wl,-rpath,"$(pkg-config --variable=libdir propel)"
+(cd "$work" && ./c-train-pc)
+
 echo "== find_package(propel 1.0) is refused by a 0.x package"
 sed 's/find_package(propel 0.1 CONFIG REQUIRED)/find_package(propel 1.0 CONFIG REQUIRED)/' \
   "$here/CMakeLists.txt" > "$work/major.cmake"

@@ -3,6 +3,8 @@
 # global batch, in deterministic mode; a working MPI_Allreduce mode; an error every rank agrees on.
 #   cli_mpi_test.sh PROPEL MPIEXEC DATA_DIR WORK_DIR
 set -euo pipefail
+# The Python the build chose (ctest passes it); never whichever python3 is first on PATH.
+py=${PROPEL_PYTHON:-/usr/bin/python3}
 propel=$1
 mpiexec=$2
 data=$3/digits.csv
@@ -16,16 +18,16 @@ fail() {
 }
 mpirun=("$mpiexec" --allow-run-as-root --oversubscribe -np 2)
 common=(--layers 32,16 --epochs 3 --shard 32 --save "" --plot "" --quiet --threads 1)
-checksum() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['parameter_checksum'])" "$1"; }
+checksum() { "$py" -c "import json,sys; print(json.load(open(sys.argv[1]))['parameter_checksum'])" "$1"; }
 
 "$propel" train --data "$data" "${common[@]}" --batch 64 --report one.json
 "${mpirun[@]}" "$propel" train --data "$data" "${common[@]}" --mpi --batch 32 --report two.json
 [ "$(checksum one.json)" = "$(checksum two.json)" ] ||
   fail "2 ranks x 32 rows: checksum $(checksum two.json), 1 process x 64 rows: $(checksum one.json)"
-python3 -c "import json; r = json.load(open('two.json')); assert r['ranks'] == 2, r"
+"$py" -c "import json; r = json.load(open('two.json')); assert r['ranks'] == 2, r"
 
 "${mpirun[@]}" "$propel" train --data "$data" "${common[@]}" --mpi --mpi-reduce allreduce --batch 32 --report ar.json
-python3 -c "
+"$py" -c "
 import json
 a, b = json.load(open('one.json')), json.load(open('ar.json'))
 assert abs(a['test_accuracy'] - b['test_accuracy']) < 0.02, (a['test_accuracy'], b['test_accuracy'])"

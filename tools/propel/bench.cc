@@ -294,13 +294,24 @@ int RunCompare(CLI::App* command) {
   if (script.empty())
     throw Error(ErrorCode::kIo,
                 "propel_compare.py not found (looked in " + candidates.back() + ")");
-  std::vector<std::string> args = {"python3", script};
+  // The interpreter: PROPEL_PYTHON, else the one the build chose (cmake/PropelPython.cmake),
+  // never whichever python3 comes first on PATH.
+  std::string python = PROPEL_PYTHON_EXECUTABLE;
+  std::string origin = "the interpreter propel was built with";
+  if (const char* env = std::getenv("PROPEL_PYTHON"); env != nullptr && *env != '\0') {
+    python = env;
+    origin = "PROPEL_PYTHON";
+  }
+  std::vector<std::string> args = {python, script};
   for (const std::string& s : command->remaining()) args.push_back(s);
   std::vector<char*> argv;
   for (auto& s : args) argv.push_back(s.data());
   argv.push_back(nullptr);
-  ::execvp("python3", argv.data());
-  throw Error(ErrorCode::kIo, "could not run python3 (apt-get install python3 python3-scipy)");
+  ::execvp(python.c_str(), argv.data());
+  const int err = errno;
+  throw Error(ErrorCode::kIo, "cannot run the Python interpreter '" + python + "' (" + origin +
+                                  ") for propel compare: " + std::strerror(err) +
+                                  "; set PROPEL_PYTHON to an interpreter that has numpy and scipy");
 }
 
 }  // namespace propel::cli
