@@ -12,6 +12,7 @@
 
 #include "src/check.h"
 #include "src/files.h"
+#include "src/train_internal.h"
 
 namespace propel {
 
@@ -96,6 +97,7 @@ class Reader {
            std::to_string(n * 4) + " bytes, " + std::to_string(bytes_.size() - pos_) + " remain");
     }
     std::vector<float> v(n);
+    if (n == 0) return v;
     if constexpr (std::endian::native == std::endian::little) {
       std::memcpy(v.data(), bytes_.data() + pos_, n * 4);
       pos_ += n * 4;
@@ -105,6 +107,18 @@ class Reader {
     return v;
   }
   size_t pos() const { return pos_; }
+  // Fails, at the byte where `v` starts, unless every value is finite (and >= 0 with
+  // non_negative): nothing read from a file is trusted.
+  void CheckValues(const float* v, size_t n, size_t start, const char* what,
+                   bool non_negative) const {
+    for (size_t i = 0; i < n; ++i) {
+      if (!std::isfinite(v[i]) || (non_negative && v[i] < 0.0f)) {
+        IoFail(name_, "byte " + std::to_string(start + 4 * i) + ": " + what + " [" +
+                          std::to_string(i) + "] = " + std::to_string(v[i]) + " is " +
+                          (std::isfinite(v[i]) ? "negative" : "not finite"));
+      }
+    }
+  }
 
  private:
   std::string_view bytes_;
@@ -182,6 +196,12 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
     if (act > 9) b.Fail("unknown activation " + std::to_string(act));
     layer.activation = static_cast<Activation>(act);
     layer.alpha = b.F32("an activation parameter");
+    // Files hold the resolved parameter: NaN ("the default") or Inf never stand in one.
+    if (!std::isfinite(layer.alpha)) {
+      IoFail(name, "byte " + std::to_string(b.pos() - 4) + ": hidden layer " + std::to_string(l) +
+                       "'s activation parameter " + std::to_string(layer.alpha) +
+                       " is not finite");
+    }
     p.spec.hidden.push_back(layer);
   }
   // The stored parameter count must be the description's, and the bytes must be there, before
@@ -209,7 +229,9 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
   } catch (const Error& e) {
     b.Fail(std::string("invalid model description (") + e.what() + ")");
   }
+  const size_t params_at = b.pos();
   p.params = b.Floats(count, "parameters");
+  b.CheckValues(p.params.data(), p.params.size(), params_at, "parameter", false);
   const uint32_t has_opt = b.U32("the optimizer flag");
   if (has_opt > 1) b.Fail("optimizer flag " + std::to_string(has_opt) + " is neither 0 nor 1");
   if (has_opt == 1) {
@@ -218,6 +240,7 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
     if (kind > 4) b.Fail("unknown optimizer " + std::to_string(kind));
     OptimizerConfig& o = p.info.optimizer;
     o.kind = static_cast<Optimizer>(kind);
+    const size_t config_at = b.pos();
     o.lr = b.F32("lr");
     o.momentum = b.F32("momentum");
     o.beta1 = b.F32("beta1");
@@ -225,16 +248,45 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
     o.eps = b.F32("eps");
     o.weight_decay = b.F32("weight_decay");
     o.clip_norm = b.F32("clip_norm");
-    p.info.steps = static_cast<int64_t>(b.U64("the update count"));
-    p.info.epochs_done = static_cast<int64_t>(b.U64("the epoch count"));
-    if (p.info.steps < 0 || p.info.epochs_done < 0) b.Fail("negative counters");
+    try {
+      for (float v : {o.lr, o.momentum, o.beta1, o.beta2, o.eps, o.weight_decay, o.clip_norm}) {
+        detail::Check(std::isfinite(v), "the optimizer configuration", "a value is ", v,
+                      " (lr ", o.lr, ", momentum ", o.momentum, ", beta1 ", o.beta1, ", beta2 ",
+                      o.beta2, ", eps ", o.eps, ", weight_decay ", o.weight_decay, ", clip_norm ",
+                      o.clip_norm, "): every field must be finite");
+      }
+      detail::CheckOptimizer("the optimizer configuration", o);
+    } catch (const Error& e) {
+      IoFail(name, "bytes " + std::to_string(config_at) + "-" + std::to_string(b.pos() - 1) +
+                       ": " + e.what());
+    }
+    const uint64_t steps = b.U64("the update count");
+    if (steps > static_cast<uint64_t>(detail::kMaxSteps)) {
+      IoFail(name, "byte " + std::to_string(b.pos() - 8) + ": update count " +
+                       std::to_string(steps) + " is outside [0, 2^53]");
+    }
+    const uint64_t epochs = b.U64("the epoch count");
+    if (epochs > static_cast<uint64_t>(detail::kMaxSteps)) {
+      IoFail(name, "byte " + std::to_string(b.pos() - 8) + ": epoch count " +
+                       std::to_string(epochs) + " is outside [0, 2^53]");
+    }
+    p.info.steps = static_cast<int64_t>(steps);
+    p.info.epochs_done = static_cast<int64_t>(epochs);
     const uint64_t state = b.U64("the optimizer state size");
     const uint64_t want = static_cast<uint64_t>(StateArrays(o.kind)) * count;
     if (state != want) {
       b.Fail("optimizer state of " + std::to_string(state) + " floats, expected " +
              std::to_string(want) + " for " + optimizer_name(o.kind));
     }
+    const size_t state_at = b.pos();
     p.state = b.Floats(state, "optimizer state");
+    if (StateArrays(o.kind) == 2) {  // Adam: first moments, then second moments (never negative)
+      b.CheckValues(p.state.data(), count, state_at, "Adam's first moment", false);
+      b.CheckValues(p.state.data() + count, count, state_at + 4 * count, "Adam's second moment",
+                    true);
+    } else {
+      b.CheckValues(p.state.data(), p.state.size(), state_at, "the momentum velocity", false);
+    }
   }
   if (b.pos() != body_bytes.size()) {
     b.Fail(std::to_string(body_bytes.size() - b.pos()) + " unread bytes at the end of the body");

@@ -281,16 +281,21 @@ std::string Unquote(std::string_view s) {
 Dataset parse_csv(std::string_view text, const CsvOptions& options, const std::string& name) {
   detail::Check(options.delimiter != '\n' && options.delimiter != '\r' && options.delimiter != '"',
                 "propel::parse_csv", "the delimiter cannot be a line break or a quote");
-  // Lines, 1-based, blank ones skipped.
+  // A UTF-8 byte-order mark (spreadsheets write one) is not part of the first cell.
+  if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  // Lines, 1-based, blank ones skipped; a line ends at LF, CR LF or a lone CR (old Mac files).
   std::vector<std::pair<int64_t, std::string_view>> lines;
   int64_t number = 0;
   for (size_t start = 0; start <= text.size();) {
-    size_t end = text.find('\n', start);
+    size_t end = text.find_first_of("\r\n", start);
     if (end == std::string_view::npos) end = text.size();
     ++number;
     const std::string_view line = Trim(text.substr(start, end - start));
     if (!line.empty()) lines.emplace_back(number, line);
     start = end + 1;
+    if (end < text.size() && text[end] == '\r' && start < text.size() && text[start] == '\n') {
+      ++start;
+    }
   }
   if (lines.empty()) Malformed(name, "is empty: no header and no data rows");
 
@@ -309,14 +314,15 @@ Dataset parse_csv(std::string_view text, const CsvOptions& options, const std::s
   int64_t label = -1;
   if (!options.label_column.empty()) {
     if (!header) {
-      Malformed(name, "has no header line, so no column is named '" + options.label_column + "'");
+      Malformed(name, "has no header line, so no column is named '" +
+                          detail::Printable(options.label_column) + "'");
     }
     const auto it = std::find(names.begin(), names.end(), options.label_column);
     if (it == names.end()) {
       std::string list;
-      for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+      for (const std::string& n : names) list += (list.empty() ? "" : ", ") + detail::Printable(n);
       Malformed(name, "line " + std::to_string(lines[0].first) + ": no column named '" +
-                          options.label_column + "' (columns: " + list + ")");
+                          detail::Printable(options.label_column) + "' (columns: " + list + ")");
     }
     label = it - names.begin();
   } else {
@@ -353,16 +359,16 @@ Dataset parse_csv(std::string_view text, const CsvOptions& options, const std::s
       double v = 0.0;
       if (cell.empty()) Malformed(name, pos + ": empty cell, expected a number");
       if (!Number(cell, &v)) {
-        Malformed(name, pos + ": '" + std::string(cell.substr(0, 40)) + "' is not a number");
+        Malformed(name, pos + ": '" + detail::Printable(cell) + "' is not a number");
       }
       if (!std::isfinite(v) || std::fabs(v) > 3.4e38) {
-        Malformed(name, pos + ": " + std::string(cell.substr(0, 40)) + " is not a finite float");
+        Malformed(name, pos + ": " + detail::Printable(cell) + " is not a finite float");
       }
       if (c != label) {
         d.x.push_back(static_cast<float>(v));
       } else if (options.classes) {
         if (v < 0.0 || v != std::floor(v) || v >= 65536.0) {
-          Malformed(name, pos + ": label " + std::string(cell.substr(0, 40)) +
+          Malformed(name, pos + ": label " + detail::Printable(cell) +
                               " is not a class number (a whole number in [0, 65536))");
         }
         d.labels.push_back(static_cast<int32_t>(v));

@@ -38,7 +38,8 @@ thread_local int t_threads = 0;
 }  // namespace
 
 void set_num_threads(int n) {
-  detail::Check(n >= 1, "propel::set_num_threads", "n = ", n, " must be at least 1");
+  detail::Check(n >= 1 && n <= kMaxThreads, "propel::set_num_threads", "n = ", n,
+                " is outside [1, ", kMaxThreads, "]");
   g_threads.store(n);
 }
 

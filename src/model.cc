@@ -10,6 +10,7 @@
 #include "src/check.h"
 #include "src/elementwise.h"
 #include "src/executor.h"
+#include "src/memory.h"
 #include "src/names.h"
 #include "src/network.h"
 #include "src/partition.h"
@@ -109,6 +110,9 @@ std::unique_ptr<Model::Impl> Build(const ModelSpec& spec) {
     in = layout.out;
   }
   impl->count = offset;
+  detail::CheckMemory(where,
+                      "the model (" + std::to_string(offset) + " parameters) with its gradients",
+                      8.0 * static_cast<double>(offset));
   impl->params.Resize(offset);
   impl->grads.Resize(offset);
   return impl;

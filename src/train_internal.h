@@ -9,6 +9,14 @@
 
 namespace propel::detail {
 
+// The most updates a trainer counts: Adam's bias corrections take beta^t in double, exact for
+// every t up to here, and the counter can never overflow.
+constexpr int64_t kMaxSteps = int64_t{1} << 53;
+
+// Validates an optimizer configuration (kind, finite and in-range hyper-parameters) as the
+// Trainer does; throws Error(kInvalidArgument) naming `where` and the field.
+void CheckOptimizer(const char* where, const OptimizerConfig& optimizer);
+
 // Validates a data view against the model: rows in [1, max_rows] (max_rows <= 0: no bound),
 // strides, labels in range (kMulticlass), targets in [0, 1] (kBinary) or finite (kRegression).
 void CheckData(const char* where, const Model& model, const DataView& data, int64_t max_rows);

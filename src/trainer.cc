@@ -20,6 +20,7 @@
 #include "src/check.h"
 #include "src/elementwise.h"
 #include "src/executor.h"
+#include "src/memory.h"
 #include "src/names.h"
 #include "src/network.h"
 #include "src/partition.h"
@@ -38,7 +39,9 @@ const char* const kOptimizerNames[] = {"sgd", "momentum", "nesterov", "adam", "a
 bool IsMomentum(Optimizer o) { return o == Optimizer::kMomentum || o == Optimizer::kNesterov; }
 bool IsAdam(Optimizer o) { return o == Optimizer::kAdam || o == Optimizer::kAdamW; }
 
-void CheckOptimizer(const char* where, const OptimizerConfig& o) {
+}  // namespace
+
+void detail::CheckOptimizer(const char* where, const OptimizerConfig& o) {
   using detail::Check;
   const int kind = static_cast<int>(o.kind);
   Check(kind >= 0 && kind <= 4, where, "unknown optimizer ", kind);
@@ -59,7 +62,6 @@ void CheckOptimizer(const char* where, const OptimizerConfig& o) {
   }
 }
 
-}  // namespace
 
 const char* optimizer_name(Optimizer optimizer) {
   return detail::NameOf(kOptimizerNames, static_cast<int>(optimizer));
@@ -486,13 +488,13 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
     : impl_(std::make_unique<Impl>()) {
   const char* where = "propel::Trainer";
   using detail::Check;
-  CheckOptimizer(where, optimizer);
+  detail::CheckOptimizer(where, optimizer);
   Check(max_batch >= 1, where, "max_batch = ", max_batch, " must be at least 1");
   Check(options.shard_rows >= 1, where, "shard_rows = ", options.shard_rows, " must be at least 1");
   const int e = static_cast<int>(options.executor);
   Check(e >= 0 && e <= 2, where, "unknown executor ", e);
-  Check(options.threads >= 0, where, "threads = ", options.threads,
-        " is negative (0: the process-wide budget)");
+  Check(options.threads >= 0 && options.threads <= kMaxThreads, where, "threads = ",
+        options.threads, " is outside [0, ", kMaxThreads, "] (0: the process-wide budget)");
   Impl& s = *impl_;
   s.model = &model;
   s.opt = optimizer;
@@ -513,6 +515,24 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   const int64_t rows = s.shard_rows;
   int64_t widest = 0;
   for (const LayerLayout& layer : s.layers) widest = std::max(widest, layer.out);
+  {
+    // Everything below that grows with the model or the batch, before any of it is allocated:
+    // optimizer state, shard gradient buffers, and per worker the activations of a shard.
+    const int64_t state_arrays = IsAdam(s.opt.kind) ? 2 : IsMomentum(s.opt.kind) ? 1 : 0;
+    double activations = 2.0 * static_cast<double>(rows) * static_cast<double>(widest);
+    for (const LayerLayout& layer : s.layers) activations += 2.0 * rows * layer.out;
+    const double model_bytes = 8.0 * static_cast<double>(s.count);
+    const double bytes =
+        4.0 * (static_cast<double>(state_arrays + s.max_shards - 1) * static_cast<double>(s.count) +
+               static_cast<double>(n_slots) * activations);
+    detail::CheckMemory(where,
+                        "training " + model.describe() + " (batch " + std::to_string(max_batch) +
+                            ", shards of " + std::to_string(s.shard_rows) + " rows, " +
+                            std::to_string(s.threads) + " threads: optimizer state, shard " +
+                            "gradients and activations, besides the model's " +
+                            detail::FormatBytes(model_bytes) + ")",
+                        bytes + model_bytes);
+  }
   s.slots.resize(static_cast<size_t>(n_slots));
   for (Impl::Slot& w : s.slots) {
     // Sizes first, then one allocation carved into line-aligned pieces.
@@ -747,7 +767,8 @@ Model& Trainer::model() { return *impl_->model; }
 int64_t Trainer::steps() const { return impl_->steps; }
 
 void Trainer::set_steps(int64_t steps) {
-  detail::Check(steps >= 0, "propel::Trainer::set_steps", "steps = ", steps, " is negative");
+  detail::Check(steps >= 0 && steps <= detail::kMaxSteps, "propel::Trainer::set_steps", "steps = ",
+                steps, " is outside [0, 2^53]");
   impl_->steps = steps;
 }
 

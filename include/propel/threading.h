@@ -9,8 +9,13 @@ enum class Executor : int {
   kSerial = 2,  // the calling thread only
 };
 
-// Sets the number of threads propel may use (>= 1). The default is the number of CPUs the
-// process may run on (its affinity mask on Linux). Process-wide. Throws propel::Error if n < 1.
+// The most threads any propel call or trainer accepts: every thread owns packing buffers, so a
+// count far past the machine's costs memory and gains nothing.
+inline constexpr int kMaxThreads = 1024;
+
+// Sets the number of threads propel may use, in [1, kMaxThreads]. The default is the number of
+// CPUs the process may run on (its affinity mask on Linux). Process-wide. Throws propel::Error
+// outside that range.
 void set_num_threads(int n);
 int num_threads();
 

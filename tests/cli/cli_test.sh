@@ -55,8 +55,8 @@ expect_error() {
 }
 printf '1,2,0\n3,x,1\n' > bad.csv
 expect_error "line 2, column 2: 'x' is not a number" "$propel" train --data bad.csv --quiet --save ""
-expect_error "nope.csv: cannot be opened" "$propel" train --data nope.csv --quiet --save ""
-expect_error "checkpoint: cannot be opened" "$propel" evaluate checkpoint "$data/digits.csv"
+expect_error "nope.csv: no such file" "$propel" train --data nope.csv --quiet --save ""
+expect_error "checkpoint: no such file" "$propel" evaluate checkpoint "$data/digits.csv"
 head -c 100 m.ckpt > cut.ckpt
 expect_error "cut.ckpt: byte" "$propel" predict cut.ckpt "$data/digits.csv"
 expect_error "unknown optimizer 'adamx'" "$propel" train --data "$data/digits.csv" --optimizer adamx --quiet

@@ -108,7 +108,7 @@ TEST(Idx, LoadsFiles) {
   EXPECT_EQ(d.features, 12);
   EXPECT_EQ(d.classes, 6);
   ExpectIoError([&] { load_idx(img, dir.Write("missing_dir_marker", "") + ".nope"); },
-                {".nope: cannot be opened for reading"});
+                {".nope: no such file"});
 }
 
 TEST(Idx, MalformedFilesNameTheProblem) {
@@ -240,7 +240,7 @@ TEST(Csv, MalformedFilesNameTheProblem) {
   no_header.header = CsvOptions::Header::kNo;
   ExpectIoError([&] { parse("a,b\n1,2\n", no_header); }, {"line 1, column 1: 'a' is not a number"});
   ExpectIoError([&] { load_csv("/nonexistent/propel.csv"); },
-                {"/nonexistent/propel.csv: cannot be opened for reading"});
+                {"/nonexistent/propel.csv: no such file"});
 }
 
 // --------------------------------------------------------------------------- normalization

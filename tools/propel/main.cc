@@ -5,8 +5,12 @@
 //   propel predict MODEL DATA
 //   propel bench [options]            the benchmark suite into one JSON file (tools/propel/bench.h)
 //   propel compare BASE.json NEW.json
+#include <fcntl.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
+
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <cmath>
@@ -14,7 +18,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
+#include <charconv>
+#include <filesystem>
+#include <limits>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -38,6 +46,45 @@ struct Split {
 
 bool Exists(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }
 
+// Whether `program` is an executable in one of PATH's folders.
+bool OnPath(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    const std::string dir = dirs.substr(start, end - start);
+    if (!dir.empty() && ::access((dir + "/" + program).c_str(), X_OK) == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+// Moves the rows i of `d` for which take(i) holds to a second set, keeping the order of both.
+template <class Take>
+propel::Dataset TakeSpread(propel::Dataset& d, int64_t expected, Take take) {
+  propel::Dataset out, keep;
+  for (propel::Dataset* p : {&out, &keep}) {
+    p->features = d.features;
+    p->classes = d.classes;
+    p->target_cols = d.target_cols;
+  }
+  out.x.reserve(static_cast<size_t>(expected * d.features));
+  for (int64_t i = 0; i < d.rows; ++i) {
+    propel::Dataset& to = take(i) ? out : keep;
+    to.x.insert(to.x.end(), d.x.begin() + i * d.features, d.x.begin() + (i + 1) * d.features);
+    if (!d.labels.empty()) to.labels.push_back(d.labels[static_cast<size_t>(i)]);
+    if (!d.targets.empty()) {
+      to.targets.insert(to.targets.end(), d.targets.begin() + i * d.target_cols,
+                        d.targets.begin() + (i + 1) * d.target_cols);
+    }
+    ++to.rows;
+  }
+  d = std::move(keep);
+  return out;
+}
+
 // The rows of `d` whose label is one of `classes`, relabelled 0 / 1 by their position there, as
 // binary targets (the sigmoid + BCE head).
 propel::Dataset BinaryTask(const propel::Dataset& d, int negative, int positive) {
@@ -56,29 +103,39 @@ propel::Dataset BinaryTask(const propel::Dataset& d, int negative, int positive)
 
 // Every k-th row moves to a second set (files are often grouped by class or source).
 propel::Dataset TakeEvery(propel::Dataset& d, int64_t k) {
-  propel::Dataset out, keep;
-  for (propel::Dataset* p : {&out, &keep}) {
-    p->features = d.features;
-    p->classes = d.classes;
-    p->target_cols = d.target_cols;
-  }
-  for (int64_t i = 0; i < d.rows; ++i) {
-    propel::Dataset& to = (i % k == k - 1) ? out : keep;
-    to.x.insert(to.x.end(), d.x.begin() + i * d.features, d.x.begin() + (i + 1) * d.features);
-    if (!d.labels.empty()) to.labels.push_back(d.labels[static_cast<size_t>(i)]);
-    if (!d.targets.empty()) {
-      to.targets.insert(to.targets.end(), d.targets.begin() + i * d.target_cols,
-                        d.targets.begin() + (i + 1) * d.target_cols);
-    }
-    ++to.rows;
-  }
-  d = std::move(keep);
-  return out;
+  return TakeSpread(d, d.rows / k, [k](int64_t i) { return i % k == k - 1; });
+}
+
+[[noreturn]] void Invalid(const std::string& message) {
+  throw propel::Error(propel::ErrorCode::kInvalidArgument, message);
+}
+
+// `held` of the rows of `d`, spread evenly over the file, move to a second set: row i goes when
+// floor((i + 1) held / rows) > floor(i held / rows). For a fraction 1/k of a multiple of k rows
+// these are the rows i % k == k - 1.
+propel::Dataset TakeFraction(propel::Dataset& d, int64_t held) {
+  const int64_t rows = d.rows;
+  return TakeSpread(d, held, [rows, held](int64_t i) {
+    return (i + 1) * held / rows > i * held / rows;
+  });
+}
+
+// "%g" of a double, for messages.
+std::string Num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+bool IsIdx(const std::string& spec) {
+  return spec == "fashion-mnist" || spec == "mnist" || spec.find(',') != std::string::npos;
 }
 
 // --data: "fashion-mnist", "mnist", "IMAGES,LABELS" (IDX), or a CSV path (the last column the
-// label); --test likewise for a separate test set.
-propel::Dataset LoadOne(const std::string& spec, bool test, const std::string& data_dir) {
+// label: a class number, or with real_targets a real value); --test likewise for a separate test
+// set. `name` receives what messages call the set (the CSV path, or the images file).
+propel::Dataset LoadOne(const std::string& spec, bool test, const std::string& data_dir,
+                        bool real_targets, std::string* name) {
   const std::string part = test ? "t10k" : "train";
   if (spec == "fashion-mnist" || spec == "mnist") {
     const std::string dir = !data_dir.empty()         ? data_dir
@@ -87,18 +144,151 @@ propel::Dataset LoadOne(const std::string& spec, bool test, const std::string& d
     const std::string images = dir + "/" + part + "-images-idx3-ubyte.gz";
     const std::string labels = dir + "/" + part + "-labels-idx1-ubyte.gz";
     if (!Exists(images)) {
-      const std::string how = spec == "fashion-mnist"
+      const std::string how = !data_dir.empty() ? "--data-dir " + data_dir + " must hold"
+                              : spec == "fashion-mnist"
                                   ? "apt-get install dataset-fashion-mnist, or pass --data-dir DIR"
-                                  : "MNIST is not packaged by Debian: pass --data-dir DIR";
+                                    " with"
+                                  : "MNIST is not packaged by Debian: pass --data-dir DIR with";
       throw propel::Error(propel::ErrorCode::kIo,
-                          images + ": not found (" + how + " with the four IDX files)");
+                          images + ": not found (" + how + " the four IDX files)");
     }
+    *name = images;
     return propel::load_idx(images, labels);
   }
   const size_t comma = spec.find(',');
-  if (comma != std::string::npos)
+  if (comma != std::string::npos) {
+    *name = spec.substr(0, comma);
     return propel::load_idx(spec.substr(0, comma), spec.substr(comma + 1));
-  return propel::load_csv(spec);
+  }
+  *name = spec;
+  propel::CsvOptions csv;
+  csv.classes = !real_targets;
+  try {
+    return propel::load_csv(spec, csv);
+  } catch (const propel::Error& e) {
+    const std::string what = e.what();
+    if (what.find("is not a class number") == std::string::npos) throw;
+    throw propel::Error(e.code(), what + "; for real-valued targets pass --loss regression");
+  }
+}
+
+// Labels 0 / 1 as the targets of a binary (sigmoid + BCE) head; any other label is an error.
+void LabelsAsBinaryTargets(propel::Dataset& d, const std::string& name) {
+  if (!d.targets.empty()) return;
+  for (int64_t i = 0; i < d.rows; ++i) {
+    const int32_t y = d.labels[static_cast<size_t>(i)];
+    if (y != 0 && y != 1) {
+      Invalid(name + ": row " + std::to_string(i + 1) + " has label " + std::to_string(y) +
+              ": a binary model needs labels 0 and 1 (or --binary NEG,POS to pick two classes)");
+    }
+  }
+  d.targets.assign(d.labels.begin(), d.labels.end());
+  d.labels.clear();
+  d.target_cols = 1;
+}
+
+// --binary NEG,POS against a data set: two distinct classes that it has.
+void CheckBinaryPair(const std::vector<int>& pair, const propel::Dataset& d,
+                     const std::string& name) {
+  if (pair[0] < 0 || pair[1] < 0 || pair[0] == pair[1]) {
+    Invalid("--binary " + std::to_string(pair[0]) + "," + std::to_string(pair[1]) +
+            ": expected two different class numbers >= 0");
+  }
+  if (d.labels.empty()) {
+    Invalid("--binary: " + name + " has real targets, not class labels");
+  }
+  for (int c : pair) {
+    if (c >= d.classes) {
+      Invalid("--binary " + std::to_string(pair[0]) + "," + std::to_string(pair[1]) + ": " + name +
+              " has no class " + std::to_string(c) + " (its classes are 0 to " +
+              std::to_string(d.classes - 1) + ")");
+    }
+  }
+}
+
+// A file the run will write must be writable before the run starts (not after an hour of
+// training): not a directory, in a folder that exists and takes a new file.
+void CheckWritable(const std::string& option, const std::string& path) {
+  if (path.empty()) return;
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::is_directory(st)) {
+    Invalid(option + " " + path + ": is a directory, not a file");
+  }
+  if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) {
+    Invalid(option + " " + path + ": exists and is not a regular file");
+  }
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? "." : parent.string();
+  const std::string probe =
+      (std::filesystem::path(dir) / (".propel-write-probe-" + std::to_string(::getpid())))
+          .string();
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    throw propel::Error(propel::ErrorCode::kIo, option + " " + path + ": cannot create a file in " +
+                                                    dir + ": " + std::strerror(err));
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+// Writes `text` to `path` through a temporary file renamed over it; an error names the option.
+void WriteTextFile(const std::string& option, const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) {
+      std::remove(tmp.c_str());
+      throw propel::Error(propel::ErrorCode::kIo, option + " " + path + ": writing " + tmp +
+                                                      " failed; the previous file is unchanged");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    throw propel::Error(propel::ErrorCode::kIo,
+                        option + " " + path + ": " + std::strerror(err) +
+                            "; the previous file is unchanged");
+  }
+}
+
+// --layers: comma-separated widths >= 1, or "none" for no hidden layer.
+std::vector<int64_t> ParseLayers(const std::string& text) {
+  std::vector<int64_t> widths;
+  if (text == "none") return widths;
+  const std::string how =
+      " (widths are whole numbers >= 1 separated by commas, e.g. 1024,512; 'none': no hidden "
+      "layer)";
+  size_t start = 0;
+  for (int position = 1;; ++position) {
+    const size_t end = text.find(',', start);
+    const std::string cell = text.substr(start, end == std::string::npos ? end : end - start);
+    int64_t v = 0;
+    const auto [ptr, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), v);
+    if (cell.empty()) Invalid("--layers " + text + ": width " + std::to_string(position) + " is empty" + how);
+    if (ec != std::errc() || ptr != cell.data() + cell.size() || v < 1) {
+      Invalid("--layers " + text + ": '" + cell + "' is not a width" + how);
+    }
+    widths.push_back(v);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return widths;
+}
+
+// A name option parsed by the library's parser (propel::parse_*), its error naming the option.
+template <class Parse>
+auto ParseNamed(const std::string& option, const std::string& value, Parse parse) {
+  try {
+    return parse(value);
+  } catch (const propel::Error& e) {
+    const std::string what = e.what();
+    const size_t colon = what.find(": ");
+    Invalid(option + " " + value + ": " + (colon == std::string::npos ? what : what.substr(colon + 2)));
+  }
 }
 
 std::string Bar(double fraction, int width) {
@@ -160,7 +350,7 @@ bool Plot(const std::vector<propel::EpochStats>& h, const std::string& png) {
 
 struct TrainArgs {
   std::string data = "fashion-mnist", test_data, data_dir;
-  std::vector<int64_t> layers = {1024, 512};
+  std::string layers = "1024,512";
   std::string activation = "relu", loss = "auto", optimizer = "adam", schedule = "cosine";
   std::string init = "he_uniform";
   float lr = 1e-3f, momentum = 0.9f, beta1 = 0.9f, beta2 = 0.999f, weight_decay = 0.0f, clip = 0.0f;
@@ -175,7 +365,64 @@ struct TrainArgs {
   bool quiet = false;
   bool mpi = false;  // data parallel across the ranks of mpirun (propel/mpi.h)
   std::string mpi_reduce = "deterministic";
+  std::set<std::string> given;  // the options the command line set explicitly
 };
+
+// A model for standardized features as one for raw features, or back (fold false):
+//   fold:    W' = W diag(1/sd),   b' = b - W' mean
+//   unfold:  W  = W' diag(sd),    b  = b' + W' mean
+// Unfolding restores the trained first layer to within a rounding per weight, so a resumed CSV
+// run continues from its state but is not bit-identical to one that never stopped.
+void FoldStandardizer(propel::Model& model, const propel::Standardizer& st, bool fold) {
+  const propel::LayerLayout& l0 = model.layer(0);
+  float* w = model.parameters() + l0.weight_offset;
+  float* b = model.parameters() + l0.bias_offset;
+  for (int64_t o = 0; o < l0.out; ++o) {
+    double shift = 0.0;
+    for (int64_t j = 0; j < l0.in; ++j) {
+      float& wij = w[o * l0.in + j];
+      if (fold) wij *= st.inv_std[static_cast<size_t>(j)];
+      shift += static_cast<double>(wij) * st.mean[static_cast<size_t>(j)];
+      if (!fold) wij /= st.inv_std[static_cast<size_t>(j)];
+    }
+    b[o] = static_cast<float>(fold ? b[o] - shift : b[o] + shift);
+  }
+}
+
+// Every numeric option in its range, before anything is loaded; the message names the option and
+// the range.
+void CheckRanges(const TrainArgs& a) {
+  auto in = [](const char* option, double v, double lo, double hi, bool lo_open, bool hi_open,
+               const char* range) {
+    const bool ok = std::isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+    if (!ok) Invalid(std::string(option) + " " + Num(v) + ": expected " + range);
+  };
+  const double inf = std::numeric_limits<double>::infinity();
+  in("--lr", a.lr, 0, inf, true, true, "a finite value > 0");
+  in("--momentum", a.momentum, 0, 1, true, true, "a value in (0, 1)");
+  in("--beta1", a.beta1, 0, 1, false, true, "a value in [0, 1)");
+  in("--beta2", a.beta2, 0, 1, false, true, "a value in [0, 1)");
+  in("--weight-decay", a.weight_decay, 0, inf, false, true, "a finite value >= 0");
+  in("--clip", a.clip, 0, inf, false, true, "a finite value >= 0 (0: off)");
+  in("--validation", a.validation, 0, 1, false, true, "a fraction in [0, 1) (0: none)");
+  auto count = [](const char* option, int64_t v, int64_t lo, int64_t hi, const char* range) {
+    if (v < lo || v > hi) Invalid(std::string(option) + " " + std::to_string(v) + ": expected " + range);
+  };
+  count("--batch", a.batch, 1, int64_t{1} << 31, "a whole number in [1, 2^31]");
+  count("--shard", a.shard, 1, int64_t{1} << 31, "a whole number in [1, 2^31]");
+  count("--epochs", a.epochs, 1, 1000000, "a whole number in [1, 1000000]");
+  count("--warmup", a.warmup, 0, int64_t{1} << 40, "a whole number >= 0");
+  count("--early-stop", a.early_stop, 0, 1000000, "a whole number in [0, 1000000] (0: off)");
+  count("--threads", a.threads, 0, propel::kMaxThreads,
+        ("a whole number in [0, " + std::to_string(propel::kMaxThreads) + "] (0: all)").c_str());
+  if (!a.binary.empty() && (a.binary[0] < 0 || a.binary[1] < 0 || a.binary[0] == a.binary[1])) {
+    Invalid("--binary " + std::to_string(a.binary[0]) + "," + std::to_string(a.binary[1]) +
+            ": expected two different class numbers >= 0");
+  }
+  if (!a.binary.empty() && a.given.count("--loss") && a.loss != "binary" && a.loss != "bce") {
+    Invalid("--binary makes a binary task; it conflicts with --loss " + a.loss);
+  }
+}
 
 // With --mpi: this process's rank and the number of ranks; `agreed` once every rank has its data
 // and model (a failure before that point must still be agreed on, or the other ranks would wait
@@ -192,80 +439,135 @@ int Train(TrainArgs a) {
   if (g_mpi.on && g_mpi.rank != 0) a.quiet = true;  // rank 0 speaks for the run
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
-  propel::Dataset train = LoadOne(a.data, false, a.data_dir);
-  propel::Dataset test;
-  if (!a.test_data.empty()) {
-    test = LoadOne(a.test_data, true, a.data_dir);
-  } else if (a.data == "fashion-mnist" || a.data == "mnist") {
-    test = LoadOne(a.data, true, a.data_dir);
-  } else {
-    test = TakeEvery(train, 5);  // a CSV without --test: every fifth row is held out
-  }
-  if (test.features != train.features) {
-    throw propel::Error(propel::ErrorCode::kInvalidArgument,
-                        "the test set has " + std::to_string(test.features) +
-                            " features, the training set " + std::to_string(train.features));
-  }
-  // IDX pixels arrive in [0, 1]; CSV columns are standardized with the training rows' statistics.
-  const bool idx =
-      a.data == "fashion-mnist" || a.data == "mnist" || a.data.find(',') != std::string::npos;
-  const std::string norm = a.normalize == "auto" ? (idx ? "none" : "standardize") : a.normalize;
-  std::optional<propel::Standardizer> standardizer;
-  if (norm == "standardize") {
-    standardizer = propel::Standardizer::fit(train);
-    standardizer->apply(train);
-    standardizer->apply(test);
-  } else if (norm != "none") {
-    throw propel::Error(propel::ErrorCode::kInvalidArgument,
-                        "--normalize " + a.normalize + ": expected auto, none or standardize");
-  }
-  propel::Head head = propel::Head::kMulticlass;
+  // Everything that can be checked before loading and training is checked first.
+  CheckRanges(a);
+  const std::vector<int64_t> layers = ParseLayers(a.layers);
+  const propel::Activation activation =
+      ParseNamed("--activation", a.activation, propel::parse_activation);
+  const propel::Init init = ParseNamed("--init", a.init, propel::parse_init);
+  const propel::Schedule schedule = ParseNamed("--schedule", a.schedule, propel::parse_schedule);
+  std::optional<propel::Head> requested_head;
   if (!a.binary.empty()) {
-    train = BinaryTask(train, a.binary[0], a.binary[1]);
-    test = BinaryTask(test, a.binary[0], a.binary[1]);
-    head = propel::Head::kBinary;
+    requested_head = propel::Head::kBinary;
   } else if (a.loss != "auto") {
-    head = propel::parse_head(a.loss);
-  } else if (train.labels.empty()) {
-    head = propel::Head::kRegression;
+    requested_head = ParseNamed("--loss", a.loss, propel::parse_head);
   }
-  if (train.rows == 0 || test.rows == 0) {
-    throw propel::Error(propel::ErrorCode::kInvalidArgument,
-                        "no rows left for training or testing");
+  if (a.normalize != "auto" && a.normalize != "none" && a.normalize != "standardize") {
+    Invalid("--normalize " + a.normalize + ": expected auto, none or standardize");
   }
-  propel::Dataset val;
-  if (a.validation > 0.0)
-    val = TakeEvery(train, std::max<int64_t>(2, std::llround(1.0 / a.validation)));
-
-  propel::ModelSpec spec;
-  spec.inputs = train.features;
-  for (int64_t units : a.layers)
-    spec.hidden.push_back({units, propel::parse_activation(a.activation)});
-  spec.head = head;
-  spec.outputs = head == propel::Head::kMulticlass ? std::max(train.classes, test.classes)
-                 : head == propel::Head::kBinary   ? 1
-                                                   : train.target_cols;
-  propel::Model model(spec, a.seed, propel::parse_init(a.init));
+  if (g_mpi.rank == 0) {
+    CheckWritable("--save", a.save);
+    CheckWritable("--report", a.report);
+    if (a.plot != "auto") CheckWritable("--plot", a.plot);
+    if (a.plot == "auto" && !a.save.empty()) CheckWritable("--plot", a.save + ".png");
+  }
   propel::CheckpointInfo resumed;
   if (!a.resume.empty()) {
     // Continue a run: its parameters, optimizer (configuration and state) and epoch count.
     resumed = propel::read_checkpoint_info(a.resume);
     if (!resumed.has_optimizer) {
-      throw propel::Error(propel::ErrorCode::kInvalidArgument,
-                          a.resume +
-                              ": holds no optimizer state to resume from (CSV runs save "
-                              "models for raw features, without it)");
+      Invalid("--resume " + a.resume +
+              ": holds no optimizer state to resume from (it was saved without its trainer)");
     }
   }
-
   propel::OptimizerConfig opt;
-  opt.kind = resumed.has_optimizer ? resumed.optimizer.kind : propel::parse_optimizer(a.optimizer);
+  opt.kind = ParseNamed("--optimizer", a.optimizer, propel::parse_optimizer);
   opt.lr = a.lr;
   opt.momentum = a.momentum;
   opt.beta1 = a.beta1;
   opt.beta2 = a.beta2;
   opt.weight_decay = a.weight_decay;
   opt.clip_norm = a.clip;
+  if (resumed.has_optimizer) {
+    // A resumed run continues with its saved optimizer: an option that says otherwise is an
+    // error, not silently ignored.
+    const propel::OptimizerConfig& saved = resumed.optimizer;
+    auto conflict = [&](const char* option, const std::string& given, const std::string& stored) {
+      if (a.given.count(option) && given != stored) {
+        Invalid(std::string(option) + " " + given + " conflicts with --resume " + a.resume +
+                ", saved with " + option + " " + stored +
+                " (a resumed run continues with its saved optimizer: drop the option, or start a "
+                "new run)");
+      }
+    };
+    conflict("--optimizer", propel::optimizer_name(opt.kind), propel::optimizer_name(saved.kind));
+    conflict("--lr", Num(opt.lr), Num(saved.lr));
+    conflict("--momentum", Num(opt.momentum), Num(saved.momentum));
+    conflict("--beta1", Num(opt.beta1), Num(saved.beta1));
+    conflict("--beta2", Num(opt.beta2), Num(saved.beta2));
+    conflict("--weight-decay", Num(opt.weight_decay), Num(saved.weight_decay));
+    conflict("--clip", Num(opt.clip_norm), Num(saved.clip_norm));
+    opt = saved;
+  }
+
+  // The data. A regression head reads real targets from a CSV's label column.
+  const bool real_targets = requested_head == propel::Head::kRegression;
+  std::string train_name, test_name;
+  propel::Dataset train = LoadOne(a.data, false, a.data_dir, real_targets, &train_name);
+  propel::Dataset test;
+  if (!a.test_data.empty()) {
+    test = LoadOne(a.test_data, true, a.data_dir, real_targets, &test_name);
+  } else if (a.data == "fashion-mnist" || a.data == "mnist") {
+    test = LoadOne(a.data, true, a.data_dir, real_targets, &test_name);
+  } else {
+    test = TakeEvery(train, 5);  // a CSV without --test: every fifth row is held out
+    test_name = train_name + " (every fifth row)";
+  }
+  if (test.features != train.features) {
+    Invalid("the test set " + test_name + " has " + std::to_string(test.features) +
+            " features, the training set " + train_name + " " + std::to_string(train.features));
+  }
+  if (real_targets && (IsIdx(a.data) || (!a.test_data.empty() && IsIdx(a.test_data)))) {
+    Invalid("--loss regression needs real-valued targets: IDX files hold class labels (give a "
+            "CSV whose last column is the target)");
+  }
+  // IDX pixels arrive in [0, 1]; CSV columns are standardized with the training rows' statistics.
+  const bool idx = IsIdx(a.data);
+  const std::string norm = a.normalize == "auto" ? (idx ? "none" : "standardize") : a.normalize;
+  std::optional<propel::Standardizer> standardizer;
+  if (norm == "standardize") {
+    standardizer = propel::Standardizer::fit(train);
+    standardizer->apply(train);
+    standardizer->apply(test);
+  }
+  propel::Head head = requested_head.value_or(propel::Head::kMulticlass);
+  if (!a.binary.empty()) {
+    CheckBinaryPair(a.binary, train, train_name);
+    train = BinaryTask(train, a.binary[0], a.binary[1]);
+    test = BinaryTask(test, a.binary[0], a.binary[1]);
+  } else if (head == propel::Head::kBinary) {
+    LabelsAsBinaryTargets(train, train_name);
+    LabelsAsBinaryTargets(test, test_name);
+  } else if (head == propel::Head::kMulticlass) {
+    if (std::max(train.classes, test.classes) < 2) {
+      Invalid(train_name + ": every label is 0: a multiclass task needs at least two classes " +
+              "(--loss regression for real targets)");
+    }
+  }
+  if (train.rows == 0 || test.rows == 0) {
+    Invalid("no rows left for training (" + std::to_string(train.rows) + ") or testing (" +
+            std::to_string(test.rows) + ")");
+  }
+  propel::Dataset val;
+  if (a.validation > 0.0) {
+    const double want = a.validation * static_cast<double>(train.rows);
+    const int64_t held = static_cast<int64_t>(std::llround(want));
+    if (held < 1 || held >= train.rows) {
+      Invalid("--validation " + Num(a.validation) + " holds out " + std::to_string(held) + " of " +
+              std::to_string(train.rows) + " training rows: at least 1 must be held out and 1 " +
+              "kept (0: no validation)");
+    }
+    val = TakeFraction(train, held);
+  }
+
+  propel::ModelSpec spec;
+  spec.inputs = train.features;
+  for (int64_t units : layers) spec.hidden.push_back({units, activation});
+  spec.head = head;
+  spec.outputs = head == propel::Head::kMulticlass ? std::max(train.classes, test.classes)
+                 : head == propel::Head::kBinary   ? 1
+                                                   : train.target_cols;
+  propel::Model model(spec, a.seed, init);
   propel::StepOptions so;
   so.shard_rows = a.shard;
   so.threads = a.threads;
@@ -276,13 +578,10 @@ int Train(TrainArgs a) {
   fo.epochs = a.epochs;
   fo.batch = a.batch;
   fo.seed = a.seed;
-  fo.schedule.kind = propel::parse_schedule(a.schedule);
+  fo.schedule.kind = schedule;
   fo.schedule.warmup_steps = a.warmup;
   fo.patience = a.early_stop;
-  if (resumed.has_optimizer) {
-    opt = resumed.optimizer;
-    fo.start_epoch = std::min(resumed.epochs_done, a.epochs);
-  }
+  if (resumed.has_optimizer) fo.start_epoch = std::min(resumed.epochs_done, a.epochs);
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   fo.progress_every = tty ? 1 : 1 << 30;
   fo.on_progress = [&](const propel::Progress& p) {
@@ -302,8 +601,12 @@ int Train(TrainArgs a) {
     if (a.quiet) return;
     std::printf("epoch %3lld  train loss %.4f", static_cast<long long>(s.epoch + 1), s.train_loss);
     if (!std::isnan(s.train_accuracy)) std::printf(" acc %.4f", s.train_accuracy);
-    if (!std::isnan(s.val_loss)) std::printf("  |  val loss %.4f", s.val_loss);
-    if (!std::isnan(s.val_accuracy)) std::printf(" acc %.4f", s.val_accuracy);
+    if (!std::isnan(s.val_loss) || !std::isnan(s.val_accuracy)) {
+      std::printf("  |  val loss %.4f", s.val_loss);
+      // An accuracy from outputs whose loss is not finite means nothing.
+      if (std::isfinite(s.val_loss) && !std::isnan(s.val_accuracy))
+        std::printf(" acc %.4f", s.val_accuracy);
+    }
     std::printf("  |  %.2f s, %.0f samples/s\n", s.seconds, s.samples_per_second);
     std::fflush(stdout);
   };
@@ -314,7 +617,7 @@ int Train(TrainArgs a) {
         "%s, lr %g, batch %lld, %lld epochs; %s target, %d thread(s), %s\n",
         PROPEL_VERSION_STRING, model.describe().c_str(), a.data.c_str(),
         static_cast<long long>(train.rows), static_cast<long long>(val.rows),
-        static_cast<long long>(test.rows), a.optimizer.c_str(), a.lr,
+        static_cast<long long>(test.rows), propel::optimizer_name(opt.kind), opt.lr,
         static_cast<long long>(a.batch), static_cast<long long>(a.epochs),
         propel::active_target().name, threads, a.executor.c_str());
     if (g_mpi.on) {
@@ -325,7 +628,11 @@ int Train(TrainArgs a) {
   }
   const propel::DataView val_view = val.rows > 0 ? val.view() : propel::DataView{};
   propel::Trainer trainer(model, opt, std::min<int64_t>(a.batch, train.rows), so);
-  if (resumed.has_optimizer) propel::load_checkpoint(a.resume, model, &trainer);
+  if (resumed.has_optimizer) {
+    propel::load_checkpoint(a.resume, model, &trainer);
+    // A CSV run saved its model for raw features; training continues on standardized ones.
+    if (standardizer) FoldStandardizer(model, *standardizer, false);
+  }
   propel::FitResult r;
   if (g_mpi.on) {
 #ifdef PROPEL_CLI_MPI
@@ -337,7 +644,15 @@ int Train(TrainArgs a) {
                          MPI_COMM_WORLD, mo);
 #endif
   } else {
-    r = propel::fit(trainer, train.view(), val.rows > 0 ? &val_view : nullptr, fo);
+    try {
+      r = propel::fit(trainer, train.view(), val.rows > 0 ? &val_view : nullptr, fo);
+    } catch (const propel::Error& e) {
+      // A run resumed from a file fails in the file's name: its parameters or state may be
+      // valid numbers that no sound run produces.
+      if (a.resume.empty()) throw;
+      throw propel::Error(e.code(), std::string(e.what()) + " (training resumed from " +
+                                        a.resume + ")");
+    }
   }
   const propel::Evaluation e = propel::evaluate(model, test.view());
   double train_seconds = 0.0;
@@ -354,25 +669,11 @@ int Train(TrainArgs a) {
   if (g_mpi.rank != 0) return 0;  // rank 0 saves and reports for every rank
   if (!a.save.empty()) {
     if (standardizer) {
-      // The saved model takes raw features: the standardization folds into the first layer,
-      //   W' = W diag(1/sd),  b' = b - W' mean.
-      // (Its optimizer state belongs to the standardized inputs, so it is not saved.)
-      const propel::LayerLayout& l0 = model.layer(0);
-      float* w = model.parameters() + l0.weight_offset;
-      float* b = model.parameters() + l0.bias_offset;
-      for (int64_t o = 0; o < l0.out; ++o) {
-        double shift = 0.0;
-        for (int64_t j = 0; j < l0.in; ++j) {
-          float& wij = w[o * l0.in + j];
-          wij *= standardizer->inv_std[static_cast<size_t>(j)];
-          shift += static_cast<double>(wij) * standardizer->mean[static_cast<size_t>(j)];
-        }
-        b[o] = static_cast<float>(b[o] - shift);
-      }
-      propel::save_checkpoint(a.save, model);
-    } else {
-      propel::save_checkpoint(a.save, model, &trainer, static_cast<int64_t>(r.history.size()));
+      // The saved model takes raw features: the standardization folds into the first layer.
+      // The optimizer state (of the standardized problem) is saved with it; --resume unfolds.
+      FoldStandardizer(model, *standardizer, true);
     }
+    propel::save_checkpoint(a.save, model, &trainer, static_cast<int64_t>(r.history.size()));
   }
   std::string plot = a.plot;
   if (plot == "auto") plot = a.save.empty() ? "" : a.save + ".png";
@@ -389,7 +690,13 @@ int Train(TrainArgs a) {
         propel::active_target().name, threads, a.executor.c_str(), sum.str().c_str());
     if (!a.save.empty()) std::printf("model saved to %s\n", a.save.c_str());
     if (plotted) std::printf("loss and accuracy curves: %s\n", plot.c_str());
-    if (!plot.empty() && !plotted) std::printf("(no plot: gnuplot is not installed)\n");
+    if (!plot.empty() && !plotted) {
+      if (!OnPath("gnuplot")) {
+        std::printf("(no plot: gnuplot is not installed)\n");
+      } else {
+        std::printf("(no plot: gnuplot could not write %s)\n", plot.c_str());
+      }
+    }
   }
   if (!a.report.empty()) {
     std::ostringstream j;
@@ -403,11 +710,12 @@ int Train(TrainArgs a) {
       << ",\n  \"executor\": " << Json(a.executor)
       << ",\n  \"target\": " << Json(propel::active_target().name)
       << ",\n  \"cpu\": " << Json(CpuModel()) << ",\n  \"model\": " << Json(model.describe())
-      << ",\n  \"optimizer\": " << Json(a.optimizer) << ",\n  \"batch\": " << a.batch
+      << ",\n  \"optimizer\": " << Json(propel::optimizer_name(opt.kind))
+      << ",\n  \"lr\": " << opt.lr << ",\n  \"batch\": " << a.batch
       << ",\n  \"shard_rows\": " << a.shard << ",\n  \"seed\": " << a.seed
       << ",\n  \"parameter_checksum\": " << Json(sum.str())
       << ",\n  \"version\": " << Json(PROPEL_VERSION_STRING) << "\n}\n";
-    std::ofstream(a.report) << j.str();
+    WriteTextFile("--report", a.report, j.str());
   }
   return 0;
 }
@@ -450,19 +758,53 @@ int TrainMpi(const TrainArgs& t, int* argc, char*** argv) {
 #endif
 }
 
-propel::Dataset LoadForModel(const std::string& data, const propel::Model& m) {
-  propel::Dataset d = LoadOne(data, true, "");
+// The data set for a saved model's head: class labels (multiclass), 0 / 1 targets (binary: the
+// labels 0 and 1, or with --binary NEG,POS those two classes' rows), real targets (regression).
+// For predict (`check_labels` false) the labels only select rows; they are not checked.
+propel::Dataset LoadForModel(const std::string& data, const propel::Model& m,
+                             const std::vector<int>& binary, bool check_labels) {
+  const propel::Head head = m.head();
+  if (!binary.empty() && head != propel::Head::kBinary) {
+    Invalid("--binary: the model is " + std::string(propel::head_name(head)) + ", not binary");
+  }
+  if (head == propel::Head::kRegression && IsIdx(data)) {
+    Invalid(data + ": IDX files hold class labels; a regression model needs a CSV with real "
+            "targets");
+  }
+  std::string name;
+  propel::Dataset d = LoadOne(data, true, "", head == propel::Head::kRegression, &name);
   if (d.features != m.inputs()) {
-    throw propel::Error(propel::ErrorCode::kInvalidArgument,
-                        data + ": " + std::to_string(d.features) + " features, the model takes " +
-                            std::to_string(m.inputs()));
+    Invalid(name + ": " + std::to_string(d.features) + " features, the model takes " +
+            std::to_string(m.inputs()));
+  }
+  if (head == propel::Head::kBinary) {
+    if (!binary.empty()) {
+      CheckBinaryPair(binary, d, name);
+      d = BinaryTask(d, binary[0], binary[1]);
+      if (d.rows == 0) Invalid(name + ": no rows of the classes given by --binary");
+    } else if (check_labels) {
+      LabelsAsBinaryTargets(d, name);
+    }
+  } else if (head == propel::Head::kMulticlass) {
+    for (int64_t i = 0; i < d.rows && check_labels; ++i) {
+      const int32_t y = d.labels[static_cast<size_t>(i)];
+      if (y >= m.outputs()) {
+        Invalid(name + ": row " + std::to_string(i + 1) + " has label " + std::to_string(y) +
+                ", the model has " + std::to_string(m.outputs()) + " classes (0 to " +
+                std::to_string(m.outputs() - 1) + ")");
+      }
+    }
+  } else if (d.target_cols != m.outputs()) {
+    Invalid(name + ": " + std::to_string(d.target_cols) + " target column(s), the model has " +
+            std::to_string(m.outputs()) + " outputs");
   }
   return d;
 }
 
-int Evaluate(const std::string& model_path, const std::string& data) {
+int Evaluate(const std::string& model_path, const std::string& data,
+             const std::vector<int>& binary) {
   const propel::Model m = propel::load_model(model_path);
-  const propel::Dataset d = LoadForModel(data, m);
+  const propel::Dataset d = LoadForModel(data, m, binary, true);
   const propel::Evaluation e = propel::evaluate(m, d.view());
   std::printf("%s on %lld rows: loss %.4f", m.describe().c_str(), static_cast<long long>(e.rows),
               e.loss);
@@ -491,9 +833,10 @@ int Evaluate(const std::string& model_path, const std::string& data) {
   return 0;
 }
 
-int Predict(const std::string& model_path, const std::string& data) {
+int Predict(const std::string& model_path, const std::string& data,
+            const std::vector<int>& binary) {
   const propel::Model m = propel::load_model(model_path);
-  const propel::Dataset d = LoadForModel(data, m);
+  const propel::Dataset d = LoadForModel(data, m, binary, false);
   const int64_t k = m.outputs();
   std::vector<float> p(static_cast<size_t>(d.rows * k));
   m.predict(d.rows, d.x.data(), d.features, p.data(), k);
@@ -531,8 +874,7 @@ int main(int argc, char** argv) {
                    "T-shirt vs shirt)")
       ->expected(2)
       ->delimiter(',');
-  train->add_option("--layers", t.layers, "hidden layer widths")
-      ->delimiter(',')
+  train->add_option("--layers", t.layers, "hidden layer widths, e.g. 1024,512 ('none': no hidden layer)")
       ->capture_default_str();
   train->add_option("--activation", t.activation, "hidden activation")->capture_default_str();
   train
@@ -617,16 +959,32 @@ int main(int argc, char** argv) {
   CLI::App* bench = propel::cli::AddBenchCommand(app, bench_args);
   CLI::App* compare = propel::cli::AddCompareCommand(app);
 
+  std::vector<int> eval_binary;
+  for (CLI::App* command : {evaluate, predict}) {
+    command
+        ->add_option("--binary", eval_binary,
+                     "NEG,POS: the two classes a --binary model was trained on (its rows only, "
+                     "relabelled 0 / 1)")
+        ->expected(2)
+        ->delimiter(',');
+  }
+
   CLI11_PARSE(app, argc, argv);
+  for (const CLI::Option* option : train->get_options()) {
+    if (option->count() > 0) t.given.insert(option->get_name());
+  }
   if (train->parsed() && t.mpi) return TrainMpi(t, &argc, &argv);
   try {
     if (bench->parsed()) return propel::cli::RunBench(bench_args, bench, argc, argv);
     if (compare->parsed()) return propel::cli::RunCompare(compare);
     if (train->parsed()) return Train(t);
-    if (evaluate->parsed()) return Evaluate(model_path, data_path);
-    if (predict->parsed()) return Predict(model_path, data_path);
+    if (evaluate->parsed()) return Evaluate(model_path, data_path, eval_binary);
+    if (predict->parsed()) return Predict(model_path, data_path, eval_binary);
   } catch (const propel::Error& e) {
     std::fprintf(stderr, "propel: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "propel: out of memory\n");
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "propel: %s\n", e.what());
