@@ -62,7 +62,8 @@ struct Model::Impl {
 
 namespace {
 
-std::unique_ptr<Model::Impl> Build(const ModelSpec& spec) {
+// Validates the description and lays out the arena; allocates it only with `allocate`.
+std::unique_ptr<Model::Impl> Build(const ModelSpec& spec, bool allocate = true) {
   const char* where = "propel::Model";
   using detail::Check;
   Check(spec.inputs >= 1, where, "inputs = ", spec.inputs, " must be at least 1");
@@ -110,6 +111,7 @@ std::unique_ptr<Model::Impl> Build(const ModelSpec& spec) {
     in = layout.out;
   }
   impl->count = offset;
+  if (!allocate) return impl;
   detail::CheckMemory(where,
                       "the model (" + std::to_string(offset) + " parameters) with its gradients",
                       8.0 * static_cast<double>(offset));
@@ -189,6 +191,12 @@ void Predict(const Model::Impl& m, const char* where, int64_t rows, const float*
 }
 
 }  // namespace
+
+double model_bytes(const ModelSpec& spec) {
+  return 8.0 * static_cast<double>(Build(spec, false)->count);
+}
+
+double machine_memory_bytes() { return static_cast<double>(detail::PhysicalMemoryBytes()); }
 
 Model::Model(const ModelSpec& spec, uint64_t seed, Init init) : impl_(Build(spec)) {
   initialize(seed, init);

@@ -62,6 +62,14 @@ enum class Init : int {
 const char* init_name(Init init);
 Init parse_init(const std::string& name);  // "glorot_uniform", "glorot_normal", "he_uniform", ...
 
+// The bytes a Model of `spec` allocates (its parameters and gradients), computed without
+// allocating; throws propel::Error as the constructor does for an invalid description. With
+// machine_memory_bytes(), a caller can refuse an impossible model before loading anything (the
+// constructor itself refuses one larger than the machine's memory, kOutOfMemory).
+double model_bytes(const ModelSpec& spec);
+// Physical memory of this machine in bytes (0 when it cannot be told).
+double machine_memory_bytes();
+
 // Where one layer's parameters sit in the arena (offsets in floats).
 struct LayerLayout {
   int64_t in = 0;

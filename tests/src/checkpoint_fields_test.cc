@@ -337,6 +337,8 @@ TEST(Files, NonRegularFilesAreRefusedWithoutBlocking) {
 TEST(Memory, ImpossibleModelsAndTrainersAreClearErrors) {
   ModelSpec huge = test::MlpSpec(784, {{100000, Activation::kRelu}, {100000, Activation::kRelu}},
                                  10, Head::kMulticlass);
+  EXPECT_EQ(model_bytes(huge), 8.0 * 10079600010.0);
+  EXPECT_GT(machine_memory_bytes(), 0.0);
   try {
     Model m(huge, 1);
     ADD_FAILURE() << "a 10^10-parameter model was built";

@@ -66,9 +66,14 @@ bool OnPath(const std::string& program) {
 int RunUnderCallgrind(int argc, char** argv) {
   const std::string self = SelfPath();
   if (self.empty()) throw Error(ErrorCode::kIo, "cannot find this program's path (/proc/self/exe)");
-  std::string dir = (std::filesystem::temp_directory_path() / "propel-callgrind-XXXXXX").string();
-  if (::mkdtemp(dir.data()) == nullptr)
-    throw Error(ErrorCode::kIo, "cannot create a temporary folder for callgrind's output");
+  std::error_code tmp_ec;
+  std::filesystem::path tmp = std::filesystem::temp_directory_path(tmp_ec);
+  if (tmp_ec) tmp = "/tmp";  // TMPDIR names no folder
+  std::string dir = (tmp / "propel-callgrind-XXXXXX").string();
+  if (::mkdtemp(dir.data()) == nullptr) {
+    throw Error(ErrorCode::kIo, "cannot create a temporary folder for callgrind's output (" + dir +
+                                    "): " + std::strerror(errno));
+  }
   const std::string out = dir + "/callgrind.out";
   ::setenv(kCallgrindOutEnv, out.c_str(), 1);
   std::vector<std::string> args = {"valgrind",

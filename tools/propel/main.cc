@@ -120,6 +120,12 @@ propel::Dataset TakeFraction(propel::Dataset& d, int64_t held) {
   });
 }
 
+std::string Gigabytes(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f GB", bytes / 1e9);
+  return buf;
+}
+
 // "%g" of a double, for messages.
 std::string Num(double v) {
   std::ostringstream os;
@@ -442,6 +448,22 @@ int Train(TrainArgs a) {
   // Everything that can be checked before loading and training is checked first.
   CheckRanges(a);
   const std::vector<int64_t> layers = ParseLayers(a.layers);
+  {
+    // The hidden layers alone (one input, one output) bound the model from below: an impossible
+    // size is refused before any data is loaded.
+    propel::ModelSpec lower;
+    lower.inputs = 1;
+    lower.outputs = 1;
+    lower.head = propel::Head::kRegression;
+    for (int64_t units : layers) lower.hidden.push_back({units, propel::Activation::kRelu});
+    const double need = propel::model_bytes(lower), have = propel::machine_memory_bytes();
+    if (have > 0 && need > have) {
+      throw propel::Error(propel::ErrorCode::kOutOfMemory,
+                          "--layers " + a.layers + ": the hidden layers alone need " +
+                              Gigabytes(need) + " for their parameters and gradients; this " +
+                              "machine has " + Gigabytes(have));
+    }
+  }
   const propel::Activation activation =
       ParseNamed("--activation", a.activation, propel::parse_activation);
   const propel::Init init = ParseNamed("--init", a.init, propel::parse_init);
@@ -984,10 +1006,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "propel: %s\n", e.what());
     return 1;
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "propel: out of memory\n");
+    // The library checks its large allocations against the machine first; this is what is left.
+    std::fprintf(stderr, "propel: out of memory (a buffer could not be allocated)\n");
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "propel: %s\n", e.what());
+    // Every expected failure is a propel::Error; anything else is a bug worth a report.
+    std::fprintf(stderr, "propel: internal error: %s (please report it)\n", e.what());
     return 1;
   }
   return 0;
