@@ -67,7 +67,7 @@ struct StepOptions {
   // floats. The default keeps a batch of up to 256 rows in one shard.
   int64_t shard_rows = 256;
   Executor executor = Executor::kTbb;
-  int threads = 0;  // 0: propel::num_threads() when the Trainer is made
+  int threads = 0;  // 0: propel::num_threads() when the Trainer is made; at most kMaxThreads
   // Report StepResult::grad_norm (a pass over the gradient; always done when clipping is on).
   bool track_grad_norm = false;
 };
