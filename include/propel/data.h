@@ -67,6 +67,25 @@ struct Standardizer {
 
   static Standardizer fit(const Dataset& train);
   void apply(Dataset& data) const;
+  // A model trained on standardized features as one that takes raw features, by folding the
+  // statistics into its first layer: W' = W diag(1/sd), b' = b - W' mean. unfold() is the
+  // inverse (W = W' diag(sd), b = b' + W' mean), exact to within a rounding per weight.
+  void fold(Model& model) const;
+  void unfold(Model& model) const;
 };
+
+// Splits: the rows taken move, in order, to the returned set; the rest stay in `data`, in order.
+// split_every takes the rows i with i % k == k - 1 (k >= 1); split_count takes `count` rows
+// (0 <= count <= rows) spread evenly over the set, row i when floor((i + 1) count / rows) >
+// floor(i count / rows) — for count = rows / k of a multiple of k rows, the same rows as
+// split_every(k). Files are often grouped by class or source: an even spread keeps both sets
+// alike.
+Dataset split_every(Dataset& data, int64_t k);
+Dataset split_count(Dataset& data, int64_t count);
+
+// The rows of a labelled set whose label is `negative` or `positive`, as a binary task: targets
+// 0 and 1 (one target column), for the sigmoid + BCE head. The two classes must differ and be
+// among the set's; throws propel::Error (kInvalidArgument) otherwise.
+Dataset binary_task(const Dataset& data, int32_t negative, int32_t positive);
 
 }  // namespace propel

@@ -267,5 +267,119 @@ TEST(Normalization, StandardizeWithTrainingStatistics) {
   EXPECT_THROW(scale_features(other, NAN), Error);
 }
 
+// ----------------------------------------------------------------- CSV encodings, odd bytes
+
+TEST(Csv, ByteOrderMarkAndLoneCarriageReturns) {
+  // A BOM does not make the first (numeric) line a header; CR-only, CR LF and LF all end lines.
+  const Dataset bom = parse_csv("\xEF\xBB\xBF" "1,2,0\n3,4,1\n", {}, "bom.csv");
+  EXPECT_EQ(bom.rows, 2);
+  EXPECT_EQ(bom.x[0], 1.0f);
+  const Dataset cr = parse_csv("1,2,0\r3,4,1\r5,6,1\r", {}, "cr.csv");
+  EXPECT_EQ(cr.rows, 3);
+  const Dataset mixed = parse_csv("a,b,y\r\n1,2,0\n3,4,1\r5,6,1", {}, "mixed.csv");
+  EXPECT_EQ(mixed.rows, 3);
+  EXPECT_EQ(mixed.labels, (std::vector<int32_t>{0, 1, 1}));
+  try {
+    (void)parse_csv(std::string("1,2,0\n3,\x01\0x,1\n", 14), {}, "bin.csv");
+    ADD_FAILURE() << "parsed";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "bin.csv: line 2, column 2: '\\x01\\x00x' is not a number");
+  }
+}
+
+// ------------------------------------------------------------------ splits and binary tasks
+
+Dataset Numbered(int64_t rows, int classes) {
+  Dataset d;
+  d.features = 2;
+  d.classes = classes;
+  for (int64_t i = 0; i < rows; ++i) {
+    d.x.push_back(static_cast<float>(i));
+    d.x.push_back(static_cast<float>(-i));
+    d.labels.push_back(static_cast<int32_t>(i % classes));
+    ++d.rows;
+  }
+  return d;
+}
+
+std::vector<float> FirstFeature(const Dataset& d) {
+  std::vector<float> v;
+  for (int64_t i = 0; i < d.rows; ++i) v.push_back(d.x[static_cast<size_t>(i * d.features)]);
+  return v;
+}
+
+TEST(Split, EveryAndCountKeepOrderAndAgreeOnMultiples) {
+  Dataset a = Numbered(20, 3), b = Numbered(20, 3);
+  const Dataset every = split_every(a, 5);
+  const Dataset count = split_count(b, 4);
+  EXPECT_EQ(FirstFeature(every), (std::vector<float>{4, 9, 14, 19}));
+  EXPECT_EQ(FirstFeature(count), FirstFeature(every));
+  EXPECT_EQ(FirstFeature(a), FirstFeature(b));
+  EXPECT_EQ(a.rows, 16);
+  EXPECT_EQ(every.labels, (std::vector<int32_t>{1, 0, 2, 1}));
+  EXPECT_EQ(every.classes, 3);
+  // An exact count, spread evenly: 7 of 23 rows, at least floor(23 / 7) = 3 rows apart.
+  Dataset c = Numbered(23, 2);
+  const Dataset seven = split_count(c, 7);
+  EXPECT_EQ(seven.rows, 7);
+  EXPECT_EQ(c.rows, 16);
+  const std::vector<float> taken = FirstFeature(seven);
+  for (size_t i = 1; i < taken.size(); ++i) EXPECT_GE(taken[i] - taken[i - 1], 3.0f);
+  Dataset d = Numbered(5, 2);
+  EXPECT_EQ(split_count(d, 0).rows, 0);
+  EXPECT_EQ(split_count(d, 5).rows, 5);
+  EXPECT_EQ(d.rows, 0);
+  Dataset e = Numbered(5, 2);
+  EXPECT_THROW(split_count(e, 6), Error);
+  EXPECT_THROW(split_count(e, -1), Error);
+  EXPECT_THROW(split_every(e, 0), Error);
+}
+
+TEST(BinaryTask, SelectsTwoClassesAsTargets) {
+  const Dataset d = Numbered(12, 4);
+  const Dataset b = binary_task(d, 1, 3);
+  EXPECT_EQ(FirstFeature(b), (std::vector<float>{1, 3, 5, 7, 9, 11}));
+  EXPECT_EQ(b.targets, (std::vector<float>{0, 1, 0, 1, 0, 1}));
+  EXPECT_EQ(b.target_cols, 1);
+  EXPECT_TRUE(b.labels.empty());
+  EXPECT_THROW(binary_task(d, 2, 2), Error);
+  EXPECT_THROW(binary_task(d, -1, 2), Error);
+  try {
+    (void)binary_task(d, 0, 9);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the set's classes are 0 to 3"), std::string::npos)
+        << e.what();
+  }
+  const Dataset real = parse_csv("1,2,0.5\n", {.classes = false}, "r");
+  EXPECT_THROW(binary_task(real, 0, 1), Error);
+}
+
+TEST(Normalization, FoldingIntoTheFirstLayerGivesTheSameOutputs) {
+  Dataset raw = parse_csv("1,100,5,0\n3,140,7,1\n5,90,9,0\n2,120,4,1\n", {}, "t");
+  const Standardizer s = Standardizer::fit(raw);
+  Dataset standardized = raw;
+  s.apply(standardized);
+  ModelSpec spec;
+  spec.inputs = 3;
+  spec.hidden = {{5, Activation::kTanh}};
+  spec.outputs = 2;
+  spec.head = Head::kMulticlass;
+  Model model(spec, 11);
+  const std::vector<float> trained(model.parameters(), model.parameters() + model.parameter_count());
+  std::vector<float> want(8), got(8);
+  model.predict(4, standardized.x.data(), 3, want.data(), 2);
+  s.fold(model);
+  model.predict(4, raw.x.data(), 3, got.data(), 2);
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5f) << i;
+  s.unfold(model);
+  for (int64_t i = 0; i < model.parameter_count(); ++i) {
+    const float w = trained[static_cast<size_t>(i)];
+    EXPECT_NEAR(model.parameters()[i], w, 1e-5f * (1.0f + std::fabs(w))) << i;
+  }
+  const Standardizer wrong = Standardizer::fit(parse_csv("1,2\n", {}, "o"));
+  EXPECT_THROW(wrong.fold(model), Error);
+}
+
 }  // namespace
 }  // namespace propel

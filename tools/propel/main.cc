@@ -61,63 +61,8 @@ bool OnPath(const std::string& program) {
   return false;
 }
 
-// Moves the rows i of `d` for which take(i) holds to a second set, keeping the order of both.
-template <class Take>
-propel::Dataset TakeSpread(propel::Dataset& d, int64_t expected, Take take) {
-  propel::Dataset out, keep;
-  for (propel::Dataset* p : {&out, &keep}) {
-    p->features = d.features;
-    p->classes = d.classes;
-    p->target_cols = d.target_cols;
-  }
-  out.x.reserve(static_cast<size_t>(expected * d.features));
-  for (int64_t i = 0; i < d.rows; ++i) {
-    propel::Dataset& to = take(i) ? out : keep;
-    to.x.insert(to.x.end(), d.x.begin() + i * d.features, d.x.begin() + (i + 1) * d.features);
-    if (!d.labels.empty()) to.labels.push_back(d.labels[static_cast<size_t>(i)]);
-    if (!d.targets.empty()) {
-      to.targets.insert(to.targets.end(), d.targets.begin() + i * d.target_cols,
-                        d.targets.begin() + (i + 1) * d.target_cols);
-    }
-    ++to.rows;
-  }
-  d = std::move(keep);
-  return out;
-}
-
-// The rows of `d` whose label is one of `classes`, relabelled 0 / 1 by their position there, as
-// binary targets (the sigmoid + BCE head).
-propel::Dataset BinaryTask(const propel::Dataset& d, int negative, int positive) {
-  propel::Dataset b;
-  b.features = d.features;
-  b.target_cols = 1;
-  for (int64_t i = 0; i < d.rows; ++i) {
-    const int32_t y = d.labels[static_cast<size_t>(i)];
-    if (y != negative && y != positive) continue;
-    b.x.insert(b.x.end(), d.x.begin() + i * d.features, d.x.begin() + (i + 1) * d.features);
-    b.targets.push_back(y == positive ? 1.0f : 0.0f);
-    ++b.rows;
-  }
-  return b;
-}
-
-// Every k-th row moves to a second set (files are often grouped by class or source).
-propel::Dataset TakeEvery(propel::Dataset& d, int64_t k) {
-  return TakeSpread(d, d.rows / k, [k](int64_t i) { return i % k == k - 1; });
-}
-
 [[noreturn]] void Invalid(const std::string& message) {
   throw propel::Error(propel::ErrorCode::kInvalidArgument, message);
-}
-
-// `held` of the rows of `d`, spread evenly over the file, move to a second set: row i goes when
-// floor((i + 1) held / rows) > floor(i held / rows). For a fraction 1/k of a multiple of k rows
-// these are the rows i % k == k - 1.
-propel::Dataset TakeFraction(propel::Dataset& d, int64_t held) {
-  const int64_t rows = d.rows;
-  return TakeSpread(d, held, [rows, held](int64_t i) {
-    return (i + 1) * held / rows > i * held / rows;
-  });
 }
 
 std::string Gigabytes(double bytes) {
@@ -374,27 +319,6 @@ struct TrainArgs {
   std::set<std::string> given;  // the options the command line set explicitly
 };
 
-// A model for standardized features as one for raw features, or back (fold false):
-//   fold:    W' = W diag(1/sd),   b' = b - W' mean
-//   unfold:  W  = W' diag(sd),    b  = b' + W' mean
-// Unfolding restores the trained first layer to within a rounding per weight, so a resumed CSV
-// run continues from its state but is not bit-identical to one that never stopped.
-void FoldStandardizer(propel::Model& model, const propel::Standardizer& st, bool fold) {
-  const propel::LayerLayout& l0 = model.layer(0);
-  float* w = model.parameters() + l0.weight_offset;
-  float* b = model.parameters() + l0.bias_offset;
-  for (int64_t o = 0; o < l0.out; ++o) {
-    double shift = 0.0;
-    for (int64_t j = 0; j < l0.in; ++j) {
-      float& wij = w[o * l0.in + j];
-      if (fold) wij *= st.inv_std[static_cast<size_t>(j)];
-      shift += static_cast<double>(wij) * st.mean[static_cast<size_t>(j)];
-      if (!fold) wij /= st.inv_std[static_cast<size_t>(j)];
-    }
-    b[o] = static_cast<float>(fold ? b[o] - shift : b[o] + shift);
-  }
-}
-
 // Every numeric option in its range, before anything is loaded; the message names the option and
 // the range.
 void CheckRanges(const TrainArgs& a) {
@@ -532,7 +456,7 @@ int Train(TrainArgs a) {
   } else if (a.data == "fashion-mnist" || a.data == "mnist") {
     test = LoadOne(a.data, true, a.data_dir, real_targets, &test_name);
   } else {
-    test = TakeEvery(train, 5);  // a CSV without --test: every fifth row is held out
+    test = propel::split_every(train, 5);  // a CSV without --test: every fifth row is held out
     test_name = train_name + " (every fifth row)";
   }
   if (test.features != train.features) {
@@ -555,8 +479,9 @@ int Train(TrainArgs a) {
   propel::Head head = requested_head.value_or(propel::Head::kMulticlass);
   if (!a.binary.empty()) {
     CheckBinaryPair(a.binary, train, train_name);
-    train = BinaryTask(train, a.binary[0], a.binary[1]);
-    test = BinaryTask(test, a.binary[0], a.binary[1]);
+    CheckBinaryPair(a.binary, test, test_name);
+    train = propel::binary_task(train, a.binary[0], a.binary[1]);
+    test = propel::binary_task(test, a.binary[0], a.binary[1]);
   } else if (head == propel::Head::kBinary) {
     LabelsAsBinaryTargets(train, train_name);
     LabelsAsBinaryTargets(test, test_name);
@@ -579,7 +504,7 @@ int Train(TrainArgs a) {
               std::to_string(train.rows) + " training rows: at least 1 must be held out and 1 " +
               "kept (0: no validation)");
     }
-    val = TakeFraction(train, held);
+    val = propel::split_count(train, held);
   }
 
   propel::ModelSpec spec;
@@ -653,7 +578,7 @@ int Train(TrainArgs a) {
   if (resumed.has_optimizer) {
     propel::load_checkpoint(a.resume, model, &trainer);
     // A CSV run saved its model for raw features; training continues on standardized ones.
-    if (standardizer) FoldStandardizer(model, *standardizer, false);
+    if (standardizer) standardizer->unfold(model);
   }
   propel::FitResult r;
   if (g_mpi.on) {
@@ -693,7 +618,7 @@ int Train(TrainArgs a) {
     if (standardizer) {
       // The saved model takes raw features: the standardization folds into the first layer.
       // The optimizer state (of the standardized problem) is saved with it; --resume unfolds.
-      FoldStandardizer(model, *standardizer, true);
+      standardizer->fold(model);
     }
     propel::save_checkpoint(a.save, model, &trainer, static_cast<int64_t>(r.history.size()));
   }
@@ -802,7 +727,7 @@ propel::Dataset LoadForModel(const std::string& data, const propel::Model& m,
   if (head == propel::Head::kBinary) {
     if (!binary.empty()) {
       CheckBinaryPair(binary, d, name);
-      d = BinaryTask(d, binary[0], binary[1]);
+      d = propel::binary_task(d, binary[0], binary[1]);
       if (d.rows == 0) Invalid(name + ": no rows of the classes given by --binary");
     } else if (check_labels) {
       LabelsAsBinaryTargets(d, name);
