@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "src/check.h"
+#include "src/dense_layer.h"
 #include "src/elementwise.h"
 #include "src/executor.h"
 #include "src/memory.h"
@@ -129,22 +130,22 @@ void ForwardBlock(const Model::Impl& m, const detail::NetKernels& k, int64_t row
   int64_t lda = ldx;
   float* bufs[2] = {buf0, buf1};
   for (int64_t l = 0; l < n_layers; ++l) {
-    const LayerLayout& layer = m.layers[static_cast<size_t>(l)];
-    if (l == n_layers - 1) {
+    const LayerLayout& layout = m.layers[static_cast<size_t>(l)];
+    const detail::DenseLayer layer(layout, l == n_layers - 1);
+    if (layer.output()) {
+      // The head's output function: sigmoid fused into the GEMM, softmax over the finished rows.
       const bool sigmoid = !logits && m.spec.head == Head::kBinary;
-      LayerLayout head = layer;
-      if (sigmoid) head.activation = Activation::kSigmoid;
-      detail::LayerForward(k, head, m.params.data(), rows, a, lda, out, ldout, true, threads,
-                           scratch);
+      layer.ForwardFused(k, m.params.data(), rows, a, lda, out, ldout,
+                         sigmoid ? Activation::kSigmoid : Activation::kIdentity, threads, scratch);
       if (!logits && m.spec.head == Head::kMulticlass) {
-        k.ew->softmax(false, rows, layer.out, out, ldout, out, ldout);
+        k.ew->softmax(false, rows, layout.out, out, ldout, out, ldout);
       }
     } else {
       float* z = bufs[l % 2];
-      detail::LayerForward(k, layer, m.params.data(), rows, a, lda, z, layer.out, true, threads,
-                           scratch);
+      layer.ForwardFused(k, m.params.data(), rows, a, lda, z, layout.out, layout.activation,
+                         threads, scratch);
       a = z;
-      lda = layer.out;
+      lda = layout.out;
     }
   }
 }

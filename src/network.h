@@ -1,6 +1,6 @@
-// What a model's forward and backward passes are made of, shared by inference (src/model.cc) and
-// the training step (src/trainer.cc): the kernels of one SIMD target, fixed for a whole run, and
-// the per-layer operations on a block of rows.
+// What the network code shares (inference in src/model.cc, the training step in src/trainer.cc,
+// the layer in src/dense_layer.h): the kernels of one SIMD target, fixed for a whole run, and
+// line-aligned float arrays.
 #pragma once
 
 #include <cstddef>
@@ -57,16 +57,5 @@ struct NetKernels {
 NetKernels ActiveNetKernels();
 
 kernels::ActParams ActParamsFor(const NetKernels& k, Activation act, float alpha);
-
-// z (rows x layer.out, stride ldz) = act(a_prev W^T + b) with the activation fused into the GEMM
-// (fuse == true) or z = a_prev W^T + b (fuse == false). GEMM on `threads` threads.
-void LayerForward(const NetKernels& k, const LayerLayout& layer, const float* params, int64_t rows,
-                  const float* a_prev, int64_t lda, float* z, int64_t ldz, bool fuse, int threads,
-                  const GemmScratch* scratch);
-
-// The GEMM problems of a layer, for ReserveGemm (data pointers null).
-GemmProblem ForwardProblem(const LayerLayout& layer, int64_t rows);
-GemmProblem WeightGradProblem(const LayerLayout& layer, int64_t rows);
-GemmProblem InputGradProblem(const LayerLayout& layer, int64_t rows);
 
 }  // namespace propel::detail

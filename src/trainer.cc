@@ -18,6 +18,7 @@
 #include "propel/optim.h"
 #include "propel/train.h"
 #include "src/check.h"
+#include "src/dense_layer.h"
 #include "src/elementwise.h"
 #include "src/executor.h"
 #include "src/memory.h"
@@ -169,6 +170,7 @@ struct Trainer::Impl {
   int64_t count = 0;
   detail::NetKernels k;
   std::vector<LayerLayout> layers;
+  std::vector<detail::DenseLayer> net;  // the same layers, as the units of the shard
   std::vector<Slot> slots;
   std::vector<detail::PackBuffers> packs;  // one per thread
   std::vector<detail::AlignedFloats> shard_grads;
@@ -204,23 +206,6 @@ struct Trainer::Impl {
 
 namespace {
 
-// fn(begin, end) over [0, n) cut into `parts` balanced pieces of whole units of `unit`, on up to
-// `parts` threads (inline when parts == 1).
-template <class F>
-void Split(int64_t n, int64_t unit, int parts, const F& fn) {
-  if (parts <= 1 || n <= unit) {
-    fn(int64_t{0}, n);
-    return;
-  }
-  const int64_t units = detail::CeilDiv(n, unit);
-  const int64_t tasks = std::min<int64_t>(parts, units);
-  auto task = [&](int64_t t) {
-    const detail::Range r = detail::Balance211(units, tasks, t);
-    fn(r.begin * unit, std::min(n, r.end * unit));
-  };
-  detail::ParallelFor(tasks, static_cast<int>(tasks), task);
-}
-
 // Index of the first NaN or Inf among x[0, n), or n.
 int64_t FirstNonFinite(const float* x, int64_t n) {
   for (int64_t j = 0; j < n; ++j) {
@@ -234,92 +219,39 @@ int64_t FirstNonFinite(const float* x, int64_t n) {
 void Trainer::Impl::Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, float* grad,
                           float grad_scale, int gemm_threads, const detail::GemmScratch* scratch,
                           double* loss, int64_t* correct, double* bounds) {
-  const kernels::ElementwiseKernels& ew = *k.ew;
   const float* params = model->parameters();
-  const int64_t n_layers = static_cast<int64_t>(layers.size());
+  const int64_t n_layers = static_cast<int64_t>(net.size());
   const int64_t ldx = b.ldx == 0 ? model->inputs() : b.ldx;
   const float* x = b.x + r0 * ldx;
 
-  // Forward: hidden layers keep their outputs (and pre-activations where the derivative needs
-  // them); the output layer produces logits.
+  // Forward: each layer into the buffers it keeps; the output layer produces logits.
   const float* a_prev = x;
   int64_t lda = ldx;
   for (int64_t l = 0; l < n_layers; ++l) {
-    const LayerLayout& layer = layers[static_cast<size_t>(l)];
     const size_t ls = static_cast<size_t>(l);
-    if (l == n_layers - 1) {
-      detail::LayerForward(k, layer, params, rows, a_prev, lda, w.z[ls], layer.out, false,
-                           gemm_threads, scratch);
-    } else if (w.z[ls] == nullptr) {
-      detail::LayerForward(k, layer, params, rows, a_prev, lda, w.a[ls], layer.out, true,
-                           gemm_threads, scratch);
-    } else {
-      detail::LayerForward(k, layer, params, rows, a_prev, lda, w.z[ls], layer.out, false,
-                           gemm_threads, scratch);
-      const kernels::Act act = static_cast<kernels::Act>(layer.activation);
-      Split(rows, 1, gemm_threads, [&](int64_t i0, int64_t i1) {
-        ew.act_forward(act, layer.alpha, (i1 - i0) * layer.out, w.z[ls] + i0 * layer.out,
-                       w.a[ls] + i0 * layer.out);
-      });
-    }
-    if (l < n_layers - 1) {
-      a_prev = w.a[ls];
-      lda = layer.out;
-    }
+    net[ls].Forward(k, params, rows, a_prev, lda, w.z[ls], w.a[ls], gemm_threads, scratch);
+    a_prev = w.a[ls];
+    lda = net[ls].layout().out;
   }
 
-  // Loss and its gradient with respect to the logits (carrying 1/m).
-  const LayerLayout& top = layers.back();
+  // The head: the loss and its gradient with respect to the logits (sums over the shard's rows,
+  // times grad_scale), then the output layer's bias gradient.
+  const detail::DenseLayer& top = net.back();
   int cur = 0;
-  *loss = detail::HeadLoss(ew, model->head(), rows, top.out, w.z.back(), b, r0, grad_scale,
-                           w.delta[cur], correct);
-  ew.column_sums(rows, top.out, w.delta[cur], top.out, grad + top.bias_offset, false);
+  *loss = detail::HeadLoss(*k.ew, model->head(), rows, top.layout().out, w.z.back(), b, r0,
+                           grad_scale, w.delta[cur], correct);
+  top.BiasGradient(k, rows, w.delta[cur], grad);
 
-  // Backward.
+  // Backward: each layer's dW and the dA below it; the layer below turns dA into its dZ and db.
   for (int64_t l = n_layers - 1; l >= 0; --l) {
-    const LayerLayout& layer = layers[static_cast<size_t>(l)];
-    const float* dz = w.delta[cur];
-    const float* a_in = l == 0 ? x : w.a[static_cast<size_t>(l - 1)];
-    const int64_t ld_in = l == 0 ? ldx : layer.in;
-    // A bound on every gradient entry of this layer from this shard (Cauchy-Schwarz):
-    //   |dW_ij| = |sum_r dZ_ri A_rj| <= ||dZ||_F ||A||_F,   |db_i| <= sqrt(rows) ||dZ||_F.
-    // dZ and A are small and in cache; the bound spares a pass over the gradient to find
-    // NaN/Inf (NaN or Inf in dZ or A makes the bound NaN or Inf, and the gradient is checked).
-    double ss_a = 0.0;
-    if (ld_in == layer.in) {
-      ss_a = ew.sum_squares(rows * layer.in, a_in);
-    } else {
-      for (int64_t i = 0; i < rows; ++i) ss_a += ew.sum_squares(layer.in, a_in + i * ld_in);
-    }
-    const double norm_dz = std::sqrt(ew.sum_squares(rows * layer.out, dz));
-    bounds[l] = norm_dz * std::max(std::sqrt(ss_a), std::sqrt(static_cast<double>(rows)));
-    detail::GemmProblem gw = detail::WeightGradProblem(layer, rows);
-    gw.a = dz;
-    gw.b = a_in;
-    gw.ldb = ld_in;
-    gw.c = grad + layer.weight_offset;
-    detail::RunGemm(*k.gemm, k.blocking, gw, gemm_threads, scratch);
+    const size_t ls = static_cast<size_t>(l);
+    const float* a_in = l == 0 ? x : w.a[ls - 1];
+    const int64_t ld_in = l == 0 ? ldx : net[ls].layout().in;
+    float* da = l == 0 ? nullptr : w.delta[1 - cur];
+    bounds[l] = net[ls].Backward(k, params, rows, w.delta[cur], a_in, ld_in, grad, da,
+                                 gemm_threads, scratch);
     if (l == 0) break;
-
-    float* da = w.delta[1 - cur];
-    detail::GemmProblem gx = detail::InputGradProblem(layer, rows);
-    gx.a = dz;
-    gx.b = params + layer.weight_offset;
-    gx.c = da;
-    detail::RunGemm(*k.gemm, k.blocking, gx, gemm_threads, scratch);
-
-    // dZ_prev = dA_prev * act'(.) in place, and the previous layer's bias gradient, by columns.
-    const LayerLayout& prev = layers[static_cast<size_t>(l - 1)];
-    const size_t ps = static_cast<size_t>(l - 1);
-    const bool from_output = w.z[ps] == nullptr;
-    const float* s = from_output ? w.a[ps] : w.z[ps];
-    float* db = grad + prev.bias_offset;
-    const kernels::Act act = static_cast<kernels::Act>(prev.activation);
-    Split(prev.out, 16, gemm_threads, [&](int64_t j0, int64_t j1) {
-      std::fill(db + j0, db + j1, 0.0f);
-      ew.act_backward_bias(act, prev.alpha, from_output, rows, j1 - j0, s + j0, prev.out, da + j0,
-                           prev.out, da + j0, prev.out, db + j0);
-    });
+    net[ls - 1].ActivationBackward(k, rows, da, w.z[ls - 1], w.a[ls - 1], grad, gemm_threads);
     cur = 1 - cur;
   }
 }
@@ -507,7 +439,10 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   s.max_shards = detail::CeilDiv(max_batch, s.shard_rows);
   s.count = model.parameter_count();
   s.k = detail::ActiveNetKernels();
-  for (int64_t l = 0; l < model.num_layers(); ++l) s.layers.push_back(model.layer(l));
+  for (int64_t l = 0; l < model.num_layers(); ++l) {
+    s.layers.push_back(model.layer(l));
+    s.net.emplace_back(model.layer(l), l == model.num_layers() - 1);
+  }
   const int64_t n_layers = model.num_layers();
 
   // Workers: one per thread when shards can run side by side, else one.
@@ -535,46 +470,36 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   }
   s.slots.resize(static_cast<size_t>(n_slots));
   for (Impl::Slot& w : s.slots) {
-    // Sizes first, then one allocation carved into line-aligned pieces.
-    int64_t floats = 2 * detail::PadToLine(rows * widest);
-    for (int64_t l = 0; l < n_layers; ++l) {
-      const LayerLayout& layer = s.layers[static_cast<size_t>(l)];
-      const bool last = l == n_layers - 1;
-      const int64_t piece = detail::PadToLine(rows * layer.out);
-      if (!last) floats += piece;
-      if (last || !has_output_derivative(layer.activation)) floats += piece;
-    }
-    w.memory.Resize(floats);
-    float* p = w.memory.data();
-    w.delta[0] = p;
-    w.delta[1] = p + detail::PadToLine(rows * widest);
-    p += 2 * detail::PadToLine(rows * widest);
+    // One allocation carved into line-aligned pieces: two delta buffers of the widest layer, then
+    // per layer what it keeps (DenseLayer::keeps_*). The walk runs twice, to size and to carve.
     w.a.assign(static_cast<size_t>(n_layers), nullptr);
     w.z.assign(static_cast<size_t>(n_layers), nullptr);
-    for (int64_t l = 0; l < n_layers; ++l) {
-      const LayerLayout& layer = s.layers[static_cast<size_t>(l)];
-      const bool last = l == n_layers - 1;
-      const int64_t piece = detail::PadToLine(rows * layer.out);
-      if (!last) {
-        w.a[static_cast<size_t>(l)] = p;
-        p += piece;
+    auto carve = [&](float* base) {
+      const int64_t delta = detail::PadToLine(rows * widest);
+      int64_t at = 2 * delta;
+      for (int64_t l = 0; l < n_layers; ++l) {
+        const detail::DenseLayer& layer = s.net[static_cast<size_t>(l)];
+        const int64_t piece = detail::PadToLine(rows * layer.layout().out);
+        for (auto [keeps, slot] : {std::pair{layer.keeps_output(), &w.a},
+                                   std::pair{layer.keeps_pre_activation(), &w.z}}) {
+          if (!keeps) continue;
+          if (base != nullptr) (*slot)[static_cast<size_t>(l)] = base + at;
+          at += piece;
+        }
       }
-      if (last || !has_output_derivative(layer.activation)) {
-        w.z[static_cast<size_t>(l)] = p;
-        p += piece;
+      if (base != nullptr) {
+        w.delta[0] = base;
+        w.delta[1] = base + delta;
       }
-    }
+      return at;
+    };
+    w.memory.Resize(carve(nullptr));
+    carve(w.memory.data());
   }
   // Packing buffers for every GEMM of a shard, on one thread or on all of them.
   s.packs = std::vector<detail::PackBuffers>(static_cast<size_t>(s.threads));
   const detail::GemmScratch scratch{s.packs.data(), static_cast<int64_t>(s.packs.size())};
-  for (const LayerLayout& layer : s.layers) {
-    for (const detail::GemmProblem& p :
-         {detail::ForwardProblem(layer, rows), detail::WeightGradProblem(layer, rows),
-          detail::InputGradProblem(layer, rows)}) {
-      detail::ReserveGemm(*s.k.gemm, s.k.blocking, p.m, p.n, p.k, scratch);
-    }
-  }
+  for (const detail::DenseLayer& layer : s.net) layer.Reserve(s.k, rows, scratch);
   // Shard gradient buffers: shard 0 writes into the model's gradient arena.
   s.grad_ptrs.assign(static_cast<size_t>(s.max_shards), nullptr);
   s.grad_ptrs[0] = model.gradients();
