@@ -199,8 +199,7 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
     // Files hold the resolved parameter: NaN ("the default") or Inf never stand in one.
     if (!std::isfinite(layer.alpha)) {
       IoFail(name, "byte " + std::to_string(b.pos() - 4) + ": hidden layer " + std::to_string(l) +
-                       "'s activation parameter " + std::to_string(layer.alpha) +
-                       " is not finite");
+                       "'s activation parameter " + std::to_string(layer.alpha) + " is not finite");
     }
     p.spec.hidden.push_back(layer);
   }
@@ -250,15 +249,15 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
     o.clip_norm = b.F32("clip_norm");
     try {
       for (float v : {o.lr, o.momentum, o.beta1, o.beta2, o.eps, o.weight_decay, o.clip_norm}) {
-        detail::Check(std::isfinite(v), "the optimizer configuration", "a value is ", v,
-                      " (lr ", o.lr, ", momentum ", o.momentum, ", beta1 ", o.beta1, ", beta2 ",
-                      o.beta2, ", eps ", o.eps, ", weight_decay ", o.weight_decay, ", clip_norm ",
+        detail::Check(std::isfinite(v), "the optimizer configuration", "a value is ", v, " (lr ",
+                      o.lr, ", momentum ", o.momentum, ", beta1 ", o.beta1, ", beta2 ", o.beta2,
+                      ", eps ", o.eps, ", weight_decay ", o.weight_decay, ", clip_norm ",
                       o.clip_norm, "): every field must be finite");
       }
       detail::CheckOptimizer("the optimizer configuration", o);
     } catch (const Error& e) {
-      IoFail(name, "bytes " + std::to_string(config_at) + "-" + std::to_string(b.pos() - 1) +
-                       ": " + e.what());
+      IoFail(name, "bytes " + std::to_string(config_at) + "-" + std::to_string(b.pos() - 1) + ": " +
+                       e.what());
     }
     const uint64_t steps = b.U64("the update count");
     if (steps > static_cast<uint64_t>(detail::kMaxSteps)) {

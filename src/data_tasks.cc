@@ -12,10 +12,10 @@ namespace {
 
 void FoldStatistics(Model& model, const Standardizer& st, bool fold) {
   const LayerLayout& l0 = model.layer(0);
-  detail::Check(static_cast<int64_t>(st.mean.size()) == l0.in &&
-                    st.inv_std.size() == st.mean.size(),
-                fold ? "propel::Standardizer::fold" : "propel::Standardizer::unfold",
-                "statistics of ", st.mean.size(), " features for a model of ", l0.in, " inputs");
+  detail::Check(
+      static_cast<int64_t>(st.mean.size()) == l0.in && st.inv_std.size() == st.mean.size(),
+      fold ? "propel::Standardizer::fold" : "propel::Standardizer::unfold", "statistics of ",
+      st.mean.size(), " features for a model of ", l0.in, " inputs");
   float* w = model.parameters() + l0.weight_offset;
   float* b = model.parameters() + l0.bias_offset;
   for (int64_t o = 0; o < l0.out; ++o) {
@@ -57,7 +57,8 @@ Dataset MoveRows(Dataset& d, int64_t expected, Take take) {
     to.x.insert(to.x.end(), d.x.begin() + r * f, d.x.begin() + (r + 1) * f);
     if (!d.labels.empty()) to.labels.push_back(d.labels[r]);
     if (!d.targets.empty()) {
-      to.targets.insert(to.targets.end(), d.targets.begin() + r * t, d.targets.begin() + (r + 1) * t);
+      to.targets.insert(to.targets.end(), d.targets.begin() + r * t,
+                        d.targets.begin() + (r + 1) * t);
     }
     ++to.rows;
   }
@@ -77,17 +78,16 @@ Dataset split_count(Dataset& data, int64_t count) {
                 " is outside [0, ", data.rows, "] (the rows of the set)");
   // (i + 1) count <= rows^2 < 2^62 for any set that fits in memory.
   const int64_t rows = data.rows;
-  return MoveRows(data, count, [rows, count](int64_t i) {
-    return (i + 1) * count / rows > i * count / rows;
-  });
+  return MoveRows(data, count,
+                  [rows, count](int64_t i) { return (i + 1) * count / rows > i * count / rows; });
 }
 
 Dataset binary_task(const Dataset& data, int32_t negative, int32_t positive) {
   const char* where = "propel::binary_task";
   detail::Check(!data.labels.empty() || data.rows == 0, where,
                 "the set has real targets, not class labels");
-  detail::Check(negative >= 0 && positive >= 0 && negative != positive, where, "classes ",
-                negative, " and ", positive, ": expected two different class numbers >= 0");
+  detail::Check(negative >= 0 && positive >= 0 && negative != positive, where, "classes ", negative,
+                " and ", positive, ": expected two different class numbers >= 0");
   detail::Check(negative < data.classes && positive < data.classes, where, "classes ", negative,
                 " and ", positive, ": the set's classes are 0 to ", data.classes - 1);
   Dataset b;

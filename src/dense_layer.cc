@@ -107,9 +107,9 @@ void DenseLayer::Forward(const NetKernels& k, const float* params, int64_t rows,
   }
 }
 
-double DenseLayer::Backward(const NetKernels& k, const float* params, int64_t rows,
-                            const float* dz, const float* a_in, int64_t ld_in, float* grad,
-                            float* da, int threads, const GemmScratch* scratch) const {
+double DenseLayer::Backward(const NetKernels& k, const float* params, int64_t rows, const float* dz,
+                            const float* a_in, int64_t ld_in, float* grad, float* da, int threads,
+                            const GemmScratch* scratch) const {
   const int64_t in = layout_.in, out = layout_.out;
   double ss_a = 0.0;
   if (ld_in == in) {

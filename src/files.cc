@@ -39,7 +39,8 @@ const char* KindOf(mode_t mode) {
 
 // "is a directory, not a file", "is a FIFO (named pipe), not a regular file".
 std::string NotAFile(mode_t mode) {
-  return std::string("is ") + KindOf(mode) + (S_ISDIR(mode) ? ", not a file" : ", not a regular file");
+  return std::string("is ") + KindOf(mode) +
+         (S_ISDIR(mode) ? ", not a file" : ", not a regular file");
 }
 
 std::string FormatBytes(double bytes) {
@@ -87,9 +88,8 @@ int RemoveStaleTemporaries(const std::string& path) {
     // The writer is gone when signalling it says "no such process"; a live process (or one we
     // may not signal) keeps its file.
     if (::kill(owner, 0) == 0 || errno != ESRCH) continue;
-    const std::string stale = (parent.empty() ? std::filesystem::path(e->d_name)
-                                              : parent / e->d_name)
-                                  .string();
+    const std::string stale =
+        (parent.empty() ? std::filesystem::path(e->d_name) : parent / e->d_name).string();
     if (::unlink(stale.c_str()) == 0) ++removed;
   }
   ::closedir(d);
@@ -129,7 +129,8 @@ void WriteAtomically(const std::string& path, const std::string& bytes) {
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    Fail(path, Errno("closing " + tmp + " failed", err) + "; the previous file, if any, is unchanged");
+    Fail(path,
+         Errno("closing " + tmp + " failed", err) + "; the previous file, if any, is unchanged");
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string what = Errno("renaming " + tmp + " failed", errno);

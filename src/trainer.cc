@@ -63,7 +63,6 @@ void detail::CheckOptimizer(const char* where, const OptimizerConfig& o) {
   }
 }
 
-
 const char* optimizer_name(Optimizer optimizer) {
   return detail::NameOf(kOptimizerNames, static_cast<int>(optimizer));
 }
@@ -248,8 +247,8 @@ void Trainer::Impl::Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, 
     const float* a_in = l == 0 ? x : w.a[ls - 1];
     const int64_t ld_in = l == 0 ? ldx : net[ls].layout().in;
     float* da = l == 0 ? nullptr : w.delta[1 - cur];
-    bounds[l] = net[ls].Backward(k, params, rows, w.delta[cur], a_in, ld_in, grad, da,
-                                 gemm_threads, scratch);
+    bounds[l] = net[ls].Backward(k, params, rows, w.delta[cur], a_in, ld_in, grad, da, gemm_threads,
+                                 scratch);
     if (l == 0) break;
     net[ls - 1].ActivationBackward(k, rows, da, w.z[ls - 1], w.a[ls - 1], grad, gemm_threads);
     cur = 1 - cur;
@@ -425,8 +424,9 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   Check(options.shard_rows >= 1, where, "shard_rows = ", options.shard_rows, " must be at least 1");
   const int e = static_cast<int>(options.executor);
   Check(e >= 0 && e <= 2, where, "unknown executor ", e);
-  Check(options.threads >= 0 && options.threads <= kMaxThreads, where, "threads = ",
-        options.threads, " is outside [0, ", kMaxThreads, "] (0: the process-wide budget)");
+  Check(options.threads >= 0 && options.threads <= kMaxThreads, where,
+        "threads = ", options.threads, " is outside [0, ", kMaxThreads,
+        "] (0: the process-wide budget)");
   Impl& s = *impl_;
   s.model = &model;
   s.opt = optimizer;
@@ -692,8 +692,8 @@ Model& Trainer::model() { return *impl_->model; }
 int64_t Trainer::steps() const { return impl_->steps; }
 
 void Trainer::set_steps(int64_t steps) {
-  detail::Check(steps >= 0 && steps <= detail::kMaxSteps, "propel::Trainer::set_steps", "steps = ",
-                steps, " is outside [0, 2^53]");
+  detail::Check(steps >= 0 && steps <= detail::kMaxSteps, "propel::Trainer::set_steps",
+                "steps = ", steps, " is outside [0, 2^53]");
   impl_->steps = steps;
 }
 

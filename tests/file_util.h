@@ -1,5 +1,5 @@
-// Test helpers for files: a scratch folder, whole-file read and write, and resealing a checkpoint's CRC-32 after a
-// deliberate edit, so that the edit itself is what the reader meets.
+// Test helpers for files: a scratch folder, whole-file read and write, and resealing a checkpoint's
+// CRC-32 after a deliberate edit, so that the edit itself is what the reader meets.
 #pragma once
 
 #include <zlib.h>

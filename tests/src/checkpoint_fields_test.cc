@@ -10,16 +10,16 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <cmath>
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <string>
@@ -139,8 +139,8 @@ const float kInf = std::numeric_limits<float>::infinity();
 INSTANTIATE_TEST_SUITE_P(
     EveryField, CraftedCheckpoint,
     testing::Values(
-        Crafted{"head", Optimizer::kAdam, [](std::string& s, const Layout& l) { Put32(s, l.head, 3); },
-                "unknown head 3"},
+        Crafted{"head", Optimizer::kAdam,
+                [](std::string& s, const Layout& l) { Put32(s, l.head, 3); }, "unknown head 3"},
         Crafted{"inputs_zero", Optimizer::kAdam,
                 [](std::string& s, const Layout& l) { Put64(s, l.inputs, 0); },
                 "does not match the model description"},
@@ -171,9 +171,11 @@ INSTANTIATE_TEST_SUITE_P(
         Crafted{"parameter_inf", Optimizer::kAdam,
                 [](std::string& s, const Layout& l) { PutF(s, l.arena + 4 * 400, -kInf); },
                 "parameter [400] = -inf is not finite"},
-        Crafted{"flag", Optimizer::kAdam, [](std::string& s, const Layout& l) { Put32(s, l.flag(), 2); },
+        Crafted{"flag", Optimizer::kAdam,
+                [](std::string& s, const Layout& l) { Put32(s, l.flag(), 2); },
                 "optimizer flag 2 is neither 0 nor 1"},
-        Crafted{"kind", Optimizer::kAdam, [](std::string& s, const Layout& l) { Put32(s, l.kind(), 5); },
+        Crafted{"kind", Optimizer::kAdam,
+                [](std::string& s, const Layout& l) { Put32(s, l.kind(), 5); },
                 "unknown optimizer 5"},
         Crafted{"lr_nan", Optimizer::kAdam,
                 [](std::string& s, const Layout& l) { PutF(s, l.config(0), kNaN); },
@@ -199,11 +201,10 @@ INSTANTIATE_TEST_SUITE_P(
         Crafted{"clip_inf", Optimizer::kSgd,
                 [](std::string& s, const Layout& l) { PutF(s, l.config(6), kInf); },
                 "every field must be finite"},
-        Crafted{"steps", Optimizer::kAdam,
-                [](std::string& s, const Layout& l) {
-                  Put64(s, l.steps(), (uint64_t{1} << 63) - 1);
-                },
-                "update count 9223372036854775807 is outside [0, 2^53]"},
+        Crafted{
+            "steps", Optimizer::kAdam,
+            [](std::string& s, const Layout& l) { Put64(s, l.steps(), (uint64_t{1} << 63) - 1); },
+            "update count 9223372036854775807 is outside [0, 2^53]"},
         Crafted{"steps_negative", Optimizer::kSgd,
                 [](std::string& s, const Layout& l) { Put64(s, l.steps(), ~uint64_t{0}); },
                 "is outside [0, 2^53]"},
@@ -217,15 +218,15 @@ INSTANTIATE_TEST_SUITE_P(
                 [](std::string& s, const Layout& l) { PutF(s, l.state() + 4 * 3, kNaN); },
                 "Adam's first moment [3] = nan is not finite"},
         Crafted{"second_moment_negative", Optimizer::kAdam,
-                [](std::string& s, const Layout& l) {
-                  PutF(s, l.state() + 4 * static_cast<size_t>(l.params + 7), -1e-3f);
-                },
+                [](std::string& s,
+                   const Layout&
+                       l) { PutF(s, l.state() + 4 * static_cast<size_t>(l.params + 7), -1e-3f); },
                 "Adam's second moment [7] = -0.001000 is negative"},
-        Crafted{"second_moment_inf", Optimizer::kAdamW,
-                [](std::string& s, const Layout& l) {
-                  PutF(s, l.state() + 4 * static_cast<size_t>(l.params), kInf);
-                },
-                "Adam's second moment [0] = inf is not finite"},
+        Crafted{
+            "second_moment_inf", Optimizer::kAdamW,
+            [](std::string& s,
+               const Layout& l) { PutF(s, l.state() + 4 * static_cast<size_t>(l.params), kInf); },
+            "Adam's second moment [0] = inf is not finite"},
         Crafted{"velocity_nan", Optimizer::kNesterov,
                 [](std::string& s, const Layout& l) { PutF(s, l.state() + 4 * 9, kNaN); },
                 "the momentum velocity [9] = nan is not finite"}),

@@ -271,7 +271,10 @@ TEST(Normalization, StandardizeWithTrainingStatistics) {
 
 TEST(Csv, ByteOrderMarkAndLoneCarriageReturns) {
   // A BOM does not make the first (numeric) line a header; CR-only, CR LF and LF all end lines.
-  const Dataset bom = parse_csv("\xEF\xBB\xBF" "1,2,0\n3,4,1\n", {}, "bom.csv");
+  const Dataset bom = parse_csv(
+      "\xEF\xBB\xBF"
+      "1,2,0\n3,4,1\n",
+      {}, "bom.csv");
   EXPECT_EQ(bom.rows, 2);
   EXPECT_EQ(bom.x[0], 1.0f);
   const Dataset cr = parse_csv("1,2,0\r3,4,1\r5,6,1\r", {}, "cr.csv");
@@ -366,7 +369,8 @@ TEST(Normalization, FoldingIntoTheFirstLayerGivesTheSameOutputs) {
   spec.outputs = 2;
   spec.head = Head::kMulticlass;
   Model model(spec, 11);
-  const std::vector<float> trained(model.parameters(), model.parameters() + model.parameter_count());
+  const std::vector<float> trained(model.parameters(),
+                                   model.parameters() + model.parameter_count());
   std::vector<float> want(8), got(8);
   model.predict(4, standardized.x.data(), 3, want.data(), 2);
   s.fold(model);

@@ -12,14 +12,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iomanip>
-#include <charconv>
-#include <filesystem>
 #include <limits>
 #include <optional>
 #include <set>
@@ -172,8 +172,7 @@ void CheckWritable(const std::string& option, const std::string& path) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   const std::string dir = parent.empty() ? "." : parent.string();
   const std::string probe =
-      (std::filesystem::path(dir) / (".propel-write-probe-" + std::to_string(::getpid())))
-          .string();
+      (std::filesystem::path(dir) / (".propel-write-probe-" + std::to_string(::getpid()))).string();
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     const int err = errno;
@@ -200,9 +199,8 @@ void WriteTextFile(const std::string& option, const std::string& path, const std
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     std::remove(tmp.c_str());
-    throw propel::Error(propel::ErrorCode::kIo,
-                        option + " " + path + ": " + std::strerror(err) +
-                            "; the previous file is unchanged");
+    throw propel::Error(propel::ErrorCode::kIo, option + " " + path + ": " + std::strerror(err) +
+                                                    "; the previous file is unchanged");
   }
 }
 
@@ -219,7 +217,8 @@ std::vector<int64_t> ParseLayers(const std::string& text) {
     const std::string cell = text.substr(start, end == std::string::npos ? end : end - start);
     int64_t v = 0;
     const auto [ptr, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), v);
-    if (cell.empty()) Invalid("--layers " + text + ": width " + std::to_string(position) + " is empty" + how);
+    if (cell.empty())
+      Invalid("--layers " + text + ": width " + std::to_string(position) + " is empty" + how);
     if (ec != std::errc() || ptr != cell.data() + cell.size() || v < 1) {
       Invalid("--layers " + text + ": '" + cell + "' is not a width" + how);
     }
@@ -238,7 +237,8 @@ auto ParseNamed(const std::string& option, const std::string& value, Parse parse
   } catch (const propel::Error& e) {
     const std::string what = e.what();
     const size_t colon = what.find(": ");
-    Invalid(option + " " + value + ": " + (colon == std::string::npos ? what : what.substr(colon + 2)));
+    Invalid(option + " " + value + ": " +
+            (colon == std::string::npos ? what : what.substr(colon + 2)));
   }
 }
 
@@ -324,7 +324,8 @@ struct TrainArgs {
 void CheckRanges(const TrainArgs& a) {
   auto in = [](const char* option, double v, double lo, double hi, bool lo_open, bool hi_open,
                const char* range) {
-    const bool ok = std::isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+    const bool ok =
+        std::isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
     if (!ok) Invalid(std::string(option) + " " + Num(v) + ": expected " + range);
   };
   const double inf = std::numeric_limits<double>::infinity();
@@ -336,7 +337,8 @@ void CheckRanges(const TrainArgs& a) {
   in("--clip", a.clip, 0, inf, false, true, "a finite value >= 0 (0: off)");
   in("--validation", a.validation, 0, 1, false, true, "a fraction in [0, 1) (0: none)");
   auto count = [](const char* option, int64_t v, int64_t lo, int64_t hi, const char* range) {
-    if (v < lo || v > hi) Invalid(std::string(option) + " " + std::to_string(v) + ": expected " + range);
+    if (v < lo || v > hi)
+      Invalid(std::string(option) + " " + std::to_string(v) + ": expected " + range);
   };
   count("--batch", a.batch, 1, int64_t{1} << 31, "a whole number in [1, 2^31]");
   count("--shard", a.shard, 1, int64_t{1} << 31, "a whole number in [1, 2^31]");
@@ -464,8 +466,9 @@ int Train(TrainArgs a) {
             " features, the training set " + train_name + " " + std::to_string(train.features));
   }
   if (real_targets && (IsIdx(a.data) || (!a.test_data.empty() && IsIdx(a.test_data)))) {
-    Invalid("--loss regression needs real-valued targets: IDX files hold class labels (give a "
-            "CSV whose last column is the target)");
+    Invalid(
+        "--loss regression needs real-valued targets: IDX files hold class labels (give a "
+        "CSV whose last column is the target)");
   }
   // IDX pixels arrive in [0, 1]; CSV columns are standardized with the training rows' statistics.
   const bool idx = IsIdx(a.data);
@@ -597,8 +600,8 @@ int Train(TrainArgs a) {
       // A run resumed from a file fails in the file's name: its parameters or state may be
       // valid numbers that no sound run produces.
       if (a.resume.empty()) throw;
-      throw propel::Error(e.code(), std::string(e.what()) + " (training resumed from " +
-                                        a.resume + ")");
+      throw propel::Error(e.code(),
+                          std::string(e.what()) + " (training resumed from " + a.resume + ")");
     }
   }
   const propel::Evaluation e = propel::evaluate(model, test.view());
@@ -715,7 +718,8 @@ propel::Dataset LoadForModel(const std::string& data, const propel::Model& m,
     Invalid("--binary: the model is " + std::string(propel::head_name(head)) + ", not binary");
   }
   if (head == propel::Head::kRegression && IsIdx(data)) {
-    Invalid(data + ": IDX files hold class labels; a regression model needs a CSV with real "
+    Invalid(data +
+            ": IDX files hold class labels; a regression model needs a CSV with real "
             "targets");
   }
   std::string name;
@@ -821,7 +825,9 @@ int main(int argc, char** argv) {
                    "T-shirt vs shirt)")
       ->expected(2)
       ->delimiter(',');
-  train->add_option("--layers", t.layers, "hidden layer widths, e.g. 1024,512 ('none': no hidden layer)")
+  train
+      ->add_option("--layers", t.layers,
+                   "hidden layer widths, e.g. 1024,512 ('none': no hidden layer)")
       ->capture_default_str();
   train->add_option("--activation", t.activation, "hidden activation")->capture_default_str();
   train
