@@ -168,8 +168,7 @@ struct Trainer::Impl {
   int64_t max_shards = 0;
   int64_t count = 0;
   detail::NetKernels k;
-  std::vector<LayerLayout> layers;
-  std::vector<detail::DenseLayer> net;  // the same layers, as the units of the shard
+  std::vector<detail::DenseLayer> net;  // the model's layers, the units of a shard
   std::vector<Slot> slots;
   std::vector<detail::PackBuffers> packs;  // one per thread
   std::vector<detail::AlignedFloats> shard_grads;
@@ -269,7 +268,7 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b, bool m
     const int64_t r0 = s * shard_rows, rows = std::min(shard_rows, m - r0);
     Shard(w, b, r0, rows, grad_ptrs[static_cast<size_t>(s)], grad_scale, gemm_threads, scratch,
           &shard_loss[static_cast<size_t>(s)], &shard_correct[static_cast<size_t>(s)],
-          shard_bounds.data() + s * static_cast<int64_t>(layers.size()));
+          shard_bounds.data() + s * static_cast<int64_t>(net.size()));
   };
   // Shards in parallel when they fill the threads evenly (or there are many of them); else one
   // shard after the other with every GEMM and element-wise pass on all threads.
@@ -347,12 +346,12 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b, bool m
     }
     result.grad_norm = std::sqrt(sumsq);
   } else {
-    const int64_t n_layers = static_cast<int64_t>(layers.size());
+    const int64_t n_layers = static_cast<int64_t>(net.size());
     for (int64_t l = 0; l < n_layers && finite; ++l) {
       double bound = 0.0;
       for (int64_t s = 0; s < shards; ++s) bound += shard_bounds[s * n_layers + l];
       if (bound < 0x1p126) continue;
-      const LayerLayout& layer = layers[static_cast<size_t>(l)];
+      const LayerLayout& layer = net[static_cast<size_t>(l)].layout();
       const int64_t n = layer.bias_offset + layer.out - layer.weight_offset;
       finite = FirstNonFinite(g + layer.weight_offset, n) == n;
     }
@@ -360,11 +359,11 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b, bool m
   if (!finite) {
     const int64_t j = FirstNonFinite(g, count);
     int64_t l = 0;
-    while (l + 1 < static_cast<int64_t>(layers.size()) &&
-           j >= layers[static_cast<size_t>(l + 1)].weight_offset) {
+    while (l + 1 < static_cast<int64_t>(net.size()) &&
+           j >= net[static_cast<size_t>(l + 1)].layout().weight_offset) {
       ++l;
     }
-    const LayerLayout& layer = layers[static_cast<size_t>(l)];
+    const LayerLayout& layer = net[static_cast<size_t>(l)].layout();
     std::ostringstream what;
     if (j < layer.bias_offset) {
       const int64_t e = j - layer.weight_offset;
@@ -440,7 +439,6 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   s.count = model.parameter_count();
   s.k = detail::ActiveNetKernels();
   for (int64_t l = 0; l < model.num_layers(); ++l) {
-    s.layers.push_back(model.layer(l));
     s.net.emplace_back(model.layer(l), l == model.num_layers() - 1);
   }
   const int64_t n_layers = model.num_layers();
@@ -449,13 +447,13 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   const int64_t n_slots = std::max<int64_t>(1, std::min<int64_t>(s.threads, s.max_shards));
   const int64_t rows = s.shard_rows;
   int64_t widest = 0;
-  for (const LayerLayout& layer : s.layers) widest = std::max(widest, layer.out);
+  for (const detail::DenseLayer& layer : s.net) widest = std::max(widest, layer.layout().out);
   {
     // Everything below that grows with the model or the batch, before any of it is allocated:
     // optimizer state, shard gradient buffers, and per worker the activations of a shard.
     const int64_t state_arrays = IsAdam(s.opt.kind) ? 2 : IsMomentum(s.opt.kind) ? 1 : 0;
     double activations = 2.0 * static_cast<double>(rows) * static_cast<double>(widest);
-    for (const LayerLayout& layer : s.layers) activations += 2.0 * rows * layer.out;
+    for (const detail::DenseLayer& layer : s.net) activations += 2.0 * rows * layer.layout().out;
     const double model_bytes = 8.0 * static_cast<double>(s.count);
     const double bytes =
         4.0 * (static_cast<double>(state_arrays + s.max_shards - 1) * static_cast<double>(s.count) +
