@@ -42,7 +42,8 @@ using ActBackwardFn = void (*)(Act act, float alpha, int64_t n, const float* x, 
 // dx = dy * act'(x) expressed through y = act(x) (HasOutputDerivative(act) only).
 using ActBackwardOutFn = void (*)(Act act, float alpha, int64_t n, const float* y, const float* dy,
                                   float* dx);
-// The output layer's backward step and the bias gradient in one pass over rows x cols:
+// A hidden layer's activation backward step and its bias gradient in one pass over rows x cols
+// (dA from the layer above becomes this layer's dZ):
 //   dz = da * act'(s)          s: the pre-activation (from_output == false) or the output
 //   db[j] += sum_i dz(i, j)    rows summed in order 0..rows-1 (db may be nullptr)
 using ActBackwardBiasFn = void (*)(Act act, float alpha, bool from_output, int64_t rows,

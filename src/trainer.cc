@@ -185,9 +185,8 @@ struct Trainer::Impl {
   std::vector<int64_t> slice_chunks;  // exchange: ranks + 1 chunk offsets of the slices
   std::vector<int64_t> slice_bounds;  // the same in parameters
 
-  void Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, float* grad, float grad_scale,
-             int gemm_threads, const detail::GemmScratch* scratch, double* loss, int64_t* correct,
-             double* bounds);
+  void Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, float* grad, int gemm_threads,
+             const detail::GemmScratch* scratch, double* loss, int64_t* correct, double* bounds);
   // Forward, loss, backward and shard reduction into the model's gradient arena: sums over the
   // batch's rows, or (mean) the mean gradient.
   StepResult Gradients(const char* where, const DataView& b, bool mean);
@@ -215,7 +214,7 @@ int64_t FirstNonFinite(const float* x, int64_t n) {
 }  // namespace
 
 void Trainer::Impl::Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, float* grad,
-                          float grad_scale, int gemm_threads, const detail::GemmScratch* scratch,
+                          int gemm_threads, const detail::GemmScratch* scratch,
                           double* loss, int64_t* correct, double* bounds) {
   const float* params = model->parameters();
   const int64_t n_layers = static_cast<int64_t>(net.size());
@@ -232,12 +231,12 @@ void Trainer::Impl::Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, 
     lda = net[ls].layout().out;
   }
 
-  // The head: the loss and its gradient with respect to the logits (sums over the shard's rows,
-  // times grad_scale), then the output layer's bias gradient.
+  // The head: the loss and its gradient with respect to the logits (sums over the shard's rows:
+  // the 1 / rows of the mean is the update's), then the output layer's bias gradient.
   const detail::DenseLayer& top = net.back();
   int cur = 0;
   *loss = detail::HeadLoss(*k.ew, model->head(), rows, top.layout().out, w.z.back(), b, r0,
-                           grad_scale, w.delta[cur], correct);
+                           1.0f, w.delta[cur], correct);
   top.BiasGradient(k, rows, w.delta[cur], grad);
 
   // Backward: each layer's dW and the dA below it; the layer below turns dA into its dZ and db.
@@ -261,12 +260,11 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b, bool m
   const int64_t shards = detail::CeilDiv(m, shard_rows);
   // Shards produce gradient sums over their rows; the 1 / rows of the mean is applied once, by
   // the update (or here, for compute_gradients), so that sums from other processes add exactly.
-  const float grad_scale = 1.0f;
   const float out_scale = mean ? static_cast<float>(1.0 / static_cast<double>(m)) : 1.0f;
 
   auto run_shard = [&](Slot& w, int64_t s, int gemm_threads, const detail::GemmScratch* scratch) {
     const int64_t r0 = s * shard_rows, rows = std::min(shard_rows, m - r0);
-    Shard(w, b, r0, rows, grad_ptrs[static_cast<size_t>(s)], grad_scale, gemm_threads, scratch,
+    Shard(w, b, r0, rows, grad_ptrs[static_cast<size_t>(s)], gemm_threads, scratch,
           &shard_loss[static_cast<size_t>(s)], &shard_correct[static_cast<size_t>(s)],
           shard_bounds.data() + s * static_cast<int64_t>(net.size()));
   };

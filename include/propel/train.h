@@ -6,9 +6,10 @@
 //   2. each shard runs forward and backward into its own gradient buffer, shards side by side on
 //      the executor when they fill the threads evenly, else one after the other with every GEMM
 //      and element-wise pass on all threads (the GEMM's result does not depend on its threads);
-//   3. the shard gradients are added pairwise in shard order (the loss gradient carries 1/m, so
-//      the sum is the gradient of the batch's mean loss) into Model::gradients();
-//   4. the optimizer updates Model::parameters().
+//   3. the shard gradients, sums over their rows, are added pairwise in shard order into
+//      Model::gradients() (the gradient of the batch's summed loss);
+//   4. the optimizer updates Model::parameters() from that sum times 1/m (and the clipping
+//      factor), m the batch's rows — or all processes' rows with a gradient reducer.
 // For a given seed, shard size and SIMD target the parameters after N steps are bitwise the same
 // with any thread count and on the TBB, OpenMP and serial executors.
 #pragma once
