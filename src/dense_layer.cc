@@ -28,38 +28,42 @@ void Split(int64_t n, int64_t unit, int parts, const F& fn) {
   ParallelFor(tasks, static_cast<int>(tasks), task);
 }
 
-// The layer's three GEMMs on `rows` rows, data pointers null.
-GemmProblem ForwardProblem(const LayerLayout& layer, int64_t rows) {
-  // Z (rows x out) = A_prev (rows x in) * W^T
+// A GEMM problem of the layer: op(A) m x k times op(B) k x n into C (beta 0), data pointers null.
+GemmProblem Problem(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda,
+                    int64_t ldb, int64_t ldc) {
   GemmProblem p;
-  p.trans_a = false;
-  p.trans_b = true;
-  p.m = rows, p.n = layer.out, p.k = layer.in;
+  p.trans_a = trans_a;
+  p.trans_b = trans_b;
+  p.m = m, p.n = n, p.k = k;
   p.alpha = 1.0f, p.beta = 0.0f;
-  p.lda = layer.in, p.ldb = layer.in, p.ldc = layer.out;
+  p.lda = lda, p.ldb = ldb, p.ldc = ldc;
   return p;
 }
 
-GemmProblem WeightGradProblem(const LayerLayout& layer, int64_t rows) {
-  // dW (out x in) = dZ^T (out x rows) * A_prev (rows x in)
-  GemmProblem p;
-  p.trans_a = true;
-  p.trans_b = false;
-  p.m = layer.out, p.n = layer.in, p.k = rows;
-  p.alpha = 1.0f, p.beta = 0.0f;
-  p.lda = layer.out, p.ldb = layer.in, p.ldc = layer.in;
-  return p;
+// Z (rows x out) = A_prev (rows x in) * W^T
+GemmProblem ForwardProblem(const LayerLayout& l, int64_t rows) {
+  return Problem(false, true, rows, l.out, l.in, l.in, l.in, l.out);
+}
+// dW (out x in) = dZ^T (out x rows) * A_prev (rows x in)
+GemmProblem WeightGradProblem(const LayerLayout& l, int64_t rows) {
+  return Problem(true, false, l.out, l.in, rows, l.out, l.in, l.in);
+}
+// dA_prev (rows x in) = dZ (rows x out) * W (out x in)
+GemmProblem InputGradProblem(const LayerLayout& l, int64_t rows) {
+  return Problem(false, false, rows, l.in, l.out, l.out, l.in, l.in);
 }
 
-GemmProblem InputGradProblem(const LayerLayout& layer, int64_t rows) {
-  // dA_prev (rows x in) = dZ (rows x out) * W (out x in)
-  GemmProblem p;
-  p.trans_a = false;
-  p.trans_b = false;
-  p.m = rows, p.n = layer.in, p.k = layer.out;
-  p.alpha = 1.0f, p.beta = 0.0f;
-  p.lda = layer.out, p.ldb = layer.in, p.ldc = layer.in;
-  return p;
+// out (stride ldout) = a_prev W^T + b, with `act` fused into the epilogue when not null.
+void ForwardGemm(const NetKernels& k, const LayerLayout& l, const float* params, int64_t rows,
+                 const float* a_prev, int64_t lda, float* out, int64_t ldout,
+                 const kernels::ActParams* act, int threads, const GemmScratch* scratch) {
+  GemmProblem p = ForwardProblem(l, rows);
+  p.a = a_prev, p.lda = lda;
+  p.b = params + l.weight_offset;
+  p.c = out, p.ldc = ldout;
+  p.bias = params + l.bias_offset;
+  if (act != nullptr) p.act = *act;
+  RunGemm(*k.gemm, k.blocking, p, threads, scratch);
 }
 
 }  // namespace
@@ -71,40 +75,25 @@ bool DenseLayer::keeps_pre_activation() const {
 void DenseLayer::ForwardFused(const NetKernels& k, const float* params, int64_t rows,
                               const float* a_prev, int64_t lda, float* out, int64_t ldout,
                               Activation act, int threads, const GemmScratch* scratch) const {
-  GemmProblem p = ForwardProblem(layout_, rows);
-  p.a = a_prev, p.lda = lda;
-  p.b = params + layout_.weight_offset;
-  p.c = out, p.ldc = ldout;
-  p.bias = params + layout_.bias_offset;
-  p.act = ActParamsFor(k, act, layout_.alpha);
-  RunGemm(*k.gemm, k.blocking, p, threads, scratch);
+  const kernels::ActParams fused = ActParamsFor(k, act, layout_.alpha);
+  ForwardGemm(k, layout_, params, rows, a_prev, lda, out, ldout, &fused, threads, scratch);
 }
 
 void DenseLayer::Forward(const NetKernels& k, const float* params, int64_t rows,
                          const float* a_prev, int64_t lda, float* z, float* a, int threads,
                          const GemmScratch* scratch) const {
   const int64_t out = layout_.out;
-  if (output_) {  // logits
-    GemmProblem p = ForwardProblem(layout_, rows);
-    p.a = a_prev, p.lda = lda;
-    p.b = params + layout_.weight_offset;
-    p.c = z;
-    p.bias = params + layout_.bias_offset;
-    RunGemm(*k.gemm, k.blocking, p, threads, scratch);
-  } else if (!keeps_pre_activation()) {  // only A is kept: the activation in the epilogue
+  if (!keeps_pre_activation()) {  // only A is kept: the activation in the epilogue
     ForwardFused(k, params, rows, a_prev, lda, a, out, layout_.activation, threads, scratch);
-  } else {  // Z and A: the GEMM writes Z, one pass makes A
-    GemmProblem p = ForwardProblem(layout_, rows);
-    p.a = a_prev, p.lda = lda;
-    p.b = params + layout_.weight_offset;
-    p.c = z;
-    p.bias = params + layout_.bias_offset;
-    RunGemm(*k.gemm, k.blocking, p, threads, scratch);
-    const kernels::Act act = static_cast<kernels::Act>(layout_.activation);
-    Split(rows, 1, threads, [&](int64_t i0, int64_t i1) {
-      k.ew->act_forward(act, layout_.alpha, (i1 - i0) * out, z + i0 * out, a + i0 * out);
-    });
+    return;
   }
+  // Z (the logits, or a pre-activation the derivative needs); a hidden layer makes A in one pass.
+  ForwardGemm(k, layout_, params, rows, a_prev, lda, z, out, nullptr, threads, scratch);
+  if (output_) return;
+  const kernels::Act act = static_cast<kernels::Act>(layout_.activation);
+  Split(rows, 1, threads, [&](int64_t i0, int64_t i1) {
+    k.ew->act_forward(act, layout_.alpha, (i1 - i0) * out, z + i0 * out, a + i0 * out);
+  });
 }
 
 double DenseLayer::Backward(const NetKernels& k, const float* params, int64_t rows, const float* dz,

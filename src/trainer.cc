@@ -214,8 +214,8 @@ int64_t FirstNonFinite(const float* x, int64_t n) {
 }  // namespace
 
 void Trainer::Impl::Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, float* grad,
-                          int gemm_threads, const detail::GemmScratch* scratch,
-                          double* loss, int64_t* correct, double* bounds) {
+                          int gemm_threads, const detail::GemmScratch* scratch, double* loss,
+                          int64_t* correct, double* bounds) {
   const float* params = model->parameters();
   const int64_t n_layers = static_cast<int64_t>(net.size());
   const int64_t ldx = b.ldx == 0 ? model->inputs() : b.ldx;
@@ -235,8 +235,8 @@ void Trainer::Impl::Shard(Slot& w, const DataView& b, int64_t r0, int64_t rows, 
   // the 1 / rows of the mean is the update's), then the output layer's bias gradient.
   const detail::DenseLayer& top = net.back();
   int cur = 0;
-  *loss = detail::HeadLoss(*k.ew, model->head(), rows, top.layout().out, w.z.back(), b, r0,
-                           1.0f, w.delta[cur], correct);
+  *loss = detail::HeadLoss(*k.ew, model->head(), rows, top.layout().out, w.z.back(), b, r0, 1.0f,
+                           w.delta[cur], correct);
   top.BiasGradient(k, rows, w.delta[cur], grad);
 
   // Backward: each layer's dW and the dA below it; the layer below turns dA into its dZ and db.
