@@ -9,31 +9,33 @@
 #include "kernels/loss-inl.h"
 #include "kernels/optim-inl.h"
 #include "kernels/reduce-inl.h"
+#include "kernels/registry.h"
+#include "kernels/softmax-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace propel::kernels::HWY_NAMESPACE {
 
-const ElementwiseKernels* GetElementwiseKernels() {
-  static constexpr ElementwiseKernels kKernels = {
-      HWY_TARGET,
-      &ActForward,
-      &ActBackward,
-      &ActBackwardOut,
-      &ActBackwardBias,
-      &Softmax,
-      &BceLogits,
-      &BceProb,
-      &Mse,
-      &SoftmaxCeLabels,
-      &SoftmaxCeSoft,
-      &ColumnSums,
-      &SumSquares,
-      &ReduceSum,
-      &Sgd,
-      &Adam,
-  };
-  return &kKernels;
-}
+// This target's table, registered below (kernels/registry.h).
+constexpr ElementwiseKernels kElementwiseKernels = {
+    HWY_TARGET,
+    &ActForward,
+    &ActBackward,
+    &ActBackwardOut,
+    &ActBackwardBias,
+    &Softmax,
+    &BceLogits,
+    &BceProb,
+    &Mse,
+    &SoftmaxCeLabels,
+    &SoftmaxCeSoft,
+    &ColumnSums,
+    &SumSquares,
+    &ReduceSum,
+    &Sgd,
+    &Adam,
+};
+
+PROPEL_REGISTER_TARGET_TABLE(ElementwiseKernels, &kElementwiseKernels);
 
 }  // namespace propel::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
@@ -41,15 +43,11 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace propel::kernels {
 
-HWY_EXPORT(GetElementwiseKernels);
-
 const ElementwiseKernels* ElementwiseKernelsFor(int64_t target) {
-  const auto& table = HWY_DISPATCH_TABLE(GetElementwiseKernels);
-  for (size_t i = 1; i < sizeof(table) / sizeof(table[0]); ++i) {
-    if (table[i] != nullptr && table[i]()->target == target) return table[i]();
-  }
-  return nullptr;
+  return TargetTables<ElementwiseKernels>::For(target);
 }
+
+int64_t ElementwiseBuiltTargets() { return HWY_TARGETS; }
 
 }  // namespace propel::kernels
 #endif  // HWY_ONCE

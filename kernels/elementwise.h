@@ -9,6 +9,7 @@
 //   - no allocation, no threads, no I/O, nothing thrown: arguments are validated by the caller.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 namespace propel::kernels {
@@ -106,6 +107,10 @@ struct AdamArgs {
   float bias_correction1;  // 1 - beta1^t
   float bias_correction2;  // 1 - beta2^t
 };
+// 1 - beta^t of update number t >= 1, the power taken in double (exact for every t < 2^53).
+inline float BiasCorrection(float beta, int64_t t) {
+  return static_cast<float>(1.0 - std::pow(static_cast<double>(beta), static_cast<double>(t)));
+}
 // m = b1 m + (1 - b1) g_eff;  v = b2 v + (1 - b2) g_eff^2;
 // w -= lr * (m / c1) / (sqrt(v / c2) + eps)   (and the decoupled decay first, for AdamW)
 using AdamFn = void (*)(int64_t n, const AdamArgs& args, float* w, const float* g, float* m,
@@ -132,5 +137,7 @@ struct ElementwiseKernels {
 
 // Kernels compiled for `target` (a single HWY_* bit), or nullptr if this build has none.
 const ElementwiseKernels* ElementwiseKernelsFor(int64_t target);
+// HWY_TARGETS of kernels/elementwise.cc: the targets its tables must have registered for.
+int64_t ElementwiseBuiltTargets();
 
 }  // namespace propel::kernels

@@ -8,6 +8,7 @@
 #include "kernels/gemm_dot-inl.h"
 #include "kernels/gemm_pack-inl.h"
 #include "kernels/gemm_ukernel-inl.h"
+#include "kernels/registry.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace propel::kernels::HWY_NAMESPACE {
@@ -23,25 +24,25 @@ constexpr UkernelFn ColsKernel() {
   }
 }
 
-const GemmKernels* GetGemmKernels() {
-  static constexpr GemmKernels kKernels = {
-      HWY_TARGET,
-      static_cast<int>(kMR),
-      static_cast<int>(kNR),
-      static_cast<int>(kLanes),
-      &Ukernel<kNV>,
-      {ColsKernel<1>(), ColsKernel<2>(), ColsKernel<3>(), ColsKernel<4>()},
-      &PackA,
-      &PackB,
-      &ScaleC,
-      &DotNT,
-      static_cast<int>(kDotRows),
-      static_cast<int>(kDotCols),
-      &FmaPeak,
-      static_cast<int64_t>(kPeakChains * kLanes),
-  };
-  return &kKernels;
-}
+// This target's table, registered below (kernels/registry.h).
+constexpr GemmKernels kGemmKernels = {
+    HWY_TARGET,
+    static_cast<int>(kMR),
+    static_cast<int>(kNR),
+    static_cast<int>(kLanes),
+    &Ukernel<kNV>,
+    {ColsKernel<1>(), ColsKernel<2>(), ColsKernel<3>(), ColsKernel<4>()},
+    &PackA,
+    &PackB,
+    &ScaleC,
+    &DotNT,
+    static_cast<int>(kDotRows),
+    static_cast<int>(kDotCols),
+    &FmaPeak,
+    static_cast<int64_t>(kPeakChains* kLanes),
+};
+
+PROPEL_REGISTER_TARGET_TABLE(GemmKernels, &kGemmKernels);
 
 }  // namespace propel::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
@@ -49,27 +50,11 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace propel::kernels {
 
-HWY_EXPORT(GetGemmKernels);
+const GemmKernels* GemmKernelsFor(int64_t target) { return TargetTables<GemmKernels>::For(target); }
 
-// HWY_EXPORT's table holds one entry per compiled target (entry 0 is Highway's own dispatcher
-// initializer, absent targets are nullptr). propel selects by target itself so that a target can
-// be pinned per process without touching Highway's global state.
-const GemmKernels* GemmKernelsFor(int64_t target) {
-  const auto& table = HWY_DISPATCH_TABLE(GetGemmKernels);
-  for (size_t i = 1; i < sizeof(table) / sizeof(table[0]); ++i) {
-    if (table[i] != nullptr && table[i]()->target == target) return table[i]();
-  }
-  return nullptr;
-}
+int64_t GemmCompiledTargets() { return TargetTables<GemmKernels>::Mask(); }
 
-int64_t GemmCompiledTargets() {
-  int64_t mask = 0;
-  const auto& table = HWY_DISPATCH_TABLE(GetGemmKernels);
-  for (size_t i = 1; i < sizeof(table) / sizeof(table[0]); ++i) {
-    if (table[i] != nullptr) mask |= table[i]()->target;
-  }
-  return mask;
-}
+int64_t GemmBuiltTargets() { return HWY_TARGETS; }
 
 }  // namespace propel::kernels
 #endif  // HWY_ONCE

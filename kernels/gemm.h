@@ -1,5 +1,5 @@
 // GEMM kernels per SIMD target: the register micro-kernel and the packing routines, with the
-// tile shape (MR x NR) the driver in src/gemm_driver.cc blocks around.
+// tile shape (MR x NR) the driver in src/gemm/gemm_driver.cc blocks around.
 //
 // The micro-kernel contract (BLIS vocabulary; one call computes one MR x NR tile of C):
 //
@@ -22,7 +22,7 @@
 //                             into a scratch tile by the driver and copied out
 //
 // Kernels do no allocation, no threading, no I/O and throw nothing: arguments are validated by
-// the caller (src/check.h); HWY_DASSERT guards invariants in debug builds.
+// the caller (src/runtime/check.h); HWY_DASSERT guards invariants in debug builds.
 #pragma once
 
 #include <cstdint>
@@ -101,7 +101,10 @@ struct GemmKernels {
 // Kernels compiled for `target` (a single HWY_* bit), or nullptr if this build has none.
 const GemmKernels* GemmKernelsFor(int64_t target);
 
-// Bitmask of HWY_* targets this build compiled GEMM kernels for.
+// Bitmask of HWY_* targets whose GEMM kernels registered (kernels/registry.h).
 int64_t GemmCompiledTargets();
+// HWY_TARGETS of kernels/gemm.cc: the targets hwy/foreach_target.h compiled it for. Equal to
+// GemmCompiledTargets() unless registration failed (tests/kernels/gemm_kernels_test.cc).
+int64_t GemmBuiltTargets();
 
 }  // namespace propel::kernels

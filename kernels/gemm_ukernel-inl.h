@@ -8,6 +8,11 @@
 //   AVX2 (16 x 256-bit):  MR=6,  NR=16 (2 vectors): 12 accumulators + 2 B + 1 broadcast = 15.
 //   SSE4/SSSE3 (16 x 128-bit): MR=6, NR=8, same register budget as AVX2.
 //   SCALAR: MR=4, NR=4.
+//
+// Accuracy: each element of C is its k products accumulated by FMA in k order (KC blocks in
+// order, each block's sum added to C), so |error| <= (k + 2) u sum_p |a_ip b_pj| with u = 2^-24,
+// the bound of a float dot product; tests/src/gemm_test.cc checks twice that on every target and
+// transpose case, and tests/kernels/gemm_kernels_test.cc the kernel against a scalar reference.
 
 #if defined(PROPEL_KERNELS_GEMM_UKERNEL_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef PROPEL_KERNELS_GEMM_UKERNEL_INL_H_

@@ -2,6 +2,13 @@
 // probabilities, mean squared error, softmax cross-entropy with integer labels or soft targets.
 // Contracts: kernels/elementwise.h. Each returns the sum of the per-sample losses in double;
 // float vector partial sums are flushed to the double total every kFlush elements.
+//
+// Accuracy, against double references on every compiled target (tests/src/elementwise_test.cc):
+//   summed loss    BCE from logits, MSE, softmax CE: 2e-6 relative; BCE on probabilities: 4e-6
+//   gradient dz    BCE from logits, softmax CE (labels): 1e-6 x grad_scale absolute; BCE on
+//                  probabilities, MSE: 1e-7 absolute; softmax CE (soft targets): 2e-6 x
+//                  grad_scale x (1 + |dz|)
+// (softmax CE with logits of 1e30: the rounding of z - max adds 1.2e-7 |z| per row).
 
 #if defined(PROPEL_KERNELS_LOSS_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef PROPEL_KERNELS_LOSS_INL_H_
@@ -18,9 +25,10 @@
 
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
-#include "kernels/activation-inl.h"
 #include "kernels/elementwise.h"
+#include "kernels/map-inl.h"
 #include "kernels/math-inl.h"
+#include "kernels/softmax-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace propel::kernels::HWY_NAMESPACE {

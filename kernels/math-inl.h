@@ -70,21 +70,30 @@ constexpr float kRoundMagic = 12582912.0f;
 
 // max(x, lo) and min(x, hi) that keep NaN (x86's MAXPS/MINPS return the second operand when
 // either is NaN; elsewhere a compare and select).
-template <class D, class V = hn::Vec<D>>
-HWY_INLINE V ClampLow(D d, V x, float lo) {
+template <bool kLow, class D, class V = hn::Vec<D>>
+HWY_INLINE V ClampOneSide(D d, V x, float bound) {
+  const V b = hn::Set(d, bound);
 #if HWY_ARCH_X86 && HWY_TARGET != HWY_SCALAR
-  return hn::Max(hn::Set(d, lo), x);
+  if constexpr (kLow) {
+    return hn::Max(b, x);
+  } else {
+    return hn::Min(b, x);
+  }
 #else
-  return hn::IfThenElse(hn::Lt(x, hn::Set(d, lo)), hn::Set(d, lo), x);
+  if constexpr (kLow) {
+    return hn::IfThenElse(hn::Lt(x, b), b, x);
+  } else {
+    return hn::IfThenElse(hn::Gt(x, b), b, x);
+  }
 #endif
 }
 template <class D, class V = hn::Vec<D>>
+HWY_INLINE V ClampLow(D d, V x, float lo) {
+  return ClampOneSide<true>(d, x, lo);
+}
+template <class D, class V = hn::Vec<D>>
 HWY_INLINE V ClampHigh(D d, V x, float hi) {
-#if HWY_ARCH_X86 && HWY_TARGET != HWY_SCALAR
-  return hn::Min(hn::Set(d, hi), x);
-#else
-  return hn::IfThenElse(hn::Gt(x, hn::Set(d, hi)), hn::Set(d, hi), x);
-#endif
+  return ClampOneSide<false>(d, x, hi);
 }
 
 // x < 0 ? yes : no by the sign bit (BLENDVPS where the target has it). Highway 1.0.3's
@@ -101,7 +110,8 @@ HWY_INLINE V IfNegative(D d, V x, V yes, V no) {
 #endif
 }
 
-// 1 / x for x in [1, 2^64] (the callers' denominators): the hardware estimate refined by Newton
+// 1 / x for x in [FLT_MIN, 2^64] (the callers' denominators: 1 + e^-|x| of the sigmoid, and Adam's
+// sqrt(v) + eps, at least eps): the hardware estimate refined by Newton
 // steps (RCP14: 14 bits, one step; RCPPS: 12 bits, one step; NEON's 8-bit estimate: two). Four
 // operations on the FMA ports; a division would bound the loops at the divider's throughput
 // (one 512-bit VDIVPS per ~10 cycles on current Intel cores).

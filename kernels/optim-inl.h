@@ -1,5 +1,10 @@
 // Optimizer updates, one fused pass over the parameters each: SGD (with L2 weight decay),
 // momentum and Nesterov momentum, Adam and AdamW. Contracts: kernels/elementwise.h.
+//
+// Accuracy, against the same update in double on every compiled target
+// (tests/src/elementwise_test.cc, weights of order 1): SGD, momentum, Nesterov within 1e-6 of the
+// weights after several steps; Adam and AdamW within 2e-6 (the square root and the division by
+// sqrt(v) + eps are hardware estimates refined by one Newton step, ~1e-7 relative each).
 
 #if defined(PROPEL_KERNELS_OPTIM_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef PROPEL_KERNELS_OPTIM_INL_H_
@@ -13,8 +18,8 @@
 #include <string.h>
 
 #include "hwy/highway.h"
-#include "kernels/activation-inl.h"
 #include "kernels/elementwise.h"
+#include "kernels/map-inl.h"
 #include "kernels/math-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -101,21 +106,6 @@ HWY_INLINE VF SqrtNewton(DF d, VF v) {
 #endif
 }
 
-// 1 / x for x >= FLT_MIN (the Adam denominator, at least eps): estimate and Newton steps.
-HWY_INLINE VF RecipNewton(DF d, VF x) {
-#if HWY_TARGET == HWY_SCALAR
-  return hn::Div(hn::Set(d, 1.0f), x);
-#else
-  const VF two = hn::Set(d, 2.0f);
-  VF r = hn::ApproximateReciprocal(x);
-  r = hn::Mul(r, hn::NegMulAdd(x, r, two));
-#if HWY_ARCH_ARM
-  r = hn::Mul(r, hn::NegMulAdd(x, r, two));
-#endif
-  return r;
-#endif
-}
-
 void Sgd(int64_t n, const SgdArgs& args, float* w, const float* g, float* velocity) {
   const DF d;
   const VF lr = hn::Set(d, args.lr);
@@ -160,7 +150,7 @@ void Adam(int64_t n, const AdamArgs& args, float* w, const float* g, float* m, f
     vm = hn::MulAdd(b1, vm, hn::Mul(one_b1, ge));
     vv = hn::MulAdd(b2, vv, hn::Mul(one_b2, hn::Mul(ge, ge)));
     const VF denom = hn::MulAdd(SqrtNewton(d, vv), inv_sqrt_c2, eps);
-    vw = hn::NegMulAdd(hn::Mul(step, vm), RecipNewton(d, denom), hn::Mul(keep, vw));
+    vw = hn::NegMulAdd(hn::Mul(step, vm), math::Reciprocal(d, denom), hn::Mul(keep, vw));
   });
 }
 

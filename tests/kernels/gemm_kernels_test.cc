@@ -12,7 +12,9 @@
 
 #include "hwy/aligned_allocator.h"
 #include "hwy/targets.h"
+#include "kernels/elementwise.h"
 #include "kernels/gemm.h"
+#include "kernels/registry.h"
 #include "propel/target.h"
 #include "tests/test_util.h"
 
@@ -26,6 +28,28 @@ std::vector<int64_t> CompiledSupportedTargets() {
     out.push_back(bits & -bits);
   }
   return out;
+}
+
+// The per-target tables register themselves (kernels/registry.h): one per target of HWY_TARGETS,
+// each under its own target bit. Fails loudly if a Highway version compiles the per-target
+// copies differently (say, fewer of them, or one namespace for two targets).
+TEST(KernelRegistry, EveryCompiledTargetRegisteredOnce) {
+  const int64_t built = kernels::GemmBuiltTargets();
+  EXPECT_NE(built, 0);
+  EXPECT_EQ(kernels::GemmCompiledTargets(), built);
+  EXPECT_EQ(kernels::ElementwiseBuiltTargets(), built);
+  EXPECT_EQ(kernels::TargetTables<kernels::GemmKernels>::Count(),
+            static_cast<size_t>(__builtin_popcountll(static_cast<uint64_t>(built))));
+  EXPECT_EQ(kernels::TargetTables<kernels::ElementwiseKernels>::Count(),
+            static_cast<size_t>(__builtin_popcountll(static_cast<uint64_t>(built))));
+  for (int64_t bits = built; bits != 0; bits &= bits - 1) {
+    const int64_t target = bits & -bits;
+    ASSERT_NE(kernels::GemmKernelsFor(target), nullptr) << hwy::TargetName(target);
+    EXPECT_EQ(kernels::GemmKernelsFor(target)->target, target);
+    ASSERT_NE(kernels::ElementwiseKernelsFor(target), nullptr) << hwy::TargetName(target);
+    EXPECT_EQ(kernels::ElementwiseKernelsFor(target)->target, target);
+  }
+  EXPECT_EQ(kernels::GemmKernelsFor(0), nullptr);
 }
 
 class GemmKernelsTest : public ::testing::TestWithParam<int64_t> {
