@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "propel/error.h"
-#include "src/data_internal.h"
+#include "src/io/data_internal.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;

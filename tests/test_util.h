@@ -54,7 +54,7 @@ inline std::vector<std::string> TargetNames() {
 
 // The executors to test. Under ThreadSanitizer the OpenMP runtime (libgomp), which is not
 // instrumented, hides its synchronization from TSan and produces false reports: there the TBB
-// path (annotated in src/executor.h) and the serial one are tested.
+// path (annotated in src/runtime/executor.h) and the serial one are tested.
 inline std::vector<Executor> Executors() {
 #if defined(__SANITIZE_THREAD__)
   return {Executor::kTbb, Executor::kSerial};

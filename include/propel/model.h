@@ -124,7 +124,7 @@ class Model {
   // A one-line description, e.g. "784-1024(relu)-1024(relu)-10 multiclass, 1863690 parameters".
   std::string describe() const;
 
-  struct Impl;  // defined in src/model.cc
+  struct Impl;  // defined in src/train/model.cc
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "propel/error.h"
-#include "src/data_internal.h"
+#include "src/io/data_internal.h"
 
 namespace propel {
 namespace {

@@ -7,9 +7,9 @@
 
 #include "propel/error.h"
 #include "propel/threading.h"
-#include "src/executor.h"
-#include "src/gemm_driver.h"
-#include "src/partition.h"
+#include "src/gemm/gemm_driver.h"
+#include "src/runtime/executor.h"
+#include "src/runtime/partition.h"
 #include "tests/test_util.h"
 
 namespace propel::detail {

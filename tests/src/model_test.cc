@@ -12,7 +12,7 @@
 #include "propel/error.h"
 #include "propel/threading.h"
 #include "propel/train.h"
-#include "src/random.h"
+#include "src/runtime/random.h"
 #include "tests/reference/mlp_ref.h"
 #include "tests/test_util.h"
 

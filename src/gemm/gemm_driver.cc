@@ -1,0 +1,279 @@
+// GEMM driver. Loop nest, BLIS names (per thread, over its block [i0, i1) x [j0, j1) of C):
+//
+//   jc: columns of C in steps of NC           B block  kc x nc   -> L2
+//    pc: k in steps of KC                     pack B block
+//     ic: rows of C in steps of MC            A block  mc x kc   -> L3, pack A block
+//      ir: rows in steps of MR                A micro-panel MR x kc -> L1, reused by every jr
+//       jr: columns in steps of NR            micro-kernel on one MR x NR tile
+//
+// BLIS's names, not BLIS's order: BLIS runs jr outside ir, keeping a kc x NR B micro-panel in L1,
+// the A block in L2 and the B block in L3. Here ir is outside jr, so the smaller micro-panel (A's:
+// MR < NR on every target) stays in L1 while B's stream from the B block, which is sized to L2
+// and the A block to L3 (src/gemm/blocking.cc; docs/gemm.md, Blocking).
+//
+// Invariants: every C element is produced by the same sequence of operations whatever the thread
+// grid: k is never split between threads, KC blocks are visited in order, thread blocks start on
+// MR/NR multiples so edge tiles are the matrix's own edges. The first KC block applies the
+// caller's beta and later ones beta = 1; only the last applies bias and activation.
+#include "src/gemm/gemm_driver.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "hwy/base.h"
+#include "src/runtime/executor.h"
+#include "src/runtime/partition.h"
+
+namespace propel::detail {
+namespace {
+
+constexpr size_t kAlign = 64;
+// Below this many multiply-adds per thread a GEMM is not worth splitting.
+constexpr int64_t kMinMacsPerThread = int64_t{1} << 20;
+// Largest tile any target uses; sizes the edge-tile scratch buffers.
+constexpr int64_t kMaxTile = 64 * 64;
+
+// Packing buffers of the calling thread, for callers that bring none: reused by every call on
+// that thread, so a GEMM allocates only when it needs more than any earlier call did.
+PackBuffers& LocalBuffers() {
+  thread_local PackBuffers buffers;
+  return buffers;
+}
+
+// Floats of packed A and B that GemmBlock needs for the block [i0, i1) x [j0, j1).
+struct PackSizes {
+  int64_t a;
+  int64_t b;
+};
+
+PackSizes BlockPackSizes(const kernels::GemmKernels& kern, const Blocking& table,
+                         const GemmProblem& p, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  const int64_t mc = BalancedBlock(i1 - i0, table.mc, kern.mr);
+  const int64_t kc = std::min(BalancedBlock(p.k, table.kc, 8), p.k);
+  const int64_t nc = BalancedBlock(j1 - j0, table.nc, kern.nr);
+  return {RoundUp(std::min(mc, i1 - i0), kern.mr) * kc,
+          RoundUp(std::min(nc, j1 - j0), kern.nr) * kc};
+}
+
+}  // namespace
+
+float* PackBuffer::Get(int64_t floats) {
+  Reserve(floats);
+  return data_;
+}
+
+void PackBuffer::Reserve(int64_t floats) {
+  if (floats <= capacity_) return;
+  std::free(data_);
+  data_ = nullptr;
+  capacity_ = 0;
+  const size_t bytes = RoundUp(floats * static_cast<int64_t>(sizeof(float)), kAlign);
+  data_ = static_cast<float*>(std::aligned_alloc(kAlign, bytes));
+  if (data_ == nullptr) throw std::bad_alloc();
+  capacity_ = floats;
+}
+
+namespace {
+
+// One tile at the matrix edge (m_tile < MR or n_tile < NR). Right-edge tiles whose width is a
+// whole number of vectors run in place on the narrower kernel; the others are computed by it into
+// a full scratch tile and copied out. Either way the per-element arithmetic is the interior
+// tiles'.
+void EdgeTile(const kernels::GemmKernels& kern, int64_t kc, const float* ap, const float* bp,
+              float* c, int64_t ldc, int64_t m_tile, int64_t n_tile,
+              const kernels::UkernelParams& params) {
+  const int64_t vectors = CeilDiv(n_tile, kern.lanes);
+  const kernels::UkernelFn ukernel = kern.ukernel_cols[vectors - 1];
+  if (m_tile == kern.mr && n_tile == vectors * kern.lanes) {
+    ukernel(kc, ap, bp, c, ldc, params);
+    return;
+  }
+  alignas(kAlign) float tile[kMaxTile];
+  alignas(kAlign) float bias[64];
+  const int64_t mr = kern.mr, nr = kern.nr;
+  kernels::UkernelParams p = params;
+  if (p.beta != 0.0f) {
+    for (int64_t i = 0; i < mr; ++i) {
+      float* row = tile + i * nr;
+      if (i < m_tile) {
+        std::memcpy(row, c + i * ldc, static_cast<size_t>(n_tile) * sizeof(float));
+        std::fill(row + n_tile, row + nr, 0.0f);
+      } else {
+        std::fill(row, row + nr, 0.0f);
+      }
+    }
+  }
+  if (p.bias != nullptr) {
+    std::memcpy(bias, p.bias, static_cast<size_t>(n_tile) * sizeof(float));
+    std::fill(bias + n_tile, bias + nr, 0.0f);
+    p.bias = bias;
+  }
+  ukernel(kc, ap, bp, tile, nr, p);
+  for (int64_t i = 0; i < m_tile; ++i) {
+    std::memcpy(c + i * ldc, tile + i * nr, static_cast<size_t>(n_tile) * sizeof(float));
+  }
+}
+
+// The serial five-loop GEMM over rows [i0, i1) and columns [j0, j1) of C.
+void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const GemmProblem& p,
+               int64_t i0, int64_t i1, int64_t j0, int64_t j1, PackBuffers& buf) {
+  const int64_t mr = kern.mr, nr = kern.nr;
+  // k is blocked the same way in every thread's block (determinism); m and n per block.
+  const Blocking blk = {BalancedBlock(i1 - i0, table.mc, mr), BalancedBlock(p.k, table.kc, 8),
+                        BalancedBlock(j1 - j0, table.nc, nr)};
+  HWY_DASSERT(i0 % mr == 0 && j0 % nr == 0);
+  HWY_DASSERT(blk.mc % mr == 0 && blk.nc % nr == 0);
+  const PackSizes sizes = BlockPackSizes(kern, table, p, i0, i1, j0, j1);
+  float* bpack = buf.b.Get(sizes.b);
+  float* apack = buf.a.Get(sizes.a);
+
+  for (int64_t jc = j0; jc < j1; jc += blk.nc) {
+    const int64_t nc = std::min(blk.nc, j1 - jc);
+    for (int64_t pc = 0; pc < p.k; pc += blk.kc) {
+      const int64_t kc = std::min(blk.kc, p.k - pc);
+      const bool first = pc == 0;
+      const bool last = pc + kc == p.k;
+      const float* bsrc = p.trans_b ? p.b + jc * p.ldb + pc : p.b + pc * p.ldb + jc;
+      kern.pack_b(p.trans_b, kc, nc, bsrc, p.ldb, bpack);
+
+      kernels::UkernelParams params;
+      params.alpha = p.alpha;
+      params.beta = first ? p.beta : 1.0f;
+      params.act = last ? p.act : kernels::ActParams{};
+
+      for (int64_t ic = i0; ic < i1; ic += blk.mc) {
+        const int64_t mc = std::min(blk.mc, i1 - ic);
+        const float* asrc = p.trans_a ? p.a + pc * p.lda + ic : p.a + ic * p.lda + pc;
+        kern.pack_a(p.trans_a, mc, kc, asrc, p.lda, apack);
+
+        for (int64_t ir = 0; ir < mc; ir += mr) {
+          const int64_t m_tile = std::min(mr, mc - ir);
+          const float* ap = apack + ir * kc;
+          for (int64_t jr = 0; jr < nc; jr += nr) {
+            const int64_t n_tile = std::min(nr, nc - jr);
+            const float* bp = bpack + jr * kc;
+            params.bias = (last && p.bias != nullptr) ? p.bias + jc + jr : nullptr;
+            float* ct = p.c + (ic + ir) * p.ldc + jc + jr;
+            if (m_tile == mr && n_tile == nr) {
+              kern.ukernel(kc, ap, bp, ct, p.ldc, params);
+            } else {
+              EdgeTile(kern, kc, ap, bp, ct, p.ldc, m_tile, n_tile, params);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+ThreadGrid ChooseThreadGrid(int64_t m, int64_t n, int64_t k, int mr, int nr, int budget) {
+  const int64_t panels_m = CeilDiv(m, mr);
+  const int64_t panels_n = CeilDiv(n, nr);
+  // In double: m * n * k can exceed int64 for shapes that are valid one dimension at a time.
+  const double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const double worth = std::max(1.0, std::floor(macs / static_cast<double>(kMinMacsPerThread)));
+  int64_t threads = static_cast<int64_t>(std::min(static_cast<double>(budget), worth));
+  threads = std::min(threads, panels_m * panels_n);
+  ThreadGrid best;
+  if (threads <= 1) return best;
+  double best_cost = -1.0;
+  for (int64_t tn = threads; tn >= 1; --tn) {
+    if (threads % tn != 0) continue;
+    const int64_t tm = threads / tn;
+    if (tm > panels_m || tn > panels_n) continue;
+    // Per-thread cost: its largest block's multiply-adds plus the packing it repeats
+    // (each thread packs the A rows and B columns of its own block).
+    const double rows = static_cast<double>(CeilDiv(panels_m, tm) * mr);
+    const double cols = static_cast<double>(CeilDiv(panels_n, tn) * nr);
+    const double cost =
+        rows * cols * static_cast<double>(k) + 4.0 * (rows + cols) * static_cast<double>(k);
+    if (best_cost < 0.0 || cost < best_cost) {
+      best_cost = cost;
+      best = ThreadGrid{tm, tn};
+    }
+  }
+  return best;
+}
+
+namespace {
+
+bool UseSkinnyPath(const kernels::GemmKernels& kern, const GemmProblem& p) {
+  // A (N layout) and B (T layout) are both contiguous along k, and the output is too thin for
+  // MR x NR tiles: at most half a tile wide or tall, most of a packed tile would be padding.
+  return !p.trans_a && p.trans_b && (2 * p.n <= kern.nr || 2 * p.m <= kern.mr);
+}
+
+// Cuts the m x n output into the thread grid for `threads`, in blocks that start on multiples
+// of step_m x step_n, and runs body(t, i0, i1, j0, j1) for each non-empty block t on the executor.
+template <class Body>
+void ForEachThreadBlock(const GemmProblem& p, int64_t step_m, int64_t step_n, int threads,
+                        const Body& body) {
+  const ThreadGrid grid =
+      ChooseThreadGrid(p.m, p.n, p.k, static_cast<int>(step_m), static_cast<int>(step_n), threads);
+  const int64_t steps_m = CeilDiv(p.m, step_m);
+  const int64_t steps_n = CeilDiv(p.n, step_n);
+  auto block = [&](int64_t t) {
+    const Range rm = Balance211(steps_m, grid.tm, t / grid.tn);
+    const Range rn = Balance211(steps_n, grid.tn, t % grid.tn);
+    const int64_t i0 = rm.begin * step_m, i1 = std::min(p.m, rm.end * step_m);
+    const int64_t j0 = rn.begin * step_n, j1 = std::min(p.n, rn.end * step_n);
+    if (i0 < i1 && j0 < j1) body(t, i0, i1, j0, j1);
+  };
+  const int64_t tasks = grid.tm * grid.tn;
+  ParallelFor(tasks, static_cast<int>(tasks), block);
+}
+
+void SkinnyBlock(const kernels::GemmKernels& kern, const GemmProblem& p, int64_t i0, int64_t i1,
+                 int64_t j0, int64_t j1) {
+  float* c = p.c + i0 * p.ldc + j0;
+  kern.dot_nt(i1 - i0, j1 - j0, p.k, p.alpha, p.a + i0 * p.lda, p.lda, p.b + j0 * p.ldb, p.ldb,
+              p.beta, c, p.ldc);
+  if (p.bias != nullptr || p.act.act != kernels::Act::kIdentity) {
+    kern.scale(i1 - i0, j1 - j0, 1.0f, p.bias ? p.bias + j0 : nullptr, p.act, c, p.ldc);
+  }
+}
+
+}  // namespace
+
+void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmProblem& p,
+             int threads, const GemmScratch* scratch) {
+  if (p.m == 0 || p.n == 0) return;
+  if (p.k == 0 || p.alpha == 0.0f) {
+    kern.scale(p.m, p.n, p.beta, p.bias, p.act, p.c, p.ldc);
+    return;
+  }
+  if (UseSkinnyPath(kern, p)) {
+    ForEachThreadBlock(p, kern.dot_rows, kern.dot_cols, threads,
+                       [&](int64_t, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+                         SkinnyBlock(kern, p, i0, i1, j0, j1);
+                       });
+    return;
+  }
+  ForEachThreadBlock(
+      p, kern.mr, kern.nr, threads, [&](int64_t t, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+        PackBuffers& buf =
+            (scratch != nullptr && t < scratch->count) ? scratch->tasks[t] : LocalBuffers();
+        GemmBlock(kern, blk, p, i0, i1, j0, j1, buf);
+      });
+}
+
+void ReserveGemm(const kernels::GemmKernels& kern, const Blocking& blk, int64_t m, int64_t n,
+                 int64_t k, const GemmScratch& scratch) {
+  // BalancedBlock(total, max, g) never exceeds RoundUp(5 max / 4 + 1, g) (a remainder under a
+  // quarter block is spread over at least one other block), and a thread's block never exceeds
+  // the whole problem: a bound for every thread grid and every smaller shape.
+  const int64_t mc = RoundUp(std::min(m, blk.mc * 5 / 4 + 1), kern.mr);
+  const int64_t nc = RoundUp(std::min(n, blk.nc * 5 / 4 + 1), kern.nr);
+  const int64_t kc = std::min(k, RoundUp(blk.kc * 5 / 4 + 1, 8));
+  for (int64_t t = 0; t < scratch.count; ++t) {
+    scratch.tasks[t].a.Reserve(mc * kc);
+    scratch.tasks[t].b.Reserve(nc * kc);
+  }
+}
+
+}  // namespace propel::detail

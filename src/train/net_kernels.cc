@@ -1,0 +1,24 @@
+// The kernels of a run (src/train/net_kernels.h).
+#include "src/train/net_kernels.h"
+
+#include "src/runtime/target.h"
+
+namespace propel::detail {
+
+NetKernels ActiveNetKernels() {
+  NetKernels k;
+  k.gemm = &ActiveGemmKernels();
+  k.ew = &ActiveElementwiseKernels();
+  k.blocking = BlockingFor(*k.gemm, HostCacheSizes());
+  return k;
+}
+
+kernels::ActParams ActParamsFor(const NetKernels& k, Activation act, float alpha) {
+  kernels::ActParams p;
+  p.act = static_cast<kernels::Act>(act);
+  p.alpha = alpha;
+  p.fn = k.ew->act_forward;
+  return p;
+}
+
+}  // namespace propel::detail
