@@ -2,12 +2,14 @@
 // update, on every SIMD target propel compiled, against a plain scalar std:: loop, Eigen 3.4's
 // array expressions and oneDNN's eltwise primitive (when found), on the same inputs in one run.
 //
-// Names: <function>/<direction>/<implementation>/<elements>, e.g.
-// sigmoid/forward/propel_AVX3/16384. Counters: items_per_second (elements/s), bytes_per_second
-// (bytes read + written), and for the out-of-cache size copy_frac: bytes/s as a fraction of this
-// machine's copy bandwidth, measured at start (memcpy of 2 x 256 MiB, best of 5; the context's
-// copy_bandwidth_gbs). Everything here runs on one core: propel's element-wise calls run on the
-// calling thread.
+// Names follow the suite's (bench/suite.h): propel's cases carry /target:<T>, the peers'
+// /peer:<scalar|eigen|onednn>, e.g. elementwise/sigmoid_forward/n:16384/target:AVX3/threads:1 and
+// elementwise/sigmoid_forward/n:16384/peer:eigen/threads:1; `propel compare FILE.json` puts them
+// side by side with propel's ratio to each peer. Counters: items_per_second (elements/s),
+// bytes_per_second (bytes read + written), and for the out-of-cache size bandwidth_fraction:
+// bytes/s as a fraction of this machine's copy bandwidth, measured at start (memcpy of 2 x 256
+// MiB, best of 5; the context's copy_bandwidth_gbs). Everything here runs on one core: propel's
+// element-wise calls run on the calling thread.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -78,7 +80,7 @@ void SetCounters(benchmark::State& state, int64_t n, int arrays) {
   const int64_t bytes = items * arrays * static_cast<int64_t>(sizeof(float));
   state.SetBytesProcessed(bytes);
   if (n == kOutOfCache && g_copy_gbs > 0.0) {
-    state.counters["copy_frac"] = benchmark::Counter(
+    state.counters["bandwidth_fraction"] = benchmark::Counter(
         static_cast<double>(bytes) / (g_copy_gbs * 1e9), benchmark::Counter::kIsRate);
   }
 }
@@ -259,29 +261,31 @@ void RegisterAll() {
   } else {
     for (const Target& t : available_targets()) targets.emplace_back(t.name);
   }
-  benchmark::RegisterBenchmark("copy/memcpy/67108864", BM_Copy)->UseRealTime();
+  benchmark::RegisterBenchmark("copy/memcpy/n:67108864/peer:memcpy/threads:1", BM_Copy)
+      ->UseRealTime();
   for (Activation act : kActs) {
     for (bool backward : {false, true}) {
-      const std::string base =
-          std::string(activation_name(act)) + (backward ? "/backward/" : "/forward/");
       for (int64_t n : {kInCache, kOutOfCache}) {
-        const std::string size = "/" + std::to_string(n);
+        const std::string base = std::string("elementwise/") + activation_name(act) +
+                                 (backward ? "_backward" : "_forward") + "/n:" + std::to_string(n) +
+                                 "/";
+        const std::string size = "/threads:1";
         for (const std::string& t : targets) {
-          benchmark::RegisterBenchmark((base + "propel_" + t + size).c_str(), BM_Activation,
+          benchmark::RegisterBenchmark((base + "target:" + t + size).c_str(), BM_Activation,
                                        ActCase{act, backward, Impl::kPropel, t, n})
               ->UseRealTime();
         }
         if (n != kInCache) continue;  // peers in cache (the scalar loop would take minutes)
-        benchmark::RegisterBenchmark((base + "scalar" + size).c_str(), BM_Activation,
+        benchmark::RegisterBenchmark((base + "peer:scalar" + size).c_str(), BM_Activation,
                                      ActCase{act, backward, Impl::kScalar, "", n})
             ->UseRealTime();
         if (EigenAvailable()) {
-          benchmark::RegisterBenchmark((base + "eigen" + size).c_str(), BM_Activation,
+          benchmark::RegisterBenchmark((base + "peer:eigen" + size).c_str(), BM_Activation,
                                        ActCase{act, backward, Impl::kEigen, "", n})
               ->UseRealTime();
         }
         if (DnnlAvailable() && act != Activation::kIdentity) {
-          benchmark::RegisterBenchmark((base + "onednn" + size).c_str(), BM_Activation,
+          benchmark::RegisterBenchmark((base + "peer:onednn" + size).c_str(), BM_Activation,
                                        ActCase{act, backward, Impl::kDnnl, "", n})
               ->UseRealTime();
         }
@@ -289,28 +293,28 @@ void RegisterAll() {
     }
   }
   for (int64_t cols : {10, 1000}) {
-    const std::string base = "softmax_ce/cols" + std::to_string(cols) + "/";
+    const std::string base = "elementwise/softmax_ce_c" + std::to_string(cols) + "/";
     for (const std::string& t : targets) {
-      benchmark::RegisterBenchmark((base + "propel_" + t).c_str(), BM_SoftmaxCe, Impl::kPropel, t,
-                                   cols)
+      benchmark::RegisterBenchmark((base + "target:" + t + "/threads:1").c_str(), BM_SoftmaxCe,
+                                   Impl::kPropel, t, cols)
           ->UseRealTime();
     }
     if (EigenAvailable()) {
-      benchmark::RegisterBenchmark((base + "eigen").c_str(), BM_SoftmaxCe, Impl::kEigen,
-                                   std::string(), cols)
+      benchmark::RegisterBenchmark((base + "peer:eigen/threads:1").c_str(), BM_SoftmaxCe,
+                                   Impl::kEigen, std::string(), cols)
           ->UseRealTime();
     }
   }
   for (int64_t n : {int64_t{2048}, kInCache, int64_t{16} * 1024 * 1024}) {
-    const std::string base = "adam/";
-    const std::string size = "/" + std::to_string(n);
+    const std::string base = "optimizer/adam/n:" + std::to_string(n) + "/";
+    const std::string size = "/threads:1";
     for (const std::string& t : targets) {
-      benchmark::RegisterBenchmark((base + "propel_" + t + size).c_str(), BM_Adam, Impl::kPropel, t,
+      benchmark::RegisterBenchmark((base + "target:" + t + size).c_str(), BM_Adam, Impl::kPropel, t,
                                    n)
           ->UseRealTime();
     }
     if (EigenAvailable()) {
-      benchmark::RegisterBenchmark((base + "eigen" + size).c_str(), BM_Adam, Impl::kEigen,
+      benchmark::RegisterBenchmark((base + "peer:eigen" + size).c_str(), BM_Adam, Impl::kEigen,
                                    std::string(), n)
           ->UseRealTime();
     }

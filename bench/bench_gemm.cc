@@ -1,16 +1,21 @@
-// GEMM throughput: propel against OpenBLAS (when found) on the same shapes in the same process,
-// for 1 thread and all threads. Counters: GFLOPS, and peak_frac = the fraction of this CPU's FMA
-// peak (measured at start-up on the active target, per core, times the threads used).
+// GEMM throughput: propel against OpenBLAS (when found) on the suite's shapes (bench/suite.h,
+// the full preset) in the same process, for 1 thread and all threads, and the fused epilogue of a
+// layer's forward pass against a separate activation pass. propel's cases are the suite's own
+// (gemm/<shape>/target:<T>/threads:<n> on the active target: PROPEL_TARGET=AVX2 pins one);
+// OpenBLAS's are gemm/<shape>/peer:openblas/threads:<n>. Counters: GFLOPS and peak_fraction (of
+// the FMA peak of the target, or for the peer of the best target, times the threads).
+// `propel compare FILE.json` tabulates them side by side.
 //
-//   PROPEL_TARGET=AVX2 ./bench_gemm --benchmark_filter=square   (pin a target)
+//   build/release/bench/bench_gemm --benchmark_filter=square
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <string>
 #include <vector>
 
-#include "bench/bench_context.h"
+#include "bench/peer_main.h"
 #include "bench/shapes.h"
+#include "bench/suite.h"
 #include "propel/activation.h"
 #include "propel/gemm.h"
 #include "propel/threading.h"
@@ -26,7 +31,8 @@ extern "C" void blas_thread_shutdown_(void);
 namespace propel::bench {
 namespace {
 
-double g_peak_gflops = 0.0;
+Limits g_limits;
+std::string g_best;  // the best target available: the peers' peak fraction is against its peak
 
 struct Operands {
   std::vector<float> a, b, c;
@@ -44,35 +50,11 @@ struct Operands {
 };
 
 void SetCounters(benchmark::State& state, const GemmShape& s, int threads) {
-  const double flops = 2.0 * static_cast<double>(s.m) * s.n * s.k;
-  state.counters["GFLOPS"] =
-      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["peak_frac"] = benchmark::Counter(flops / (g_peak_gflops * 1e9 * threads),
-                                                   benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["M"] = static_cast<double>(s.m);
-  state.counters["N"] = static_cast<double>(s.n);
-  state.counters["K"] = static_cast<double>(s.k);
-  state.counters["threads"] = threads;
-}
-
-void BM_Propel(benchmark::State& state, GemmShape s) {
-  const int threads = static_cast<int>(state.range(0));
-  set_num_threads(threads);
-#ifdef PROPEL_BENCH_OPENBLAS
-  blas_thread_shutdown_();
-#endif
-  Operands op(s);
-  for (auto _ : state) {
-    sgemm(s.ta ? Trans::kYes : Trans::kNo, s.tb ? Trans::kYes : Trans::kNo, s.m, s.n, s.k, 1.0f,
-          op.a.data(), op.lda(s), op.b.data(), op.ldb(s), 0.0f, op.c.data(), s.n);
-    benchmark::ClobberMemory();
-  }
-  SetCounters(state, s, threads);
+  SetFlopCounters(state, g_limits, g_best, 2.0 * static_cast<double>(s.m) * s.n * s.k, threads);
 }
 
 #ifdef PROPEL_BENCH_OPENBLAS
-void BM_OpenBlas(benchmark::State& state, GemmShape s) {
-  const int threads = static_cast<int>(state.range(0));
+void BM_OpenBlas(benchmark::State& state, GemmShape s, int threads) {
   openblas_set_num_threads(threads);
   Operands op(s);
   for (auto _ : state) {
@@ -111,32 +93,24 @@ void BM_Linear(benchmark::State& state, Activation act, bool fused) {
   SetCounters(state, s, 1);
 }
 
-void RegisterAll() {
-  std::vector<GemmShape> shapes = SquareShapes();
-  for (const auto& s : MlpShapes()) shapes.push_back(s);
-  const int all = num_threads();
-  std::vector<int> thread_counts = {1};
-  if (all > 1) thread_counts.push_back(all);
-  for (const GemmShape& s : shapes) {
-    for (int t : thread_counts) {
-      benchmark::RegisterBenchmark(("propel/" + s.name).c_str(), BM_Propel, s)
-          ->Arg(t)
-          ->ArgName("threads")
-          ->UseRealTime();
+void RegisterPeers(const std::vector<int>& thread_counts) {
 #ifdef PROPEL_BENCH_OPENBLAS
-      benchmark::RegisterBenchmark(("openblas/" + s.name).c_str(), BM_OpenBlas, s)
-          ->Arg(t)
-          ->ArgName("threads")
-          ->UseRealTime();
-#endif
+  for (const GemmShape& s : GemmCases(Preset::kFull)) {
+    for (int t : thread_counts) {
+      const std::string name = "gemm/" + s.name + "/peer:openblas/threads:" + std::to_string(t);
+      benchmark::RegisterBenchmark(name.c_str(), BM_OpenBlas, s, t)->UseRealTime();
     }
   }
+#else
+  (void)thread_counts;
+#endif
   for (Activation act : {Activation::kIdentity, Activation::kRelu, Activation::kSigmoid,
                          Activation::kGeluTanh, Activation::kGeluErf}) {
     for (bool fused : {true, false}) {
       if (!fused && act == Activation::kIdentity) continue;
-      const std::string name = std::string("linear/fwd_b256_1024x1024/") + activation_name(act) +
-                               (fused ? "/fused" : "/separate");
+      const std::string name = std::string("gemm/linear_fwd_b256_1024x1024_") +
+                               activation_name(act) + (fused ? "_fused" : "_separate") +
+                               "/target:" + g_best + "/threads:1";
       benchmark::RegisterBenchmark(name.c_str(), BM_Linear, act, fused)->UseRealTime();
     }
   }
@@ -146,15 +120,21 @@ void RegisterAll() {
 }  // namespace propel::bench
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  propel::bench::g_peak_gflops = propel::bench::AddPropelContext();
+  using namespace propel::bench;
 #ifdef PROPEL_BENCH_OPENBLAS
-  benchmark::AddCustomContext(
-      "openblas_config", std::string(openblas_get_config()) + " core=" + openblas_get_corename());
+  // OpenBLAS's pool threads spin after each call: stopped before every propel case.
+  const auto before_propel = [] { blas_thread_shutdown_(); };
+#else
+  const auto before_propel = [] {};
 #endif
-  propel::bench::RegisterAll();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return PeerMain(
+      argc, argv, "gemm", before_propel, [](const SuiteOptions& o, const Limits& limits) {
+        g_limits = limits;
+        g_best = o.targets.front();
+#ifdef PROPEL_BENCH_OPENBLAS
+        benchmark::AddCustomContext("openblas_config", std::string(openblas_get_config()) +
+                                                           " core=" + openblas_get_corename());
+#endif
+        RegisterPeers(o.threads);
+      });
 }

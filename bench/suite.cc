@@ -190,6 +190,7 @@ struct Context {
 template <typename Body>
 void Run(benchmark::State& state, const Context& c, const std::string& name,
          const std::string& target, Body&& body) {
+  if (c.options->before_each) c.options->before_each();
   pin_target(target);
   body();  // warm: first touch of buffers and thread pools, outside the measurement
   InstructionCounter counter(*c.options);
@@ -204,15 +205,11 @@ void Run(benchmark::State& state, const Context& c, const std::string& name,
 
 void FlopCounters(benchmark::State& state, const Context& c, const std::string& target,
                   double flops, int threads) {
-  state.counters["threads"] = threads;
-  if (c.options->measure != Measure::kTime) return;  // rates of a counted run mean nothing
-  state.counters["GFLOPS"] =
-      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  const auto peak = c.limits->fma_peak_gflops.find(target);
-  if (peak != c.limits->fma_peak_gflops.end() && peak->second > 0.0) {
-    state.counters["peak_fraction"] = benchmark::Counter(
-        flops / (peak->second * 1e9 * threads), benchmark::Counter::kIsIterationInvariantRate);
+  if (c.options->measure != Measure::kTime) {  // rates of a counted run mean nothing
+    state.counters["threads"] = threads;
+    return;
   }
+  SetFlopCounters(state, *c.limits, target, flops, threads);
 }
 
 void ByteCounters(benchmark::State& state, const Context& c, int64_t n, int arrays) {
@@ -375,14 +372,24 @@ struct Registrar {
     propel::Activation act;
   };
 
-  void Train(const Net& net, int64_t batch, const std::string& target, int threads,
-             propel::Optimizer opt_kind) {
+  // executor: "" for the default (serial for one thread, TBB for more), unnamed.
+  void Train(const TrainCase& tc, const std::string& target, int threads,
+             const std::string& executor) {
+    const Net net{tc.widths, tc.activation};
+    const int64_t batch = tc.batch;
+    const propel::Optimizer opt_kind = tc.optimizer;
     std::string widths;
     for (int64_t w : net.widths) widths += (widths.empty() ? "" : "-") + std::to_string(w);
     if (net.act != propel::Activation::kRelu) widths += std::string(":") + activation_name(net.act);
     if (opt_kind != propel::Optimizer::kSgd) widths += std::string(":") + optimizer_name(opt_kind);
     const std::string name = "train/" + widths + "/batch:" + std::to_string(batch) +
-                             "/target:" + target + "/threads:" + std::to_string(threads);
+                             "/target:" + target + "/threads:" + std::to_string(threads) +
+                             (executor.empty() ? "" : "/executor:" + executor);
+    const Executor exec = executor == "omp"      ? Executor::kOpenMp
+                          : executor == "serial" ? Executor::kSerial
+                          : executor == "tbb"    ? Executor::kTbb
+                          : threads == 1         ? Executor::kSerial
+                                                 : Executor::kTbb;
     // Multiply-adds x 2 of a step: forward and weight gradient of every layer, input gradient of
     // every layer but the first.
     double flops = 0.0;
@@ -414,7 +421,7 @@ struct Registrar {
           opt.kind = opt_kind;
           opt.lr = 1e-4f;
           StepOptions so;
-          so.executor = threads == 1 ? Executor::kSerial : Executor::kTbb;
+          so.executor = exec;
           so.threads = threads;
           Trainer trainer(model, opt, batch, so);
           Run(state, c, name, target, [&] { benchmark::DoNotOptimize(trainer.step(view).loss); });
@@ -500,6 +507,49 @@ Limits MeasureLimits(const SuiteOptions& options) {
   return l;
 }
 
+std::vector<GemmShape> GemmCases(Preset preset) {
+  if (preset == Preset::kQuick) {
+    return {{"square_256", false, false, 256, 256, 256},
+            {"fwd_b64_1024x784", false, true, 64, 1024, 784}};
+  }
+  const bool full = preset == Preset::kFull;
+  std::vector<GemmShape> shapes;
+  for (const GemmShape& s : SquareShapes())
+    if (full || s.m <= 1024) shapes.push_back(s);
+  for (const GemmShape& s : MlpShapes())
+    if (full || s.name.find("1024x1024") != std::string::npos) shapes.push_back(s);
+  return shapes;
+}
+
+std::vector<TrainCase> TrainCases(Preset preset) {
+  using A = propel::Activation;
+  using O = propel::Optimizer;
+  const std::vector<int64_t> small = {784, 256, 128, 10}, large = {784, 1024, 1024, 10};
+  if (preset == Preset::kQuick) return {{small, A::kRelu, 64, O::kSgd}};
+  std::vector<TrainCase> cases = {{small, A::kRelu, 256, O::kSgd},
+                                  {large, A::kRelu, 64, O::kSgd},
+                                  {large, A::kRelu, 256, O::kSgd},
+                                  {large, A::kRelu, 256, O::kAdam}};
+  if (preset == Preset::kFull) {
+    cases.push_back({small, A::kRelu, 64, O::kSgd});
+    cases.push_back({large, A::kSigmoid, 64, O::kSgd});
+    cases.push_back({large, A::kSigmoid, 256, O::kSgd});
+  }
+  return cases;
+}
+
+void SetFlopCounters(benchmark::State& state, const Limits& limits, const std::string& target,
+                     double flops, int threads) {
+  state.counters["threads"] = threads;
+  state.counters["GFLOPS"] =
+      benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  const auto peak = limits.fma_peak_gflops.find(target);
+  if (peak != limits.fma_peak_gflops.end() && peak->second > 0.0) {
+    state.counters["peak_fraction"] = benchmark::Counter(
+        flops / (peak->second * 1e9 * threads), benchmark::Counter::kIsIterationInvariantRate);
+  }
+}
+
 int RegisterSuite(const SuiteOptions& o, const Limits& limits) {
   for (const std::string& f : o.families) {
     if (std::find(std::begin(kFamilies), std::end(kFamilies), f) == std::end(kFamilies)) {
@@ -515,17 +565,7 @@ int RegisterSuite(const SuiteOptions& o, const Limits& limits) {
   const int64_t big = OutOfCacheElements();
 
   if (Wants(o, "gemm")) {
-    std::vector<GemmShape> shapes;
-    if (quick) {
-      shapes = {{"square_256", false, false, 256, 256, 256},
-                {"fwd_b64_1024x784", false, true, 64, 1024, 784}};
-    } else {
-      for (const GemmShape& s : SquareShapes())
-        if (full || s.m <= 1024) shapes.push_back(s);
-      for (const GemmShape& s : MlpShapes())
-        if (full || s.name.find("1024x1024") != std::string::npos) shapes.push_back(s);
-    }
-    for (const GemmShape& s : shapes)
+    for (const GemmShape& s : GemmCases(o.preset))
       for (const std::string& t : targets)
         for (int threads : o.threads) r.Gemm(s, t, threads);
   }
@@ -569,32 +609,18 @@ int RegisterSuite(const SuiteOptions& o, const Limits& limits) {
   }
 
   if (Wants(o, "train")) {
-    using A = propel::Activation;
-    const Registrar::Net small{{784, 256, 128, 10}, A::kRelu};
-    const Registrar::Net large{{784, 1024, 1024, 10}, A::kRelu};
-    const Registrar::Net large_sigmoid{{784, 1024, 1024, 10}, A::kSigmoid};
-    struct Case {
-      Registrar::Net net;
-      int64_t batch;
-      propel::Optimizer opt;
-    };
-    std::vector<Case> cases;
-    if (quick) {
-      cases = {{small, 64, propel::Optimizer::kSgd}};
-    } else {
-      cases = {{small, 256, propel::Optimizer::kSgd},
-               {large, 64, propel::Optimizer::kSgd},
-               {large, 256, propel::Optimizer::kSgd},
-               {large, 256, propel::Optimizer::kAdam}};
-      if (full) {
-        cases.push_back({small, 64, propel::Optimizer::kSgd});
-        cases.push_back({large_sigmoid, 64, propel::Optimizer::kSgd});
-        cases.push_back({large_sigmoid, 256, propel::Optimizer::kSgd});
+    for (const std::string& e : o.executors) {
+      if (e != "tbb" && e != "omp" && e != "serial") {
+        throw Error(ErrorCode::kInvalidArgument, "unknown executor '" + e + "' (tbb, omp, serial)");
       }
     }
-    for (const Case& c : cases)
+    const std::vector<std::string> executors =
+        o.executors.empty() ? std::vector<std::string>{""} : o.executors;
+    for (const TrainCase& c : TrainCases(o.preset))
       for (const std::string& t : targets)
-        for (int threads : o.threads) r.Train(c.net, c.batch, t, threads, c.opt);
+        for (int threads : o.threads)
+          for (const std::string& e : executors)
+            if (e != "serial" || threads == 1) r.Train(c, t, threads, e);
   }
   return r.count;
 }

@@ -8,9 +8,17 @@
 //   elementwise/sigmoid_backward/n:16384/target:SSE4/threads:1
 #pragma once
 
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "bench/shapes.h"
+#include "propel/activation.h"
+#include "propel/train.h"
 
 namespace propel::bench {
 
@@ -26,6 +34,13 @@ struct SuiteOptions {
   std::vector<std::string> families;  // of kFamilies; empty: all
   std::vector<std::string> targets;   // target names; empty: every available target
   std::vector<int> threads = {1};     // thread counts for the multi-threaded families
+  // Executors of the train family ("tbb", "omp", "serial"; serial runs one thread only). Empty:
+  // serial for one thread, TBB for more, and the names carry no executor; else each name ends
+  // in /executor:<name>.
+  std::vector<std::string> executors;
+  // Called before each benchmark of the suite runs (a peer program stops a peer's spinning
+  // threads here); may be empty.
+  std::function<void()> before_each;
   Measure measure = Measure::kTime;
   std::string callgrind_out;  // kCallgrind: the --callgrind-out-file given to Valgrind
 };
@@ -38,6 +53,22 @@ struct Limits {
   std::map<std::string, double> fma_peak_gflops;  // per core, per target name
   double copy_bandwidth_gbs = 0.0;                // one core, memcpy far out of cache
 };
+
+// The cases of a preset, the one list `propel bench` and the peer programs (bench/bench_*.cc)
+// register from: GEMM shapes, and training steps of whole MLPs.
+struct TrainCase {
+  std::vector<int64_t> widths;  // inputs, hidden..., outputs
+  Activation activation;        // of the hidden layers
+  int64_t batch;
+  Optimizer optimizer;
+};
+std::vector<GemmShape> GemmCases(Preset preset);
+std::vector<TrainCase> TrainCases(Preset preset);
+
+// GFLOPS and peak_fraction (of `target`'s measured FMA peak times the threads) of a benchmark
+// doing `flops` per iteration; for peers too (their fraction against the active target's peak).
+void SetFlopCounters(benchmark::State& state, const Limits& limits, const std::string& target,
+                     double flops, int threads);
 
 // Measures the FMA peak of each target of `options` and the copy bandwidth (a second or two).
 Limits MeasureLimits(const SuiteOptions& options);

@@ -138,9 +138,10 @@ class Run:
 def parse_name(name):
     """family, kernel (the name without target, threads and /real_time), target, threads."""
     parts = [p for p in name.split("/") if p not in ("real_time", "process_time")]
-    target = next((p[7:] for p in parts if p.startswith("target:")), "")
+    # A peer's results (bench/bench_*.cc) carry peer:<name> where propel's carry target:<T>.
+    target = next((p.split(":", 1)[1] for p in parts if p.startswith(("target:", "peer:"))), "")
     threads = next((p[8:] for p in parts if p.startswith("threads:")), "")
-    kernel = "/".join(p for p in parts if not p.startswith(("target:", "threads:")))
+    kernel = "/".join(p for p in parts if not p.startswith(("target:", "peer:", "threads:")))
     return parts[0], kernel, target, threads
 
 
@@ -389,6 +390,7 @@ def table_report(runs, args):
     if len(set(labels)) < len(labels):  # same CPU twice: tell the runs apart by file
         labels = ["%s (%s)" % (r.label, os.path.basename(r.files[0])) for r in runs]
     cells = {}  # (row, column) -> (value, fraction)
+    peers = set()  # columns that are peers (bench/bench_*.cc), not propel targets
     rows, families, column_keys = [], {}, {}  # column label -> (run index, target rank)
     for index, (run, label) in enumerate(zip(runs, labels)):
         targets = [t for t in run.context.get("propel_available_targets", "").split(",") if t]
@@ -399,6 +401,7 @@ def table_report(runs, args):
             by_name.setdefault(b["name"], []).append(b)
         for name, reps in by_name.items():
             family, kernel, target, threads = parse_name(name)
+            is_peer = "/peer:" in name
             counter, unit, scale = metric_of(family, instructions)
             if counter is None:
                 value = median([seconds(b) for b in reps if "real_time" in b]) * 1e6
@@ -416,6 +419,8 @@ def table_report(runs, args):
                 row = "%s t%s" % (kernel, threads)
                 col = target if len(runs) == 1 else "%s %s" % (label, target)
                 key = (index, targets.index(target) if target in targets else len(targets))
+                if is_peer:
+                    peers.add(col)
             if row not in families:
                 rows.append(row)
                 families[row] = (family, unit)
@@ -434,25 +439,44 @@ def table_report(runs, args):
     return {"kind": "table", "group_by": group_by, "instructions": instructions, "rows": rows,
             "columns": columns, "units": {r: families[r][1] for r in rows},
             "families": {r: families[r][0] for r in rows},
+            "peers": [c for c in columns if c in peers],
             "cells": {"%s\t%s" % k: {"value": v[0], "fraction": v[1]} for k, v in cells.items()},
             "limits": limits, "failed": False}
 
 
+def speedup(t, row, col, peer):
+    """How many times faster propel's `col` is than `peer` on `row` (None when one is missing)."""
+    a, b = t["cells"].get("%s\t%s" % (row, col)), t["cells"].get("%s\t%s" % (row, peer))
+    if a is None or b is None or not a["value"] or not b["value"]:
+        return None
+    lower_is_better = t["units"][row].endswith("/iteration")
+    return b["value"] / a["value"] if lower_is_better else a["value"] / b["value"]
+
+
 def table_text(t, markdown):
+    peers = t.get("peers", [])
+    ours = [c for c in t["columns"] if c not in peers]
     head = ["kernel", "unit"]
     for c in t["columns"]:
-        head += [c] if t["instructions"] else [c, "of limit"]
+        head += [c] if t["instructions"] or c in peers else [c, "of limit"]
+    if ours:
+        head += ["%s vs %s" % (ours[0], p) for p in peers]
     body = []
     for row in t["rows"]:
         line = [row, t["units"][row]]
         for c in t["columns"]:
             cell = t["cells"].get("%s\t%s" % (row, c))
+            simple = t["instructions"] or c in peers
             if cell is None:
-                line += ["-"] if t["instructions"] else ["-", "-"]
+                line += ["-"] if simple else ["-", "-"]
                 continue
             line.append("%.4g" % cell["value"])
-            if not t["instructions"]:
+            if not simple:
                 line.append("-" if cell["fraction"] is None else "%.0f%%" % (100 * cell["fraction"]))
+        if ours:
+            for p in peers:
+                x = speedup(t, row, ours[0], p)
+                line.append("-" if x is None else "%.2fx" % x)
         body.append(line)
     notes = []
     for lim in t["limits"]:
@@ -460,6 +484,9 @@ def table_text(t, markdown):
         notes.append("%s: FMA peak per core (GFLOP/s) %s; copy bandwidth %s GB/s; commit %s" % (
             lim["run"], peaks or "not measured", lim["copy_bandwidth_gbs"] or "not measured",
             lim["commit"]))
+    if peers and ours:
+        notes.append("%s vs PEER: how many times faster propel's %s is than the peer (above 1: "
+                     "propel is faster)." % (ours[0], ours[0]))
     notes.append("Limits: GEMM and training step against the FMA peak of their target times the "
                  "threads; element-wise and optimizer against one core's copy bandwidth (above "
                  "100% when the arrays fit in cache).")
@@ -491,75 +518,122 @@ def gp_quote(s):
     return "'" + str(s).replace("'", "''") + "'"
 
 
+def chart_panels(report):
+    """Per family: (title, [(label, [(series, ratio, colour)])], band): each bar a ratio to 1."""
+    panels = []
+    if report["kind"] == "regression":
+        colour = {"REGRESSION": "#d62728", "improvement": "#2ca02c", "~": "#9a9a9a"}
+        what = "instructions" if report["measure"].startswith("instructions") else "time"
+        for fam in dict.fromkeys(parse_name(r["name"])[0] for r in report["rows"]):
+            rows = [r for r in report["rows"] if parse_name(r["name"])[0] == fam]
+            bars = [(r["short"], [("", r["new"] / r["old"] if r["old"] > 0 else 1.0,
+                                   colour[r["verdict"]])]) for r in rows]
+            panels.append(("%s: %s new / base (below 1: faster; shaded: within the %g%% threshold)"
+                           % (fam, what, 100 * report["threshold"]), bars, report["threshold"]))
+        return panels, [("regression", "#d62728"), ("improvement", "#2ca02c"),
+                        ("no significant change", "#9a9a9a")]
+    # A table: every column against the first (its runs' or targets' ratio, above 1: faster).
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+    base, others = report["columns"][0], report["columns"][1:]
+    if not others:
+        raise InputError("--chart needs two columns or more to compare (one run of one target?)")
+    series_colour = {c: palette[i % len(palette)] for i, c in enumerate(others)}
+    for fam in dict.fromkeys(report["families"].values()):
+        bars = []
+        for row in (r for r in report["rows"] if report["families"][r] == fam):
+            ratios = []
+            for c in others:
+                x = speedup(report, row, c, base)
+                if x is not None:
+                    ratios.append((c, x, series_colour[c]))
+            if ratios:
+                bars.append((row, ratios))
+        if bars:
+            unit = report["units"][next(r for r in report["rows"] if report["families"][r] == fam)]
+            panels.append(("%s: %s against %s (above 1: faster)" % (fam, unit, base), bars, None))
+    if not panels:
+        raise InputError("--chart: no row has values in two columns")
+    return panels, [(c, series_colour[c]) for c in others]
+
+
 def chart(report, path):
+    """One panel per family, a horizontal bar per case from 1 to its ratio (log axis centred on
+    1), the full case names beside the bars."""
     gnuplot = shutil.which("gnuplot")
     if gnuplot is None:
         raise InputError("--chart needs gnuplot (apt-get install gnuplot-nox)")
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".png", ".svg"):
         raise InputError("--chart %s: the file must end in .png or .svg" % path)
+    panels, legend = chart_panels(report)
+    ratios = [x for _, bars, _ in panels for _, rs in bars for _, x, _ in rs if x > 0]
+    band = max((p[2] or 0.0) for p in panels)
+    spread = max([abs(math.log(x)) for x in ratios] + [math.log1p(band) * 1.5, math.log(1.1)])
+    lo, hi = math.exp(-spread * 1.15), math.exp(spread * 1.15)
+    longest = max(len(label) for _, bars, _ in panels for label, _ in bars)
+    left = 24 + 8 * longest          # pixels for the case names (sans 9: under 8 px a character)
+    row_px = lambda n_series: 8 + 10 * n_series
+    heights = [70 + sum(row_px(len(rs)) for _, rs in bars) for _, bars, _ in panels]
+    width, height = left + 760, sum(heights) + 40
     tmp = tempfile.mkdtemp(prefix="propel-chart-")
     try:
-        script = []
-        if report["kind"] == "regression":
-            panels = [("change of %s (%%; above 0: slower)" % report["measure"].split(" (")[0],
-                       [r["short"] for r in report["rows"]],
-                       [("change", [100 * r["change"] for r in report["rows"]])],
-                       [r["verdict"] for r in report["rows"]])]
-        else:
-            panels = []
-            for fam in dict.fromkeys(report["families"].values()):
-                rows = [r for r in report["rows"] if report["families"][r] == fam]
-                unit = report["units"][rows[0]]
-                series = []
-                for c in report["columns"]:
-                    vals = []
-                    for r in rows:
-                        cell = report["cells"].get("%s\t%s" % (r, c))
-                        vals.append(None if cell is None else cell["value"])
-                    series.append((c, vals))
-                panels.append(("%s: %s by %s" % (fam, unit, report["group_by"]), rows, series, None))
-        bars = max(len(p[1]) * max(1, len(p[2])) for p in panels)
-        width = max(900, min(12000, 40 + bars * 14 + 60 * max(len(p[1]) for p in panels)))
-        # Rotated labels hang below the axis: room for the longest (gnuplot counts character
-        # heights; a label at -60 degrees drops about half its length).
-        longest = max(len(row) for p in panels for row in p[1])
-        margin = min(60, 3 + int(0.5 * longest))
-        height = (300 + 12 * margin) * len(panels)
         term = "pngcairo noenhanced size %d,%d font 'sans,9'" % (width, height) if ext == ".png" \
             else "svg noenhanced size %d,%d dynamic font 'sans,9'" % (width, height)
-        script += ["set terminal " + term, "set output " + gp_quote(path),
-                   "set datafile separator '\\t'", "set datafile missing '?'",
-                   "set style data histograms", "set style histogram clustered gap 1",
-                   "set style fill solid 0.85 border -1", "set boxwidth 0.9",
-                   "set xtics rotate by -60 left nomirror", "set grid ytics", "set key outside right top",
-                   "set bmargin %d" % margin, "set rmargin 28",
-                   "set multiplot layout %d,1" % len(panels)]
-        for i, (title, rows, series, verdicts) in enumerate(panels):
+        script = ["set terminal " + term, "set output " + gp_quote(path),
+                  "set datafile separator '\\t'", "set logscale x 2",
+                  "set xrange [%r:%r]" % (lo, hi), "set grid xtics", "set style fill solid 0.9",
+                  "set xtics (%s)" % ", ".join(
+                      "'%gx' %r" % (t, t) for t in (0.25, 0.33, 0.5, 0.67, 0.8, 0.9, 0.95, 1.0,
+                                                    1.05, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0)
+                      if lo <= t <= hi),
+                  "set key off", "set tics front", "set ytics scale 0 nomirror",
+                  "set lmargin at screen %r" % (left / width), "set rmargin at screen 0.97",
+                  "set multiplot"]
+        top = 1.0 - 40.0 / height
+        for i, (title, bars, panel_band) in enumerate(panels):
             dat = os.path.join(tmp, "panel%d.tsv" % i)
+            ticks, y = [], 0.0
             with open(dat, "w") as f:
-                for j, row in enumerate(rows):
-                    vals = ["?" if s[1][j] is None else repr(s[1][j]) for s in series]
-                    if verdicts is not None:  # one column per verdict: colours
-                        v = vals[0]
-                        vals = [v if verdicts[j] == k else "?" for k in ("REGRESSION", "improvement", "~")]
-                    f.write("\t".join([row.replace("\t", " ")] + vals) + "\n")
-            script.append("set title " + gp_quote(title))
-            if verdicts is not None:
-                script.append("set yrange [*:*]")
-                script.append("set style histogram rowstacked")
-                script.append("plot %s using 2:xtic(1) title 'regression' lc rgb '#d62728', "
-                              "'' using 3 title 'improvement' lc rgb '#2ca02c', "
-                              "'' using 4 title 'no significant change' lc rgb '#9a9a9a'" % gp_quote(dat))
-            else:
-                parts = []
-                for k, (name, _) in enumerate(series):
-                    parts.append("%s using %d%s title %s" % (
-                        gp_quote(dat) if k == 0 else "''", k + 2, ":xtic(1)" if k == 0 else "", gp_quote(name)))
-                script.append("plot " + ", ".join(parts))
-        script.append("unset multiplot")
+                for label, rs in bars:  # top to bottom: y grows downwards (yrange reversed)
+                    h = row_px(len(rs))
+                    ticks.append((label, y + h / 2.0))
+                    for k, (series, x, colour) in enumerate(rs):
+                        y0 = y + 4 + 10 * k
+                        # x y xlow xhigh ylow yhigh colour, then the value beside the bar's end
+                        f.write("%r\t%r\t%r\t%r\t%r\t%r\t%d\t%r\t%s\n" % (
+                            math.sqrt(x), y0 + 4.5, min(1.0, x), max(1.0, x), y0, y0 + 9,
+                            int(colour[1:], 16), x, "%.3g" % x))
+                    y += h
+            frac = heights[i] / height
+            script += ["set origin 0,%r" % (top - frac), "set size 1,%r" % frac,
+                       "set tmargin 2", "set bmargin 2", "set title " + gp_quote(title),
+                       "set yrange [%r:0]" % y,
+                       "set ytics (%s)" % ", ".join("%s %r" % (gp_quote(l), v) for l, v in ticks),
+                       "unset object"]
+            if panel_band:
+                script.append("set object 1 rect from %r,graph 0 to %r,graph 1 behind "
+                              "fillcolor rgb '#e8e8e8' fillstyle solid 1.0 noborder" % (
+                                  1.0 / (1.0 + panel_band), 1.0 + panel_band))
+            script.append("set arrow 1 from 1,graph 0 to 1,graph 1 nohead lc rgb '#404040' front")
+            script.append("plot %s using 1:2:3:4:5:6:7 with boxxyerror lc rgb variable, "
+                          "'' using ($8 >= 1 ? $8 : NaN):2:9 with labels left offset char 0.5,0 "
+                          "font 'sans,8' tc rgb '#303030', "
+                          "'' using ($8 < 1 ? $8 : NaN):2:9 with labels right offset char -0.5,0 "
+                          "font 'sans,8' tc rgb '#303030'" % gp_quote(dat))
+            top -= frac
+        # The legend: what the colours say, under the title strip.
+        script += ["unset object", "unset arrow", "set origin 0,%r" % (1.0 - 40.0 / height),
+                   "set size 1,%r" % (40.0 / height), "unset border", "unset tics", "unset title",
+                   "set xrange [0:1]", "set yrange [0:1]", "unset logscale x",
+                   "set lmargin at screen 0.02"]
+        x = 0.02
+        for k, (name, colour) in enumerate(legend):
+            script.append("set label %d %s at screen %r,screen %r tc rgb '%s' front" % (
+                k + 1, gp_quote("\u25a0 " + name), x, 1.0 - 22.0 / height, colour))
+            x += (len(name) + 5) * 7.0 / width
+        script += ["plot -1 notitle", "unset multiplot"]
         gp = os.path.join(tmp, "chart.gp")
-        with open(gp, "w") as f:
+        with open(gp, "w", encoding="utf-8") as f:
             f.write("\n".join(script) + "\n")
         res = subprocess.run([gnuplot, gp], capture_output=True, text=True)
         if res.returncode != 0 or not os.path.isfile(path):

@@ -18,10 +18,11 @@ TARGETS = ["AVX3", "AVX2", "SSE4"]
 
 
 def make_run(path, cpu="Test CPU 1", reps=9, noise=0.02, seed=1, slow=None, scale=1.0,
-             measure="time", targets=TARGETS, kernels=8, interleave=True):
+             measure="time", targets=TARGETS, kernels=8, interleave=True, peers=()):
     """A propel bench-like file: kernels x targets x threads 1, `reps` repetitions.
 
     slow: {name substring: factor} applied to the times (or counts) of matching benchmarks.
+    peers: peer names (bench/bench_*.cc's peer:<name>), each twice as slow as the first target.
     """
     rng = random.Random(seed)
     slow = slow or {}
@@ -29,9 +30,11 @@ def make_run(path, cpu="Test CPU 1", reps=9, noise=0.02, seed=1, slow=None, scal
     family = 0
     for k in range(kernels):
         fam = "gemm" if k % 2 == 0 else "elementwise"
-        for t_index, target in enumerate(targets):
-            name = "%s/kernel_%d/target:%s/threads:1/real_time" % (fam, k, target)
-            base = (1.0 + k) * 1e5 * (1 + t_index) * scale
+        columns = [("target:" + t, i, 1.0) for i, t in enumerate(targets)] + \
+            [("peer:" + p, 0, 2.0) for p in peers]
+        for token, t_index, peer_factor in columns:
+            name = "%s/kernel_%d/%s/threads:1/real_time" % (fam, k, token)
+            base = (1.0 + k) * 1e5 * (1 + t_index) * scale * peer_factor
             factor = 1.0
             for key, f in slow.items():
                 if key in name:
@@ -248,7 +251,62 @@ class Table(unittest.TestCase):
         self.assertIn("no benchmark to tabulate after --filter", err)
 
 
+class Peers(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="propel-compare-test-")
+
+    def test_peer_columns_and_ratios(self):
+        a = make_run(os.path.join(self.dir, "a.json"), peers=["openblas"], noise=0.0)
+        rc, out, err = compare(a)
+        self.assertEqual(rc, 0, err)
+        head = out.splitlines()[1]
+        self.assertIn("openblas", head)
+        self.assertIn("AVX3 vs openblas", head)
+        row = next(l for l in out.splitlines() if l.startswith("gemm/kernel_0 t1"))
+        self.assertTrue(row.rstrip().endswith("2.00x"), row)  # twice as fast as the peer
+        rc, out, _ = compare(a, "--format", "json")
+        self.assertEqual(json.loads(out)["peers"], ["openblas"])
+
+
+def load_compare_module():
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools",
+                        "propel_compare.py")
+    spec = importlib.util.spec_from_file_location("propel_compare", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 class Charts(unittest.TestCase):
+    def test_panels_per_family_with_full_names_and_ratios(self):
+        d = tempfile.mkdtemp(prefix="propel-compare-test-")
+        a = make_run(os.path.join(d, "a.json"), noise=0.0)
+        c = make_run(os.path.join(d, "c.json"), noise=0.0, slow={"kernel_1/": 1.5})
+        rc, out, _ = compare(a, c, "--format", "json")
+        self.assertEqual(rc, 1)
+        panels, legend = load_compare_module().chart_panels(json.loads(out))
+        self.assertEqual([p[0].split(":")[0] for p in panels], ["gemm", "elementwise"])
+        self.assertEqual([name for name, _ in legend][0], "regression")
+        for title, bars, band in panels:
+            self.assertAlmostEqual(band, 0.05)
+            for label, ratios in bars:
+                self.assertIn("/kernel_", label)  # the whole case name
+                (_, ratio, colour), = ratios
+                if "kernel_1 " in label:
+                    self.assertAlmostEqual(ratio, 1.5)
+                    self.assertEqual(colour, "#d62728")
+                else:
+                    self.assertAlmostEqual(ratio, 1.0)
+        # A table: every column against the first, per family.
+        rc, out, _ = compare(a, "--format", "json")
+        panels, legend = load_compare_module().chart_panels(json.loads(out))
+        self.assertEqual([name for name, _ in legend], ["AVX2", "SSE4"])
+        _, bars, band = panels[0]
+        self.assertIsNone(band)
+        self.assertAlmostEqual(dict((s, x) for s, x, _ in bars[0][1])["AVX2"], 0.5)
+
+
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="propel-compare-test-")
 
