@@ -556,6 +556,22 @@ def chart_panels(report):
     return panels, [(c, series_colour[c]) for c in others]
 
 
+def ratio_ticks(lo, hi):
+    """Ratios to label on a log axis over [lo, hi]: 1, and round ratios spaced out evenly."""
+    candidates = (0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.8, 0.9, 0.95, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0,
+                  4.0, 5.0, 10.0)
+    gap = (math.log(hi) - math.log(lo)) / 12.0  # at most ~12 labels across the axis
+    ticks = [1.0]
+    for side in (sorted((t for t in candidates if t > 1.0)),
+                 sorted((t for t in candidates if t < 1.0), reverse=True)):
+        last = 1.0
+        for t in side:
+            if lo <= t <= hi and abs(math.log(t) - math.log(last)) >= gap:
+                ticks.append(t)
+                last = t
+    return sorted(ticks)
+
+
 def chart(report, path):
     """One panel per family, a horizontal bar per case from 1 to its ratio (log axis centred on
     1), the full case names beside the bars."""
@@ -582,10 +598,7 @@ def chart(report, path):
         script = ["set terminal " + term, "set output " + gp_quote(path),
                   "set datafile separator '\\t'", "set logscale x 2",
                   "set xrange [%r:%r]" % (lo, hi), "set grid xtics", "set style fill solid 0.9",
-                  "set xtics (%s)" % ", ".join(
-                      "'%gx' %r" % (t, t) for t in (0.25, 0.33, 0.5, 0.67, 0.8, 0.9, 0.95, 1.0,
-                                                    1.05, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0)
-                      if lo <= t <= hi),
+                  "set xtics (%s)" % ", ".join("'%gx' %r" % (t, t) for t in ratio_ticks(lo, hi)),
                   "set key off", "set tics front", "set ytics scale 0 nomirror",
                   "set lmargin at screen %r" % (left / width), "set rmargin at screen 0.97",
                   "set multiplot"]
