@@ -128,9 +128,9 @@ int main(int argc, char** argv) {
   const auto before_propel = [] {};
 #endif
   return PeerMain(
-      argc, argv, "gemm", before_propel, [](const SuiteOptions& o, const Limits& limits) {
+      argc, argv, {"gemm"}, before_propel, [](const SuiteOptions& o, const Limits& limits) {
         g_limits = limits;
-        g_best = o.targets.front();
+        g_best = propel::active_target().name;
 #ifdef PROPEL_BENCH_OPENBLAS
         benchmark::AddCustomContext("openblas_config", std::string(openblas_get_config()) +
                                                            " core=" + openblas_get_corename());

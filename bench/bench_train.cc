@@ -10,6 +10,6 @@
 int main(int argc, char** argv) {
   using namespace propel::bench;
   return PeerMain(
-      argc, argv, "train", [] {}, [](const SuiteOptions&, const Limits&) {},
+      argc, argv, {"train"}, [] {}, [](const SuiteOptions&, const Limits&) {},
       {"tbb", "omp", "serial"});
 }

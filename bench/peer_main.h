@@ -18,11 +18,13 @@
 
 namespace propel::bench {
 
-// Runs `family` of the suite's full preset on the active target (PROPEL_TARGET pins one) for one
-// thread and all of them, and `add_peers(options, limits)`'s cases, then Google Benchmark with
-// the command line's --benchmark_* flags. `before_propel` runs before each of propel's cases.
+// Runs `families` of the suite's full preset for one thread and all of them on the active target
+// (PROPEL_TARGET pins one; PROPEL_BENCH_TARGETS=all, or a list such as AVX2,SSE4, runs those),
+// and `add_peers(options, limits)`'s cases, then Google Benchmark with the command line's
+// --benchmark_* flags. `before_propel` runs before each of propel's cases.
 template <class Before, class AddPeers>
-int PeerMain(int argc, char** argv, const char* family, Before before_propel, AddPeers add_peers,
+int PeerMain(int argc, char** argv, const std::vector<std::string>& families,
+             Before before_propel, AddPeers add_peers,
              const std::vector<std::string>& executors = {}) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
@@ -31,8 +33,20 @@ int PeerMain(int argc, char** argv, const char* family, Before before_propel, Ad
   Limits limits;
   try {
     o.preset = Preset::kFull;
-    o.families = {family};
+    o.families = families;
     o.targets = {active_target().name};
+    if (const char* which = std::getenv("PROPEL_BENCH_TARGETS"); which != nullptr && *which) {
+      const std::string list = which;
+      if (list == "all") {
+        o.targets.clear();  // the suite's default: every available target
+      } else if (list != "best") {
+        o.targets.clear();
+        std::stringstream names(list);
+        for (std::string t; std::getline(names, t, ',');) {
+          if (!t.empty()) o.targets.push_back(t);
+        }
+      }
+    }
     o.threads = {1};
     if (num_threads() > 1) o.threads.push_back(num_threads());
     o.executors = executors;

@@ -44,16 +44,7 @@ const char* const kFamilies[4] = {"gemm", "elementwise", "optimizer", "train"};
 
 namespace {
 
-constexpr int64_t kInCache = 16 * 1024;  // 64 KiB per array: L1/L2 on every current CPU
-
-// Elements per array far out of cache: at least the last-level cache (so every kernel, which
-// touches two arrays or more, streams at least twice its size), 64 to 256 MiB.
-int64_t OutOfCacheElements() {
-  long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
-  if (l3 <= 0) l3 = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
-  const int64_t bytes = std::clamp<int64_t>(l3 > 0 ? l3 : 0, int64_t{64} << 20, int64_t{256} << 20);
-  return bytes / static_cast<int64_t>(sizeof(float));
-}
+constexpr int64_t kInCache = kInCacheElements;
 
 std::string Format(double v) {
   std::ostringstream s;
@@ -157,27 +148,6 @@ void Fill(std::vector<float>& v, uint64_t salt) {
     v[i] = static_cast<float>(((i + salt) * 7919 + salt * 104729) % 1000) * 1e-3f - 0.5f;
 }
 
-// Arrays of n floats shared by every element-wise benchmark of that size.
-struct Arrays {
-  std::vector<float> x, dy, out, m, v;
-};
-Arrays& ArraysOf(int64_t n) {
-  static std::map<int64_t, std::unique_ptr<Arrays>> cache;
-  auto& a = cache[n];
-  if (!a) {
-    a = std::make_unique<Arrays>();
-    const size_t s = static_cast<size_t>(n);
-    for (auto* v : {&a->x, &a->dy, &a->out, &a->m, &a->v}) v->resize(s);
-    Fill(a->x, 1);
-    Fill(a->dy, 2);
-    Fill(a->out, 3);
-    std::fill(a->m.begin(), a->m.end(), 0.0f);
-    std::fill(a->v.begin(), a->v.end(), 0.0f);
-    for (float& f : a->x) f *= 10.0f;  // activations see inputs in [-5, 5)
-  }
-  return *a;
-}
-
 // ------------------------------------------------------------------------------ the cases
 
 struct Context {
@@ -213,17 +183,11 @@ void FlopCounters(benchmark::State& state, const Context& c, const std::string& 
 }
 
 void ByteCounters(benchmark::State& state, const Context& c, int64_t n, int arrays) {
-  state.counters["threads"] = 1;
-  if (c.options->measure != Measure::kTime) return;
-  const auto it = static_cast<int64_t>(state.iterations());
-  state.SetItemsProcessed(it * n);
-  const int64_t bytes = it * n * arrays * static_cast<int64_t>(sizeof(float));
-  state.SetBytesProcessed(bytes);
-  if (c.limits->copy_bandwidth_gbs > 0.0) {
-    state.counters["bandwidth_fraction"] =
-        benchmark::Counter(static_cast<double>(bytes) / (c.limits->copy_bandwidth_gbs * 1e9),
-                           benchmark::Counter::kIsRate);
+  if (c.options->measure != Measure::kTime) {
+    state.counters["threads"] = 1;
+    return;
   }
+  SetByteCounters(state, *c.limits, n, arrays);
 }
 
 struct Registrar {
@@ -505,6 +469,43 @@ Limits MeasureLimits(const SuiteOptions& options) {
   l.copy_bandwidth_gbs =
       MeasureCopyBandwidth(OutOfCacheElements(), options.preset == Preset::kQuick ? 3 : 5);
   return l;
+}
+
+int64_t OutOfCacheElements() {
+  long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (l3 <= 0) l3 = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
+  const int64_t bytes = std::clamp<int64_t>(l3 > 0 ? l3 : 0, int64_t{64} << 20, int64_t{256} << 20);
+  return bytes / static_cast<int64_t>(sizeof(float));
+}
+
+Arrays& ArraysOf(int64_t n) {
+  static std::map<int64_t, std::unique_ptr<Arrays>> cache;
+  auto& a = cache[n];
+  if (!a) {
+    a = std::make_unique<Arrays>();
+    const size_t s = static_cast<size_t>(n);
+    for (auto* v : {&a->x, &a->dy, &a->out, &a->m, &a->v}) v->resize(s);
+    Fill(a->x, 1);
+    Fill(a->dy, 2);
+    Fill(a->out, 3);
+    std::fill(a->m.begin(), a->m.end(), 0.0f);
+    std::fill(a->v.begin(), a->v.end(), 0.0f);
+    for (float& f : a->x) f *= 10.0f;  // activations see inputs in [-5, 5)
+  }
+  return *a;
+}
+
+void SetByteCounters(benchmark::State& state, const Limits& limits, int64_t n, int arrays) {
+  state.counters["threads"] = 1;
+  const auto it = static_cast<int64_t>(state.iterations());
+  state.SetItemsProcessed(it * n);
+  const int64_t bytes = it * n * arrays * static_cast<int64_t>(sizeof(float));
+  state.SetBytesProcessed(bytes);
+  if (limits.copy_bandwidth_gbs > 0.0) {
+    state.counters["bandwidth_fraction"] =
+        benchmark::Counter(static_cast<double>(bytes) / (limits.copy_bandwidth_gbs * 1e9),
+                           benchmark::Counter::kIsRate);
+  }
 }
 
 std::vector<GemmShape> GemmCases(Preset preset) {

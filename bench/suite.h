@@ -65,6 +65,22 @@ struct TrainCase {
 std::vector<GemmShape> GemmCases(Preset preset);
 std::vector<TrainCase> TrainCases(Preset preset);
 
+// Elements per array of the element-wise and optimizer cases: in cache (64 KiB per array: L1/L2 on
+// every current CPU) and far out of cache (at least the last-level cache, 64 to 256 MiB).
+constexpr int64_t kInCacheElements = 16 * 1024;
+int64_t OutOfCacheElements();
+
+// The operands of every element-wise case of n floats (x in [-5, 5), dy, out, and zeroed m, v),
+// allocated once per size: the peer programs run their peers on the same data.
+struct Arrays {
+  std::vector<float> x, dy, out, m, v;
+};
+Arrays& ArraysOf(int64_t n);
+
+// items_per_second, bytes_per_second and bandwidth_fraction (of the copy bandwidth) of a
+// benchmark passing over n floats of `arrays` arrays (read plus written) per iteration.
+void SetByteCounters(benchmark::State& state, const Limits& limits, int64_t n, int arrays);
+
 // GFLOPS and peak_fraction (of `target`'s measured FMA peak times the threads) of a benchmark
 // doing `flops` per iteration; for peers too (their fraction against the active target's peak).
 void SetFlopCounters(benchmark::State& state, const Limits& limits, const std::string& target,

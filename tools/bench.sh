@@ -22,7 +22,7 @@ run() {  # run PROGRAM JSON [ARGS...]: Google Benchmark JSON into JSON, then the
 }
 run build/release/bench/bench_gemm build/release/gemm.json --benchmark_repetitions=3 \
   --benchmark_min_time=0.1 "$@"
-PROPEL_BENCH_TARGETS=best run build/release/bench/bench_elementwise build/release/elementwise.json \
+run build/release/bench/bench_elementwise build/release/elementwise.json \
   --benchmark_min_time=0.1
 run build/release/bench/bench_train build/release/train.json \
   --benchmark_filter='executor:(tbb|serial)' --benchmark_min_time=0.2

@@ -459,8 +459,9 @@ def table_text(t, markdown):
     head = ["kernel", "unit"]
     for c in t["columns"]:
         head += [c] if t["instructions"] or c in peers else [c, "of limit"]
-    if ours:
-        head += ["%s vs %s" % (ours[0], p) for p in peers]
+    # A ratio column for each peer that shares a case with propel's first column.
+    rated = [p for p in peers if ours and any(speedup(t, r, ours[0], p) for r in t["rows"])]
+    head += ["%s vs %s" % (ours[0], p) for p in rated]
     body = []
     for row in t["rows"]:
         line = [row, t["units"][row]]
@@ -473,10 +474,9 @@ def table_text(t, markdown):
             line.append("%.4g" % cell["value"])
             if not simple:
                 line.append("-" if cell["fraction"] is None else "%.0f%%" % (100 * cell["fraction"]))
-        if ours:
-            for p in peers:
-                x = speedup(t, row, ours[0], p)
-                line.append("-" if x is None else "%.2fx" % x)
+        for p in rated:
+            x = speedup(t, row, ours[0], p)
+            line.append("-" if x is None else "%.2fx" % x)
         body.append(line)
     notes = []
     for lim in t["limits"]:
@@ -484,7 +484,7 @@ def table_text(t, markdown):
         notes.append("%s: FMA peak per core (GFLOP/s) %s; copy bandwidth %s GB/s; commit %s" % (
             lim["run"], peaks or "not measured", lim["copy_bandwidth_gbs"] or "not measured",
             lim["commit"]))
-    if peers and ours:
+    if rated:
         notes.append("%s vs PEER: how many times faster propel's %s is than the peer (above 1: "
                      "propel is faster)." % (ours[0], ours[0]))
     notes.append("Limits: GEMM and training step against the FMA peak of their target times the "

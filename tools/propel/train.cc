@@ -225,9 +225,9 @@ MpiRun g_mpi;
 // What the options say once checked: everything that can be refused before any data is loaded.
 struct RunPlan {
   std::vector<int64_t> layers;
-  propel::Activation activation;
-  propel::Init init;
-  propel::Schedule schedule;
+  propel::Activation activation = propel::Activation::kRelu;
+  propel::Init init = propel::Init::kHeUniform;
+  propel::Schedule schedule = propel::Schedule::kConstant;
   std::optional<propel::Head> requested_head;  // --binary or --loss; none: from the data
   propel::CheckpointInfo resumed;              // --resume's checkpoint
   propel::OptimizerConfig opt;
@@ -307,7 +307,6 @@ RunPlan Plan(const TrainArgs& a) {
     conflict("--clip", Num(opt.clip_norm), Num(saved.clip_norm));
     opt = saved;
   }
-
   return plan;
 }
 
