@@ -79,6 +79,12 @@ int Query(const char* where, const Handle* handle, T* out, Get get) {
   });
 }
 
+// An exported accessor: int FUNCTION(const HANDLE* h, TYPE* out) stores h's EXPR through out.
+#define PROPEL_C_QUERY(FUNCTION, HANDLE, TYPE, EXPR)                         \
+  int FUNCTION(const HANDLE* h, TYPE* out) {                                 \
+    return Query(#FUNCTION, h, out, [](const HANDLE& x) { return x.EXPR; }); \
+  }
+
 // out[0, count) = the model's array (parameters or gradients), all of it.
 template <class Array>
 int CopyOut(const char* where, const propel_model* m, float* out, int64_t count, Array array) {
@@ -135,20 +141,11 @@ int propel_model_create(int64_t inputs, const propel_layer* hidden, int64_t n_hi
 
 void propel_model_destroy(propel_model* model) { delete model; }
 
-int propel_model_parameter_count(const propel_model* m, int64_t* count) {
-  return Query("propel_model_parameter_count", m, count,
-               [](const propel_model& x) { return x.model.parameter_count(); });
-}
+PROPEL_C_QUERY(propel_model_parameter_count, propel_model, int64_t, model.parameter_count())
 
-int propel_model_inputs(const propel_model* m, int64_t* inputs) {
-  return Query("propel_model_inputs", m, inputs,
-               [](const propel_model& x) { return x.model.inputs(); });
-}
+PROPEL_C_QUERY(propel_model_inputs, propel_model, int64_t, model.inputs())
 
-int propel_model_outputs(const propel_model* m, int64_t* outputs) {
-  return Query("propel_model_outputs", m, outputs,
-               [](const propel_model& x) { return x.model.outputs(); });
-}
+PROPEL_C_QUERY(propel_model_outputs, propel_model, int64_t, model.outputs())
 
 int propel_model_describe(const propel_model* m, char* buf, size_t size) {
   const char* where = "propel_model_describe";
@@ -276,15 +273,9 @@ int propel_trainer_set_learning_rate(propel_trainer* t, float lr) {
   });
 }
 
-int propel_trainer_get_learning_rate(const propel_trainer* t, float* lr) {
-  return Query("propel_trainer_get_learning_rate", t, lr,
-               [](const propel_trainer& x) { return x.trainer.learning_rate(); });
-}
+PROPEL_C_QUERY(propel_trainer_get_learning_rate, propel_trainer, float, trainer.learning_rate())
 
-int propel_trainer_steps(const propel_trainer* t, int64_t* steps) {
-  return Query("propel_trainer_steps", t, steps,
-               [](const propel_trainer& x) { return x.trainer.steps(); });
-}
+PROPEL_C_QUERY(propel_trainer_steps, propel_trainer, int64_t, trainer.steps())
 
 int propel_trainer_set_gradient_reducer(propel_trainer* t, propel_gradient_reducer reducer,
                                         void* user) {

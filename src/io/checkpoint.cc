@@ -23,10 +23,6 @@ constexpr uint32_t kVersion = 1;
 constexpr uint32_t kByteOrderMark = 0x01020304u;
 constexpr int64_t kMaxHidden = 1 << 16;
 
-[[noreturn]] void IoFail(const std::string& name, const std::string& what) {
-  throw Error(ErrorCode::kIo, name + ": " + what);
-}
-
 // ------------------------------------------------------------------------------------ writing
 
 class Writer {
@@ -68,7 +64,7 @@ class Reader {
   Reader(std::string_view bytes, const std::string& name) : bytes_(bytes), name_(name) {}
 
   [[noreturn]] void Fail(const std::string& what) const {
-    IoFail(name_, "byte " + std::to_string(pos_) + ": " + what);
+    detail::FailIo(name_, "byte " + std::to_string(pos_) + ": " + what);
   }
   void Need(size_t n, const char* what) const {
     if (bytes_.size() - pos_ < n) {
@@ -111,9 +107,9 @@ class Reader {
                    bool non_negative) const {
     for (size_t i = 0; i < n; ++i) {
       if (!std::isfinite(v[i]) || (non_negative && v[i] < 0.0f)) {
-        IoFail(name_, "byte " + std::to_string(start + 4 * i) + ": " + what + " [" +
-                          std::to_string(i) + "] = " + std::to_string(v[i]) + " is " +
-                          (std::isfinite(v[i]) ? "negative" : "not finite"));
+        detail::FailIo(name_, "byte " + std::to_string(start + 4 * i) + ": " + what + " [" +
+                                  std::to_string(i) + "] = " + std::to_string(v[i]) + " is " +
+                                  (std::isfinite(v[i]) ? "negative" : "not finite"));
       }
     }
   }
@@ -169,8 +165,8 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
   }();
   const uint32_t computed = Crc32(bytes.substr(0, body_start + body));
   if (stored != computed) {
-    IoFail(name, "checksum mismatch (stored " + std::to_string(stored) + ", computed " +
-                     std::to_string(computed) + "): the file is corrupt");
+    detail::FailIo(name, "checksum mismatch (stored " + std::to_string(stored) + ", computed " +
+                             std::to_string(computed) + "): the file is corrupt");
   }
   const std::string_view body_bytes = bytes.substr(0, body_start + body);
   Reader b(body_bytes, name);
@@ -196,8 +192,9 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
     layer.alpha = b.F32("an activation parameter");
     // Files hold the resolved parameter: NaN ("the default") or Inf never stand in one.
     if (!std::isfinite(layer.alpha)) {
-      IoFail(name, "byte " + std::to_string(b.pos() - 4) + ": hidden layer " + std::to_string(l) +
-                       "'s activation parameter " + std::to_string(layer.alpha) + " is not finite");
+      detail::FailIo(name, "byte " + std::to_string(b.pos() - 4) + ": hidden layer " +
+                               std::to_string(l) + "'s activation parameter " +
+                               std::to_string(layer.alpha) + " is not finite");
     }
     p.spec.hidden.push_back(layer);
   }
@@ -254,18 +251,18 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
       }
       detail::CheckOptimizer("the optimizer configuration", o);
     } catch (const Error& e) {
-      IoFail(name, "bytes " + std::to_string(config_at) + "-" + std::to_string(b.pos() - 1) + ": " +
-                       e.what());
+      detail::FailIo(name, "bytes " + std::to_string(config_at) + "-" +
+                               std::to_string(b.pos() - 1) + ": " + e.what());
     }
     const uint64_t steps = b.U64("the update count");
     if (steps > static_cast<uint64_t>(detail::kMaxSteps)) {
-      IoFail(name, "byte " + std::to_string(b.pos() - 8) + ": update count " +
-                       std::to_string(steps) + " is outside [0, 2^53]");
+      detail::FailIo(name, "byte " + std::to_string(b.pos() - 8) + ": update count " +
+                               std::to_string(steps) + " is outside [0, 2^53]");
     }
     const uint64_t epochs = b.U64("the epoch count");
     if (epochs > static_cast<uint64_t>(detail::kMaxSteps)) {
-      IoFail(name, "byte " + std::to_string(b.pos() - 8) + ": epoch count " +
-                       std::to_string(epochs) + " is outside [0, 2^53]");
+      detail::FailIo(name, "byte " + std::to_string(b.pos() - 8) + ": epoch count " +
+                               std::to_string(epochs) + " is outside [0, 2^53]");
     }
     p.info.steps = static_cast<int64_t>(steps);
     p.info.epochs_done = static_cast<int64_t>(epochs);
@@ -371,14 +368,16 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
 CheckpointInfo load_checkpoint(const std::string& path, Model& model, Trainer* trainer) {
   const Parsed p = Parse(detail::ReadWholeFile(path), path);
   if (!SameSpec(p.spec, model.spec())) {
-    IoFail(path, "holds the model " + Model(p.spec).describe() + ", not " + model.describe());
+    detail::FailIo(path,
+                   "holds the model " + Model(p.spec).describe() + ", not " + model.describe());
   }
   if (trainer != nullptr && p.info.has_optimizer) {
     detail::Check(&trainer->model() == &model, "propel::load_checkpoint",
                   "the trainer trains another model");
     if (trainer->optimizer().kind != p.info.optimizer.kind) {
-      IoFail(path, std::string("holds the state of ") + optimizer_name(p.info.optimizer.kind) +
-                       ", the trainer uses " + optimizer_name(trainer->optimizer().kind));
+      detail::FailIo(path, std::string("holds the state of ") +
+                               optimizer_name(p.info.optimizer.kind) + ", the trainer uses " +
+                               optimizer_name(trainer->optimizer().kind));
     }
   }
   std::copy(p.params.begin(), p.params.end(), model.parameters());

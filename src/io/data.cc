@@ -17,10 +17,6 @@ namespace propel {
 
 namespace {
 
-[[noreturn]] void Malformed(const std::string& name, const std::string& what) {
-  throw Error(ErrorCode::kIo, name + ": " + what);
-}
-
 std::string Hex32(uint32_t v) {
   std::ostringstream os;
   os << "0x" << std::hex;
@@ -41,7 +37,8 @@ class Inflater {
   Inflater(std::string_view gz, const std::string& name) : name_(name) {
     stream_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
     stream_.avail_in = static_cast<uInt>(std::min<size_t>(gz.size(), UINT32_MAX));
-    if (inflateInit2(&stream_, 15 + 16) != Z_OK) Malformed(name_, "zlib cannot start inflating");
+    if (inflateInit2(&stream_, 15 + 16) != Z_OK)
+      detail::FailIo(name_, "zlib cannot start inflating");
   }
   ~Inflater() { inflateEnd(&stream_); }
   Inflater(const Inflater&) = delete;
@@ -61,12 +58,12 @@ class Inflater {
         ended_ = true;
       } else if (rc == Z_BUF_ERROR ||
                  (rc == Z_OK && stream_.avail_in == 0 && stream_.avail_out != 0)) {
-        Malformed(name_, "the gzip stream is truncated after " + std::to_string(out.size()) +
-                             " decompressed bytes");
+        detail::FailIo(name_, "the gzip stream is truncated after " + std::to_string(out.size()) +
+                                  " decompressed bytes");
       } else if (rc != Z_OK) {
-        Malformed(name_, std::string("corrupt gzip data (") +
-                             (stream_.msg ? stream_.msg : "zlib error " + std::to_string(rc)) +
-                             ") after " + std::to_string(out.size()) + " decompressed bytes");
+        detail::FailIo(name_, std::string("corrupt gzip data (") +
+                                  (stream_.msg ? stream_.msg : "zlib error " + std::to_string(rc)) +
+                                  ") after " + std::to_string(out.size()) + " decompressed bytes");
       }
     }
   }
@@ -120,27 +117,27 @@ IdxArray ParseIdxArray(std::string_view file, int dims_expected, const std::stri
   }
   const std::string where = gz ? " of the decompressed data" : "";
   if (bytes.size() < 4) {
-    Malformed(name, "is " + std::to_string(bytes.size()) + " bytes long" + where +
-                        ", shorter than the 4-byte IDX magic number (expected " +
-                        Hex32(magic_expected) + " for " + what + ")");
+    detail::FailIo(name, "is " + std::to_string(bytes.size()) + " bytes long" + where +
+                             ", shorter than the 4-byte IDX magic number (expected " +
+                             Hex32(magic_expected) + " for " + what + ")");
   }
   const uint32_t magic = BigEndian32(bytes.data());
   const uint8_t type = static_cast<uint8_t>(bytes[2]);
   const int dims = static_cast<uint8_t>(bytes[3]);
   if (bytes[0] != 0 || bytes[1] != 0) {
-    Malformed(name, "magic number " + Hex32(magic) + " is not an IDX file's (expected " +
-                        Hex32(magic_expected) + " for " + what + ")");
+    detail::FailIo(name, "magic number " + Hex32(magic) + " is not an IDX file's (expected " +
+                             Hex32(magic_expected) + " for " + what + ")");
   }
   if (type != 0x08) {
     std::ostringstream os;
     os << "IDX data type 0x" << std::hex << int{type} << " (" << IdxTypeName(type)
        << ") is not supported: expected 0x08 (unsigned byte), magic " << Hex32(magic_expected);
-    Malformed(name, os.str());
+    detail::FailIo(name, os.str());
   }
   if (dims != dims_expected) {
-    Malformed(name, "has " + std::to_string(dims) + " dimensions (magic " + Hex32(magic) +
-                        "), expected " + std::to_string(dims_expected) + " for " + what +
-                        " (magic " + Hex32(magic_expected) + ")");
+    detail::FailIo(name, "has " + std::to_string(dims) + " dimensions (magic " + Hex32(magic) +
+                             "), expected " + std::to_string(dims_expected) + " for " + what +
+                             " (magic " + Hex32(magic_expected) + ")");
   }
   const size_t header = 4 + 4 * static_cast<size_t>(dims);
   if (gz) {
@@ -148,23 +145,23 @@ IdxArray ParseIdxArray(std::string_view file, int dims_expected, const std::stri
     bytes = inflated;
   }
   if (bytes.size() < header) {
-    Malformed(name, "is truncated in its header: " + std::to_string(bytes.size()) + " bytes" +
-                        where + ", the header of " + std::to_string(dims) + " dimensions takes " +
-                        std::to_string(header));
+    detail::FailIo(name, "is truncated in its header: " + std::to_string(bytes.size()) + " bytes" +
+                             where + ", the header of " + std::to_string(dims) +
+                             " dimensions takes " + std::to_string(header));
   }
   IdxArray a;
   uint64_t total = 1;
   for (int d = 0; d < dims; ++d) {
     const uint32_t n = BigEndian32(bytes.data() + 4 + 4 * d);
     if (n == 0) {
-      Malformed(name, "dimension " + std::to_string(d) + " (byte " + std::to_string(4 + 4 * d) +
-                          ") is 0: the file holds no " + what);
+      detail::FailIo(name, "dimension " + std::to_string(d) + " (byte " +
+                               std::to_string(4 + 4 * d) + ") is 0: the file holds no " + what);
     }
     a.dims.push_back(n);
     total *= n;
     if (total > max_bytes) {
-      Malformed(name, "dimensions claim more than " + std::to_string(max_bytes) +
-                          " bytes of data, past what this reader accepts");
+      detail::FailIo(name, "dimensions claim more than " + std::to_string(max_bytes) +
+                               " bytes of data, past what this reader accepts");
     }
   }
   if (gz) {
@@ -173,14 +170,14 @@ IdxArray ParseIdxArray(std::string_view file, int dims_expected, const std::stri
   }
   const uint64_t have = bytes.size() - header;
   if (have < total) {
-    Malformed(name, "is truncated: the header promises " + std::to_string(total) + " bytes of " +
-                        what + " after byte " + std::to_string(header) + ", the file" + where +
-                        " ends after " + std::to_string(have));
+    detail::FailIo(name, "is truncated: the header promises " + std::to_string(total) +
+                             " bytes of " + what + " after byte " + std::to_string(header) +
+                             ", the file" + where + " ends after " + std::to_string(have));
   }
   if (have > total || (gz && !gz->ended())) {
-    Malformed(name, "has data past the end of its " + what + " at byte " +
-                        std::to_string(header + total) + where + " (the header promises " +
-                        std::to_string(total) + " bytes)");
+    detail::FailIo(name, "has data past the end of its " + what + " at byte " +
+                             std::to_string(header + total) + where + " (the header promises " +
+                             std::to_string(total) + " bytes)");
   }
   a.data.assign(bytes.data() + header, bytes.data() + header + total);
   return a;
@@ -215,8 +212,9 @@ Dataset ParseIdx(std::string_view images, std::string_view labels, const std::st
   const IdxArray img = ParseIdxArray(images, 3, images_name, max_bytes);
   const IdxArray lab = ParseIdxArray(labels, 1, labels_name, max_bytes);
   if (img.dims[0] != lab.dims[0]) {
-    Malformed(labels_name, "holds " + std::to_string(lab.dims[0]) + " labels, but " + images_name +
-                               " holds " + std::to_string(img.dims[0]) + " images");
+    detail::FailIo(labels_name, "holds " + std::to_string(lab.dims[0]) + " labels, but " +
+                                    images_name + " holds " + std::to_string(img.dims[0]) +
+                                    " images");
   }
   Dataset d;
   d.rows = img.dims[0];
@@ -297,7 +295,7 @@ Dataset parse_csv(std::string_view text, const CsvOptions& options, const std::s
       ++start;
     }
   }
-  if (lines.empty()) Malformed(name, "is empty: no header and no data rows");
+  if (lines.empty()) detail::FailIo(name, "is empty: no header and no data rows");
 
   const std::vector<std::string_view> first = Cells(lines[0].second, options.delimiter);
   const int64_t columns = static_cast<int64_t>(first.size());
@@ -314,30 +312,32 @@ Dataset parse_csv(std::string_view text, const CsvOptions& options, const std::s
   int64_t label = -1;
   if (!options.label_column.empty()) {
     if (!header) {
-      Malformed(name, "has no header line, so no column is named '" +
-                          detail::Printable(options.label_column) + "'");
+      detail::FailIo(name, "has no header line, so no column is named '" +
+                               detail::Printable(options.label_column) + "'");
     }
     const auto it = std::find(names.begin(), names.end(), options.label_column);
     if (it == names.end()) {
       std::string list;
       for (const std::string& n : names) list += (list.empty() ? "" : ", ") + detail::Printable(n);
-      Malformed(name, "line " + std::to_string(lines[0].first) + ": no column named '" +
-                          detail::Printable(options.label_column) + "' (columns: " + list + ")");
+      detail::FailIo(name, "line " + std::to_string(lines[0].first) + ": no column named '" +
+                               detail::Printable(options.label_column) + "' (columns: " + list +
+                               ")");
     }
     label = it - names.begin();
   } else {
     label = options.label_index < 0 ? columns + options.label_index : options.label_index;
     if (label < 0 || label >= columns) {
-      Malformed(name, "label column " + std::to_string(options.label_index) + " does not exist: " +
-                          "the rows have " + std::to_string(columns) + " columns");
+      detail::FailIo(name, "label column " + std::to_string(options.label_index) +
+                               " does not exist: " + "the rows have " + std::to_string(columns) +
+                               " columns");
     }
   }
   if (columns < 2) {
-    Malformed(name, "has " + std::to_string(columns) +
-                        " column: a label and at least one feature are needed");
+    detail::FailIo(name, "has " + std::to_string(columns) +
+                             " column: a label and at least one feature are needed");
   }
   const size_t first_row = header ? 1 : 0;
-  if (lines.size() <= first_row) Malformed(name, "has a header but no data rows");
+  if (lines.size() <= first_row) detail::FailIo(name, "has a header but no data rows");
 
   Dataset d;
   d.features = columns - 1;
@@ -349,27 +349,27 @@ Dataset parse_csv(std::string_view text, const CsvOptions& options, const std::s
     const std::vector<std::string_view> cells = Cells(line, options.delimiter);
     const std::string at = "line " + std::to_string(line_no);
     if (static_cast<int64_t>(cells.size()) != columns) {
-      Malformed(name, at + " has " + std::to_string(cells.size()) + " cells, expected " +
-                          std::to_string(columns) + " (as line " + std::to_string(lines[0].first) +
-                          ")");
+      detail::FailIo(name, at + " has " + std::to_string(cells.size()) + " cells, expected " +
+                               std::to_string(columns) + " (as line " +
+                               std::to_string(lines[0].first) + ")");
     }
     for (int64_t c = 0; c < columns; ++c) {
       const std::string_view cell = cells[static_cast<size_t>(c)];
       const std::string pos = at + ", column " + std::to_string(c + 1);
       double v = 0.0;
-      if (cell.empty()) Malformed(name, pos + ": empty cell, expected a number");
+      if (cell.empty()) detail::FailIo(name, pos + ": empty cell, expected a number");
       if (!Number(cell, &v)) {
-        Malformed(name, pos + ": '" + detail::Printable(cell) + "' is not a number");
+        detail::FailIo(name, pos + ": '" + detail::Printable(cell) + "' is not a number");
       }
       if (!std::isfinite(v) || std::fabs(v) > 3.4e38) {
-        Malformed(name, pos + ": " + detail::Printable(cell) + " is not a finite float");
+        detail::FailIo(name, pos + ": " + detail::Printable(cell) + " is not a finite float");
       }
       if (c != label) {
         d.x.push_back(static_cast<float>(v));
       } else if (options.classes) {
         if (v < 0.0 || v != std::floor(v) || v >= 65536.0) {
-          Malformed(name, pos + ": label " + detail::Printable(cell) +
-                              " is not a class number (a whole number in [0, 65536))");
+          detail::FailIo(name, pos + ": label " + detail::Printable(cell) +
+                                   " is not a class number (a whole number in [0, 65536))");
         }
         d.labels.push_back(static_cast<int32_t>(v));
         top = std::max(top, v);

@@ -21,10 +21,6 @@ namespace propel::detail {
 
 namespace {
 
-[[noreturn]] void Fail(const std::string& name, const std::string& what) {
-  throw Error(ErrorCode::kIo, name + ": " + what);
-}
-
 std::string Errno(const std::string& what, int err) { return what + ": " + std::strerror(err); }
 
 // What a non-regular file is, for "PATH: is a directory, not a file".
@@ -99,7 +95,7 @@ int RemoveStaleTemporaries(const std::string& path) {
 void WriteAtomically(const std::string& path, const std::string& bytes) {
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    Fail(path, NotAFile(st.st_mode) + ": nothing was written");
+    FailIo(path, NotAFile(st.st_mode) + ": nothing was written");
   }
   RemoveStaleTemporaries(path);
   static std::atomic<unsigned> serial{0};
@@ -107,12 +103,13 @@ void WriteAtomically(const std::string& path, const std::string& bytes) {
                           std::to_string(serial.fetch_add(1, std::memory_order_relaxed));
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
-    Fail(path, Errno("cannot create " + tmp, errno) + "; the previous file, if any, is unchanged");
+    FailIo(path,
+           Errno("cannot create " + tmp, errno) + "; the previous file, if any, is unchanged");
   }
   auto abandon = [&](const std::string& what) {
     ::close(fd);
     ::unlink(tmp.c_str());
-    Fail(path, what + "; the previous file, if any, is unchanged");
+    FailIo(path, what + "; the previous file, if any, is unchanged");
   };
   for (size_t done = 0; done < bytes.size();) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -129,13 +126,13 @@ void WriteAtomically(const std::string& path, const std::string& bytes) {
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    Fail(path,
-         Errno("closing " + tmp + " failed", err) + "; the previous file, if any, is unchanged");
+    FailIo(path,
+           Errno("closing " + tmp + " failed", err) + "; the previous file, if any, is unchanged");
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string what = Errno("renaming " + tmp + " failed", errno);
     ::unlink(tmp.c_str());
-    Fail(path, what + "; the previous file, if any, is unchanged");
+    FailIo(path, what + "; the previous file, if any, is unchanged");
   }
   // Make the rename itself durable.
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
@@ -147,32 +144,36 @@ void WriteAtomically(const std::string& path, const std::string& bytes) {
   }
 }
 
+void FailIo(const std::string& name, const std::string& what) {
+  throw Error(ErrorCode::kIo, name + ": " + what);
+}
+
 std::string ReadWholeFile(const std::string& path) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer; the type is checked before any read.
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
-    if (err == ENOENT) Fail(path, "no such file");
-    Fail(path, Errno("cannot be opened for reading", err));
+    if (err == ENOENT) FailIo(path, "no such file");
+    FailIo(path, Errno("cannot be opened for reading", err));
   }
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
   struct stat st;
-  if (::fstat(fd, &st) != 0) Fail(path, Errno("cannot be examined", errno));
-  if (!S_ISREG(st.st_mode)) Fail(path, NotAFile(st.st_mode));
+  if (::fstat(fd, &st) != 0) FailIo(path, Errno("cannot be examined", errno));
+  if (!S_ISREG(st.st_mode)) FailIo(path, NotAFile(st.st_mode));
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   std::string bytes;
   try {
     bytes.resize(static_cast<size_t>(st.st_size));
   } catch (const std::bad_alloc&) {
-    Fail(path, "the file is " + FormatBytes(static_cast<double>(st.st_size)) +
-                   ", more than this process can hold in memory");
+    FailIo(path, "the file is " + FormatBytes(static_cast<double>(st.st_size)) +
+                     ", more than this process can hold in memory");
   } catch (const std::length_error&) {
-    Fail(path, "the file is " + FormatBytes(static_cast<double>(st.st_size)) +
-                   ", more than this process can hold in memory");
+    FailIo(path, "the file is " + FormatBytes(static_cast<double>(st.st_size)) +
+                     ", more than this process can hold in memory");
   }
   size_t done = 0;
   while (true) {
@@ -181,7 +182,7 @@ std::string ReadWholeFile(const std::string& path) {
       char probe[4096];
       const ssize_t n = ::read(fd, probe, sizeof(probe));
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) Fail(path, Errno("read error after " + std::to_string(done) + " bytes", errno));
+      if (n < 0) FailIo(path, Errno("read error after " + std::to_string(done) + " bytes", errno));
       if (n == 0) break;
       bytes.append(probe, static_cast<size_t>(n));
       done = bytes.size();
@@ -189,7 +190,7 @@ std::string ReadWholeFile(const std::string& path) {
     }
     const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) Fail(path, Errno("read error after " + std::to_string(done) + " bytes", errno));
+    if (n < 0) FailIo(path, Errno("read error after " + std::to_string(done) + " bytes", errno));
     if (n == 0) {  // shrank since fstat
       bytes.resize(done);
       break;

@@ -12,6 +12,9 @@ namespace propel::detail {
 // read, or held in memory. Every error is ErrorCode::kIo and names the path.
 std::string ReadWholeFile(const std::string& path);
 
+// Throws Error(kIo, "NAME: WHAT"): the one form of every file error (readers, checkpoints).
+[[noreturn]] void FailIo(const std::string& name, const std::string& what);
+
 // Writes the bytes to a temporary file next to `path` (`<path>.tmp-<pid>-<n>`), flushes it to
 // the disk, renames it over `path` and flushes the folder. On failure the temporary file is
 // removed, `path` is untouched, and the error says so. First removes the temporaries of `path`
