@@ -21,8 +21,8 @@ namespace {
 //   rule allows there), 384 and 128 change the geometric mean of 26 GEMM and training cases by
 //   +1.2%, +0.5% and +2.7% (slower, none significant): 256 stays.
 //   Intel Xeon, AVX3: KC = 384 measured +4-6% on the forward and batch-256 input-gradient
-//   shapes and -1 to -3% on squares of 1024 and 2048 with an earlier driver; not remeasured with
-//   this one (no AVX-512 machine since), so 256 stays until it is.
+//   shapes and -1 to -3% on squares of 1024 and 2048 with an earlier driver; not yet measured
+//   with this one, so 256 stays until it is (the command is in docs/gemm.md).
 //
 //   target     KC    MC     NC
 struct BlockRow {
