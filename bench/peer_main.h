@@ -23,9 +23,8 @@ namespace propel::bench {
 // and `add_peers(options, limits)`'s cases, then Google Benchmark with the command line's
 // --benchmark_* flags. `before_propel` runs before each of propel's cases.
 template <class Before, class AddPeers>
-int PeerMain(int argc, char** argv, const std::vector<std::string>& families,
-             Before before_propel, AddPeers add_peers,
-             const std::vector<std::string>& executors = {}) {
+int PeerMain(int argc, char** argv, const std::vector<std::string>& families, Before before_propel,
+             AddPeers add_peers, const std::vector<std::string>& executors = {}) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   // The suite's benchmarks keep pointers to the options and limits: they live until the end.

@@ -331,20 +331,15 @@ struct Registrar {
         n == kInCache ? 50 : 1);
   }
 
-  struct Net {
-    std::vector<int64_t> widths;
-    propel::Activation act;
-  };
-
   // executor: "" for the default (serial for one thread, TBB for more), unnamed.
   void Train(const TrainCase& tc, const std::string& target, int threads,
              const std::string& executor) {
-    const Net net{tc.widths, tc.activation};
     const int64_t batch = tc.batch;
     const propel::Optimizer opt_kind = tc.optimizer;
     std::string widths;
-    for (int64_t w : net.widths) widths += (widths.empty() ? "" : "-") + std::to_string(w);
-    if (net.act != propel::Activation::kRelu) widths += std::string(":") + activation_name(net.act);
+    for (int64_t w : tc.widths) widths += (widths.empty() ? "" : "-") + std::to_string(w);
+    if (tc.activation != propel::Activation::kRelu)
+      widths += std::string(":") + activation_name(tc.activation);
     if (opt_kind != propel::Optimizer::kSgd) widths += std::string(":") + optimizer_name(opt_kind);
     const std::string name = "train/" + widths + "/batch:" + std::to_string(batch) +
                              "/target:" + target + "/threads:" + std::to_string(threads) +
@@ -357,19 +352,19 @@ struct Registrar {
     // Multiply-adds x 2 of a step: forward and weight gradient of every layer, input gradient of
     // every layer but the first.
     double flops = 0.0;
-    for (size_t l = 0; l + 1 < net.widths.size(); ++l)
-      flops += 2.0 * batch * static_cast<double>(net.widths[l] * net.widths[l + 1]) *
-               (l == 0 ? 2.0 : 3.0);
+    for (size_t l = 0; l + 1 < tc.widths.size(); ++l)
+      flops +=
+          2.0 * batch * static_cast<double>(tc.widths[l] * tc.widths[l + 1]) * (l == 0 ? 2.0 : 3.0);
     const Context c = context;
     Add(
         name,
         [=](benchmark::State& state) {
           pin_target(target);  // the trainer's workspace is sized for the target's kernels
           ModelSpec spec;
-          spec.inputs = net.widths.front();
-          for (size_t l = 1; l + 1 < net.widths.size(); ++l)
-            spec.hidden.push_back({net.widths[l], net.act});
-          spec.outputs = net.widths.back();
+          spec.inputs = tc.widths.front();
+          for (size_t l = 1; l + 1 < tc.widths.size(); ++l)
+            spec.hidden.push_back({tc.widths[l], tc.activation});
+          spec.outputs = tc.widths.back();
           spec.head = Head::kMulticlass;
           Model model(spec, 1);
           std::vector<float> x(static_cast<size_t>(batch * spec.inputs));
