@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace propel::bench {
@@ -33,6 +34,22 @@ inline std::vector<GemmShape> MlpShapes() {
     s.push_back({"dW" + tag + "1024x1024", true, false, 1024, 1024, b});
     s.push_back({"dA" + tag + "784x1024", false, false, b, 784, 1024});
     s.push_back({"dA" + tag + "1024x1024", false, false, b, 1024, 1024});
+    // The 10-class output layer's weight and input gradients: M = 10, and K = 10.
+    s.push_back({"dW" + tag + "10x1024", true, false, 10, 1024, b});
+    s.push_back({"dA" + tag + "1024x10", false, false, b, 1024, 10});
+  }
+  return s;
+}
+
+// The skinny products in the transpose cases a training step does not use (N = 10 with K = 1024,
+// K = 10 with N = 1024, M = 256): what a library embedding propel may call.
+inline std::vector<GemmShape> SkinnyShapes() {
+  std::vector<GemmShape> s;
+  for (auto [ta, tb, tag] : {std::tuple{false, false, "nn"}, std::tuple{true, false, "tn"},
+                             std::tuple{false, true, "nt"}, std::tuple{true, true, "tt"}}) {
+    const std::string t = tag;
+    if (t != "nt") s.push_back({"skinny_n10_" + t, ta, tb, 256, 10, 1024});
+    if (t != "nn") s.push_back({"skinny_k10_" + t, ta, tb, 256, 1024, 10});
   }
   return s;
 }

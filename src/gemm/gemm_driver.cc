@@ -78,6 +78,21 @@ void PackBuffer::Reserve(int64_t floats) {
 
 namespace {
 
+// The act_grad epilogue over rows [i0, i1) x columns [j0, j1) of a finished C.
+void ApplyActGrad(const GemmProblem& p, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  const ActGradEpilogue& g = *p.act_grad;
+  const int64_t n = j1 - j0;
+  for (int64_t i = i0; i < i1; ++i) {
+    float* c = p.c + i * p.ldc + j0;
+    const float* s = g.s + i * g.lds + j0;
+    if (g.from_output) {
+      g.fn_out(g.act, g.alpha, n, s, c, c);
+    } else {
+      g.fn(g.act, g.alpha, n, s, c, c);
+    }
+  }
+}
+
 // One tile at the matrix edge (m_tile < MR or n_tile < NR). Right-edge tiles whose width is a
 // whole number of vectors run in place on the narrower kernel; the others are computed by it into
 // a full scratch tile and copied out. Either way the per-element arithmetic is the interior
@@ -127,7 +142,7 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
   HWY_DASSERT(i0 % mr == 0 && j0 % nr == 0);
   HWY_DASSERT(blk.mc % mr == 0 && blk.nc % nr == 0);
   const PackSizes sizes = BlockPackSizes(kern, table, p, i0, i1, j0, j1);
-  float* bpack = buf.b.Get(sizes.b);
+  float* bpack = p.b_packed != nullptr ? nullptr : buf.b.Get(sizes.b);
   float* apack = buf.a.Get(sizes.a);
 
   for (int64_t jc = j0; jc < j1; jc += blk.nc) {
@@ -136,8 +151,14 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
       const int64_t kc = std::min(blk.kc, p.k - pc);
       const bool first = pc == 0;
       const bool last = pc + kc == p.k;
-      const float* bsrc = p.trans_b ? p.b + jc * p.ldb + pc : p.b + pc * p.ldb + jc;
-      kern.pack_b(p.trans_b, kc, nc, bsrc, p.ldb, bpack);
+      const float* bp_block;
+      if (p.b_packed != nullptr) {
+        bp_block = p.b_packed + pc * RoundUp(p.n, nr) + jc * kc;
+      } else {
+        const float* bsrc = p.trans_b ? p.b + jc * p.ldb + pc : p.b + pc * p.ldb + jc;
+        kern.pack_b(p.trans_b, kc, nc, bsrc, p.ldb, bpack);
+        bp_block = bpack;
+      }
 
       kernels::UkernelParams params;
       params.alpha = p.alpha;
@@ -154,7 +175,7 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
           const float* ap = apack + ir * kc;
           for (int64_t jr = 0; jr < nc; jr += nr) {
             const int64_t n_tile = std::min(nr, nc - jr);
-            const float* bp = bpack + jr * kc;
+            const float* bp = bp_block + jr * kc;
             params.bias = (last && p.bias != nullptr) ? p.bias + jc + jr : nullptr;
             float* ct = p.c + (ic + ir) * p.ldc + jc + jr;
             if (m_tile == mr && n_tile == nr) {
@@ -163,6 +184,9 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
               EdgeTile(kern, kc, ap, bp, ct, p.ldc, m_tile, n_tile, params);
             }
           }
+          // The strip of MR rows just finished is in L1: its dZ now.
+          if (last && p.act_grad != nullptr)
+            ApplyActGrad(p, ic + ir, ic + ir + m_tile, jc, jc + nc);
         }
       }
     }
@@ -202,10 +226,15 @@ ThreadGrid ChooseThreadGrid(int64_t m, int64_t n, int64_t k, int mr, int nr, int
 
 namespace {
 
-bool UseSkinnyPath(const kernels::GemmKernels& kern, const GemmProblem& p) {
+bool UseSkinnyPath(const kernels::GemmKernels& kern, bool trans_a, bool trans_b, int64_t m,
+                   int64_t n) {
   // A (N layout) and B (T layout) are both contiguous along k, and the output is too thin for
   // MR x NR tiles: at most half a tile wide or tall, most of a packed tile would be padding.
-  return !p.trans_a && p.trans_b && (2 * p.n <= kern.nr || 2 * p.m <= kern.mr);
+  return !trans_a && trans_b && (2 * n <= kern.nr || 2 * m <= kern.mr);
+}
+
+bool UseSkinnyPath(const kernels::GemmKernels& kern, const GemmProblem& p) {
+  return UseSkinnyPath(kern, p.trans_a, p.trans_b, p.m, p.n);
 }
 
 // Cuts the m x n output into the thread grid for `threads`, in blocks that start on multiples
@@ -236,6 +265,7 @@ void SkinnyBlock(const kernels::GemmKernels& kern, const GemmProblem& p, int64_t
   if (p.bias != nullptr || p.act.act != kernels::Act::kIdentity) {
     kern.scale(i1 - i0, j1 - j0, 1.0f, p.bias ? p.bias + j0 : nullptr, p.act, c, p.ldc);
   }
+  if (p.act_grad != nullptr) ApplyActGrad(p, i0, i1, j0, j1);
 }
 
 }  // namespace
@@ -245,6 +275,7 @@ void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmPr
   if (p.m == 0 || p.n == 0) return;
   if (p.k == 0 || p.alpha == 0.0f) {
     kern.scale(p.m, p.n, p.beta, p.bias, p.act, p.c, p.ldc);
+    if (p.act_grad != nullptr) ApplyActGrad(p, 0, p.m, 0, p.n);
     return;
   }
   if (UseSkinnyPath(kern, p)) {
@@ -260,6 +291,46 @@ void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmPr
             (scratch != nullptr && t < scratch->count) ? scratch->tasks[t] : LocalBuffers();
         GemmBlock(kern, blk, p, i0, i1, j0, j1, buf);
       });
+}
+
+int64_t BPackings(const kernels::GemmKernels& kern, bool trans_a, bool trans_b, int64_t m,
+                  int64_t n, int64_t k, int threads) {
+  if (m == 0 || n == 0 || k == 0 || UseSkinnyPath(kern, trans_a, trans_b, m, n)) return 0;
+  return ChooseThreadGrid(m, n, k, kern.mr, kern.nr, threads).tm;
+}
+
+int64_t PackedBFloats(const kernels::GemmKernels& kern, int64_t k, int64_t n) {
+  return k * RoundUp(n, kern.nr);
+}
+
+void PackWholeB(const kernels::GemmKernels& kern, const Blocking& table, bool trans_b, int64_t k,
+                int64_t n, const float* b, int64_t ldb, float* dst, int threads) {
+  if (k == 0 || n == 0) return;
+  // The KC blocks of GemmBlock, cut into column pieces of whole panels: tasks of about 64 KiB.
+  const int64_t kc_max = BalancedBlock(k, table.kc, 8);
+  const int64_t blocks_k = CeilDiv(k, kc_max);
+  const int64_t n_pad = RoundUp(n, kern.nr);
+  const int64_t piece = std::max<int64_t>(kern.nr, RoundUp((int64_t{16} << 10) / kc_max, kern.nr));
+  const int64_t pieces_n = CeilDiv(n, piece);
+  const int64_t tasks = blocks_k * pieces_n;
+  auto pack = [&](int64_t first, int64_t last) {
+    for (int64_t t = first; t < last; ++t) {
+      const int64_t pc = (t / pieces_n) * kc_max, kc = std::min(kc_max, k - pc);
+      const int64_t jc = (t % pieces_n) * piece, nc = std::min(piece, n - jc);
+      const float* src = trans_b ? b + jc * ldb + pc : b + pc * ldb + jc;
+      kern.pack_b(trans_b, kc, nc, src, ldb, dst + pc * n_pad + jc * kc);
+    }
+  };
+  const int64_t parts = std::min<int64_t>(std::max(threads, 1), tasks);
+  if (parts <= 1) {
+    pack(0, tasks);
+    return;
+  }
+  auto part = [&](int64_t t) {
+    const Range r = Balance211(tasks, parts, t);
+    pack(r.begin, r.end);
+  };
+  ParallelFor(parts, static_cast<int>(parts), part);
 }
 
 void ReserveGemm(const kernels::GemmKernels& kern, const Blocking& blk, int64_t m, int64_t n,

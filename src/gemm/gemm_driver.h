@@ -9,7 +9,22 @@
 
 namespace propel::detail {
 
-// A validated GEMM problem: C = act(alpha * op(A) * op(B) + beta * C + bias).
+// The backward pass's dZ = dA * act'(.) applied to C = dA after the last k block, element by
+// element, by the element-wise kernels act_backward (s: the pre-activation) or act_backward_out
+// (from_output: s is the activation's output): C(i, j) = C(i, j) * act'(s(i, j)), the same
+// operations as those kernels on the finished C. s: m x n, row stride lds.
+struct ActGradEpilogue {
+  kernels::Act act = kernels::Act::kIdentity;
+  float alpha = 0.0f;
+  bool from_output = false;
+  const float* s = nullptr;
+  int64_t lds = 0;
+  kernels::ActBackwardFn fn = nullptr;
+  kernels::ActBackwardOutFn fn_out = nullptr;
+};
+
+// A validated GEMM problem: C = act(alpha * op(A) * op(B) + beta * C + bias), or with act_grad
+// set, C = (alpha * op(A) * op(B) + beta * C) * act'(s) (bias and act then unused).
 struct GemmProblem {
   bool trans_a = false;
   bool trans_b = false;
@@ -24,6 +39,11 @@ struct GemmProblem {
   int64_t ldc = 0;
   const float* bias = nullptr;  // n values added to every row, or nullptr
   kernels::ActParams act;       // act.fn set for activations other than identity and ReLU
+  // op(B) already packed by PackWholeB for these kernels, blocking, k and n, or nullptr. The
+  // blocked path reads its B micro-panels from there instead of packing them; b, ldb and trans_b
+  // must still describe op(B) (the skinny path reads it in place). The result is bitwise the same.
+  const float* b_packed = nullptr;
+  const ActGradEpilogue* act_grad = nullptr;
 };
 
 // How the output is cut between threads: a tm x tn grid of blocks aligned to MR x NR tiles.
@@ -70,6 +90,23 @@ ThreadGrid ChooseThreadGrid(int64_t m, int64_t n, int64_t k, int mr, int nr, int
 // the packing buffers are the caller's (see ReserveGemm).
 void RunGemm(const kernels::GemmKernels& kernels, const Blocking& blocking, const GemmProblem& p,
              int threads, const GemmScratch* scratch = nullptr);
+
+// op(B) (k x n) packed whole, as the blocked path would pack it block by block: for each KC block
+// of k in order (the blocking's KC, balanced over k), ceil(n / NR) B micro-panels of that depth.
+// A problem with b_packed set reads its panels from there, so that a B used by several GEMMs (the
+// weights of a layer, read by every shard of a step) is packed once. PackedBFloats: the floats
+// PackWholeB writes (k * n rounded up to whole panels); dst is 64-byte aligned. PackWholeB runs on
+// up to `threads` threads; the packed values do not depend on them.
+// How many times RunGemm on `threads` threads packs each panel of op(B) of a problem of this
+// shape: the rows of the thread grid (each thread packs the B panels of its own block), or 0 when
+// the problem does not pack B (the skinny path, k == 0). A B packed more than once per use is
+// worth packing whole beforehand.
+int64_t BPackings(const kernels::GemmKernels& kernels, bool trans_a, bool trans_b, int64_t m,
+                  int64_t n, int64_t k, int threads);
+
+int64_t PackedBFloats(const kernels::GemmKernels& kernels, int64_t k, int64_t n);
+void PackWholeB(const kernels::GemmKernels& kernels, const Blocking& blocking, bool trans_b,
+                int64_t k, int64_t n, const float* b, int64_t ldb, float* dst, int threads);
 
 // Grows every buffer of scratch so that RunGemm with these kernels and blocking on any problem
 // of at most m x n x k, with any transposes and thread count up to scratch.count, allocates

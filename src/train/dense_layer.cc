@@ -54,12 +54,14 @@ GemmProblem InputGradProblem(const LayerLayout& l, int64_t rows) {
 }
 
 // out (stride ldout) = a_prev W^T + b, with `act` fused into the epilogue when not null.
-void ForwardGemm(const NetKernels& k, const LayerLayout& l, const float* params, int64_t rows,
-                 const float* a_prev, int64_t lda, float* out, int64_t ldout,
-                 const kernels::ActParams* act, int threads, const GemmScratch* scratch) {
+void ForwardGemm(const NetKernels& k, const LayerLayout& l, const float* params,
+                 const PackedWeights* packed, int64_t rows, const float* a_prev, int64_t lda,
+                 float* out, int64_t ldout, const kernels::ActParams* act, int threads,
+                 const GemmScratch* scratch) {
   GemmProblem p = ForwardProblem(l, rows);
   p.a = a_prev, p.lda = lda;
   p.b = params + l.weight_offset;
+  p.b_packed = packed != nullptr ? packed->forward : nullptr;
   p.c = out, p.ldc = ldout;
   p.bias = params + l.bias_offset;
   if (act != nullptr) p.act = *act;
@@ -72,23 +74,25 @@ bool DenseLayer::keeps_pre_activation() const {
   return output_ || !has_output_derivative(layout_.activation);
 }
 
-void DenseLayer::ForwardFused(const NetKernels& k, const float* params, int64_t rows,
-                              const float* a_prev, int64_t lda, float* out, int64_t ldout,
-                              Activation act, int threads, const GemmScratch* scratch) const {
+void DenseLayer::ForwardFused(const NetKernels& k, const float* params, const PackedWeights* packed,
+                              int64_t rows, const float* a_prev, int64_t lda, float* out,
+                              int64_t ldout, Activation act, int threads,
+                              const GemmScratch* scratch) const {
   const kernels::ActParams fused = ActParamsFor(k, act, layout_.alpha);
-  ForwardGemm(k, layout_, params, rows, a_prev, lda, out, ldout, &fused, threads, scratch);
+  ForwardGemm(k, layout_, params, packed, rows, a_prev, lda, out, ldout, &fused, threads, scratch);
 }
 
-void DenseLayer::Forward(const NetKernels& k, const float* params, int64_t rows,
-                         const float* a_prev, int64_t lda, float* z, float* a, int threads,
-                         const GemmScratch* scratch) const {
+void DenseLayer::Forward(const NetKernels& k, const float* params, const PackedWeights* packed,
+                         int64_t rows, const float* a_prev, int64_t lda, float* z, float* a,
+                         int threads, const GemmScratch* scratch) const {
   const int64_t out = layout_.out;
   if (!keeps_pre_activation()) {  // only A is kept: the activation in the epilogue
-    ForwardFused(k, params, rows, a_prev, lda, a, out, layout_.activation, threads, scratch);
+    ForwardFused(k, params, packed, rows, a_prev, lda, a, out, layout_.activation, threads,
+                 scratch);
     return;
   }
   // Z (the logits, or a pre-activation the derivative needs); a hidden layer makes A in one pass.
-  ForwardGemm(k, layout_, params, rows, a_prev, lda, z, out, nullptr, threads, scratch);
+  ForwardGemm(k, layout_, params, packed, rows, a_prev, lda, z, out, nullptr, threads, scratch);
   if (output_) return;
   const kernels::Act act = static_cast<kernels::Act>(layout_.activation);
   Split(rows, 1, threads, [&](int64_t i0, int64_t i1) {
@@ -96,8 +100,9 @@ void DenseLayer::Forward(const NetKernels& k, const float* params, int64_t rows,
   });
 }
 
-double DenseLayer::Backward(const NetKernels& k, const float* params, int64_t rows, const float* dz,
-                            const float* a_in, int64_t ld_in, float* grad, float* da, int threads,
+double DenseLayer::Backward(const NetKernels& k, const float* params, const PackedWeights* packed,
+                            int64_t rows, const float* dz, const float* a_in, int64_t ld_in,
+                            float* grad, float* da, const ActGradEpilogue* below, int threads,
                             const GemmScratch* scratch) const {
   const int64_t in = layout_.in, out = layout_.out;
   double ss_a = 0.0;
@@ -119,29 +124,59 @@ double DenseLayer::Backward(const NetKernels& k, const float* params, int64_t ro
     GemmProblem gx = InputGradProblem(layout_, rows);
     gx.a = dz;
     gx.b = params + layout_.weight_offset;
+    gx.b_packed = packed != nullptr ? packed->input_grad : nullptr;
     gx.c = da;
+    gx.act_grad = below;
     RunGemm(*k.gemm, k.blocking, gx, threads, scratch);
   }
   return bound;
 }
 
-void DenseLayer::ActivationBackward(const NetKernels& k, int64_t rows, float* da, const float* z,
-                                    const float* a, float* grad, int threads) const {
+ActGradEpilogue DenseLayer::GradEpilogue(const NetKernels& k, const float* z,
+                                         const float* a) const {
+  ActGradEpilogue g;
+  g.act = static_cast<kernels::Act>(layout_.activation);
+  g.alpha = layout_.alpha;
+  g.from_output = !keeps_pre_activation();
+  g.s = g.from_output ? a : z;
+  g.lds = layout_.out;
+  g.fn = k.ew->act_backward;
+  g.fn_out = k.ew->act_backward_out;
+  return g;
+}
+
+void DenseLayer::BiasGradient(const NetKernels& k, int64_t rows, const float* dz, float* grad,
+                              int threads) const {
   const int64_t out = layout_.out;
-  const bool from_output = !keeps_pre_activation();
-  const float* s = from_output ? a : z;
   float* db = grad + layout_.bias_offset;
-  const kernels::Act act = static_cast<kernels::Act>(layout_.activation);
   Split(out, 16, threads, [&](int64_t j0, int64_t j1) {
-    std::fill(db + j0, db + j1, 0.0f);
-    k.ew->act_backward_bias(act, layout_.alpha, from_output, rows, j1 - j0, s + j0, out, da + j0,
-                            out, da + j0, out, db + j0);
+    k.ew->column_sums(rows, j1 - j0, dz + j0, out, db + j0, false);
   });
 }
 
-void DenseLayer::BiasGradient(const NetKernels& k, int64_t rows, const float* dz,
-                              float* grad) const {
-  k.ew->column_sums(rows, layout_.out, dz, layout_.out, grad + layout_.bias_offset, false);
+int64_t DenseLayer::WeightPackings(const NetKernels& k, int64_t rows, int threads,
+                                   bool input_grad) const {
+  const GemmProblem p =
+      input_grad ? InputGradProblem(layout_, rows) : ForwardProblem(layout_, rows);
+  return BPackings(*k.gemm, p.trans_a, p.trans_b, p.m, p.n, p.k, threads);
+}
+
+int64_t DenseLayer::PackedFloats(const NetKernels& k, bool input_grad) const {
+  return input_grad ? PackedBFloats(*k.gemm, layout_.out, layout_.in)
+                    : PackedBFloats(*k.gemm, layout_.in, layout_.out);
+}
+
+void DenseLayer::PackWeights(const NetKernels& k, const float* params, const PackedWeights& dst,
+                             int threads) const {
+  const float* w = params + layout_.weight_offset;
+  if (dst.forward != nullptr) {  // op(B) = W^T: in x out
+    PackWholeB(*k.gemm, k.blocking, true, layout_.in, layout_.out, w, layout_.in, dst.forward,
+               threads);
+  }
+  if (dst.input_grad != nullptr) {  // op(B) = W: out x in
+    PackWholeB(*k.gemm, k.blocking, false, layout_.out, layout_.in, w, layout_.in, dst.input_grad,
+               threads);
+  }
 }
 
 void DenseLayer::Reserve(const NetKernels& k, int64_t rows, const GemmScratch& scratch) const {

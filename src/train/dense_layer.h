@@ -1,12 +1,14 @@
 // One dense layer, the unit the training step and inference are composed of:
 //   forward   Z = A_prev W^T + b, A = act(Z)      (one GEMM, bias and activation fused)
 //   backward  dW = dZ^T A_prev                    (GEMM "TN", into a gradient buffer)
-//             dA_prev = dZ W                      (GEMM "NN", skipped for the first layer)
-//   and for a hidden layer, given dA from the layer above,
-//             dZ = dA * act'(.) in place, db = column sums of dZ   (one pass, by columns)
-// The layer knows which of its values a training shard keeps for the backward pass and the GEMM
-// problems to reserve packing space for. It holds no memory: parameters, gradients and the
-// shard's buffers are the caller's (the model's arenas, the trainer's workspace).
+//             dA_prev = dZ W                      (GEMM "NN", skipped for the first layer), which
+//                                                 for a hidden layer below becomes its
+//             dZ_prev = dA_prev * act'(.)         in the same GEMM's epilogue (GradEpilogue),
+//   and       db = column sums of dZ              (BiasGradient).
+// The layer knows which of its values a training shard keeps for the backward pass, the GEMM
+// problems to reserve packing space for, and how to pack its weights once for the GEMMs that read
+// them (PackWeights). It holds no memory: parameters, gradients, packed weights and the shard's
+// buffers are the caller's (the model's arenas, the trainer's workspace).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +18,14 @@
 #include "src/train/net_kernels.h"
 
 namespace propel::detail {
+
+// A layer's weights packed for the GEMMs that read them (src/gemm/gemm_driver.h, PackWholeB):
+// forward, op(B) = W^T; input_grad, op(B) = W (the first layer has no input gradient: null).
+// Either may be null: that GEMM packs W itself.
+struct PackedWeights {
+  float* forward = nullptr;
+  float* input_grad = nullptr;
+};
 
 class DenseLayer {
  public:
@@ -33,30 +43,42 @@ class DenseLayer {
 
   // Training forward on `rows` rows of a_prev (stride lda) into the kept buffers (stride out):
   // z and/or a as keeps_*() say (the other may be null). GEMM and activation on `threads`.
-  void Forward(const NetKernels& k, const float* params, int64_t rows, const float* a_prev,
-               int64_t lda, float* z, float* a, int threads, const GemmScratch* scratch) const;
+  void Forward(const NetKernels& k, const float* params, const PackedWeights* packed, int64_t rows,
+               const float* a_prev, int64_t lda, float* z, float* a, int threads,
+               const GemmScratch* scratch) const;
 
   // out (stride ldout) = act(a_prev W^T + b) in one GEMM with the activation fused: inference.
-  void ForwardFused(const NetKernels& k, const float* params, int64_t rows, const float* a_prev,
-                    int64_t lda, float* out, int64_t ldout, Activation act, int threads,
-                    const GemmScratch* scratch) const;
+  void ForwardFused(const NetKernels& k, const float* params, const PackedWeights* packed,
+                    int64_t rows, const float* a_prev, int64_t lda, float* out, int64_t ldout,
+                    Activation act, int threads, const GemmScratch* scratch) const;
 
   // Backward from dz (rows x out, contiguous): dW into grad (beta 0: overwritten) and, when da is
-  // not null, dA_prev = dz W into da (rows x in, contiguous). a_in is the layer's input (stride
-  // ld_in). Returns a bound on every |dW_ij| and |db_i| of this shard (Cauchy-Schwarz:
+  // not null, dA_prev = dz W into da (rows x in, contiguous), turned into the layer below's dZ
+  // by `below` (its GradEpilogue) when not null. a_in is the layer's input (stride ld_in).
+  // Returns a bound on every |dW_ij| and |db_i| of this shard (Cauchy-Schwarz:
   // ||dZ||_F max(||A||_F, sqrt(rows))), which is NaN or Inf when dz or a_in holds one, so that a
   // finite bound spares a pass over the gradient looking for NaN/Inf.
-  double Backward(const NetKernels& k, const float* params, int64_t rows, const float* dz,
-                  const float* a_in, int64_t ld_in, float* grad, float* da, int threads,
+  double Backward(const NetKernels& k, const float* params, const PackedWeights* packed,
+                  int64_t rows, const float* dz, const float* a_in, int64_t ld_in, float* grad,
+                  float* da, const ActGradEpilogue* below, int threads,
                   const GemmScratch* scratch) const;
 
-  // For a hidden layer: dA (rows x out, contiguous) becomes dZ = dA * act'(.) in place, from the
-  // kept z or a, and db (in grad) = its column sums. By column blocks on `threads`.
-  void ActivationBackward(const NetKernels& k, int64_t rows, float* da, const float* z,
-                          const float* a, float* grad, int threads) const;
+  // For a hidden layer: the epilogue that turns dA (its output's gradient, from the layer above)
+  // into dZ = dA * act'(.), from the kept z or a (rows x out each, contiguous).
+  ActGradEpilogue GradEpilogue(const NetKernels& k, const float* z, const float* a) const;
 
-  // For the output layer: db (in grad) = the column sums of dz (rows x out, contiguous).
-  void BiasGradient(const NetKernels& k, int64_t rows, const float* dz, float* grad) const;
+  // db (in grad) = the column sums of dz (rows x out, contiguous), by column blocks on `threads`.
+  void BiasGradient(const NetKernels& k, int64_t rows, const float* dz, float* grad,
+                    int threads) const;
+
+  // How many times one forward (or input-gradient) GEMM of this layer on `rows` rows and
+  // `threads` threads packs each panel of W itself (BPackings).
+  int64_t WeightPackings(const NetKernels& k, int64_t rows, int threads, bool input_grad) const;
+  // Floats of the packed weights: forward, or input_grad.
+  int64_t PackedFloats(const NetKernels& k, bool input_grad) const;
+  // Packs W (in params) into the non-null pointers of `dst`, on up to `threads` threads.
+  void PackWeights(const NetKernels& k, const float* params, const PackedWeights& dst,
+                   int threads) const;
 
   // Reserves packing space for the layer's three GEMMs on shards of `rows` rows.
   void Reserve(const NetKernels& k, int64_t rows, const GemmScratch& scratch) const;

@@ -117,9 +117,11 @@ std::unique_ptr<Model::Impl> Build(const ModelSpec& spec, bool allocate = true) 
 }
 
 // Runs the layers on rows [0, rows) of x into out (the head's output, or the logits).
+// packed[l]: layer l's weights packed for its forward GEMM, or null.
 void ForwardBlock(const Model::Impl& m, const detail::NetKernels& k, int64_t rows, const float* x,
                   int64_t ldx, float* out, int64_t ldout, bool logits, float* buf0, float* buf1,
-                  int threads, const detail::GemmScratch* scratch) {
+                  const std::vector<detail::PackedWeights>& packed, int threads,
+                  const detail::GemmScratch* scratch) {
   const int64_t n_layers = static_cast<int64_t>(m.layers.size());
   const float* a = x;
   int64_t lda = ldx;
@@ -130,15 +132,16 @@ void ForwardBlock(const Model::Impl& m, const detail::NetKernels& k, int64_t row
     if (layer.output()) {
       // The head's output function: sigmoid fused into the GEMM, softmax over the finished rows.
       const bool sigmoid = !logits && m.spec.head == Head::kBinary;
-      layer.ForwardFused(k, m.params.data(), rows, a, lda, out, ldout,
-                         sigmoid ? Activation::kSigmoid : Activation::kIdentity, threads, scratch);
+      layer.ForwardFused(k, m.params.data(), &packed[static_cast<size_t>(l)], rows, a, lda, out,
+                         ldout, sigmoid ? Activation::kSigmoid : Activation::kIdentity, threads,
+                         scratch);
       if (!logits && m.spec.head == Head::kMulticlass) {
         k.ew->softmax(false, rows, layout.out, out, ldout, out, ldout);
       }
     } else {
       float* z = bufs[l % 2];
-      layer.ForwardFused(k, m.params.data(), rows, a, lda, z, layout.out, layout.activation,
-                         threads, scratch);
+      layer.ForwardFused(k, m.params.data(), &packed[static_cast<size_t>(l)], rows, a, lda, z,
+                         layout.out, layout.activation, threads, scratch);
       a = z;
       lda = layout.out;
     }
@@ -170,6 +173,21 @@ void Predict(const Model::Impl& m, const char* where, int64_t rows, const float*
   std::vector<detail::AlignedFloats> bufs;
   std::vector<detail::PackBuffers> packs(static_cast<size_t>(std::max(slots, gemm_threads)));
   for (int s = 0; s < 2 * slots; ++s) bufs.emplace_back(block_rows * m.max_width);
+  // A layer's W, which every block's forward GEMM would pack, is packed once for them all.
+  std::vector<detail::PackedWeights> packed(m.layers.size());
+  std::vector<detail::AlignedFloats> packed_memory;
+  packed_memory.reserve(m.layers.size());
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    const detail::DenseLayer layer(m.layers[l], l + 1 == m.layers.size());
+    const int64_t last = rows - (blocks - 1) * kPredictRows;
+    const int64_t packings =
+        (blocks - 1) * layer.WeightPackings(k, kPredictRows, gemm_threads, false) +
+        layer.WeightPackings(k, last, gemm_threads, false);
+    if (packings <= 1) continue;
+    packed_memory.emplace_back(layer.PackedFloats(k, false));
+    packed[l].forward = packed_memory.back().data();
+    layer.PackWeights(k, m.params.data(), packed[l], threads);
+  }
   auto slot = [&](int64_t t) {
     const detail::Range r = detail::Balance211(blocks, slots, t);
     const detail::GemmScratch scratch{slots > 1 ? &packs[static_cast<size_t>(t)] : packs.data(),
@@ -178,7 +196,7 @@ void Predict(const Model::Impl& m, const char* where, int64_t rows, const float*
       const int64_t r0 = b * kPredictRows, n = std::min(kPredictRows, rows - r0);
       ForwardBlock(m, k, n, x + r0 * ldx, ldx, out + r0 * ldout, ldout, logits,
                    bufs[static_cast<size_t>(2 * t)].data(),
-                   bufs[static_cast<size_t>(2 * t + 1)].data(), gemm_threads, &scratch);
+                   bufs[static_cast<size_t>(2 * t + 1)].data(), packed, gemm_threads, &scratch);
     }
   };
   detail::ParallelFor(slots, slots, slot);

@@ -21,6 +21,28 @@ namespace propel {
 
 using detail::kChunk;
 
+void Trainer::Impl::PackWeights(int64_t m) {
+  if (packed_storage.empty()) return;
+  const int64_t shards = detail::CeilDiv(m, shard_rows);
+  const int64_t last_rows = m - (shards - 1) * shard_rows;
+  const int gemm_threads = ByShard(shards) ? 1 : threads;
+  for (size_t l = 0; l < net.size(); ++l) {
+    detail::PackedWeights use;
+    for (bool input_grad : {false, true}) {
+      float* storage = input_grad ? packed_storage[l].input_grad : packed_storage[l].forward;
+      if (storage == nullptr) continue;
+      const int64_t packings =
+          (shards - 1) * net[l].WeightPackings(kern, shard_rows, gemm_threads, input_grad) +
+          net[l].WeightPackings(kern, last_rows, gemm_threads, input_grad);
+      if (packings > 1) (input_grad ? use.input_grad : use.forward) = storage;
+    }
+    packed[l] = use;
+    if (use.forward != nullptr || use.input_grad != nullptr) {
+      net[l].PackWeights(kern, model->parameters(), use, threads);
+    }
+  }
+}
+
 void Trainer::Impl::RunShard(detail::ShardBuffers& buf, const DataView& b, int64_t r0, int64_t rows,
                              float* grad, int gemm_threads, const detail::GemmScratch* scratch,
                              double* loss, int64_t* correct, double* bounds) {
@@ -28,12 +50,14 @@ void Trainer::Impl::RunShard(detail::ShardBuffers& buf, const DataView& b, int64
   const size_t n_layers = net.size();
   const int64_t ldx = b.ldx == 0 ? model->inputs() : b.ldx;
   const float* x = b.x + r0 * ldx;
+  auto packed_of = [&](size_t l) { return &packed[l]; };
 
   // Forward: each layer into the buffers it keeps; the output layer produces logits.
   const float* a_prev = x;
   int64_t lda = ldx;
   for (size_t l = 0; l < n_layers; ++l) {
-    net[l].Forward(kern, params, rows, a_prev, lda, buf.z[l], buf.a[l], gemm_threads, scratch);
+    net[l].Forward(kern, params, packed_of(l), rows, a_prev, lda, buf.z[l], buf.a[l], gemm_threads,
+                   scratch);
     a_prev = buf.a[l];
     lda = net[l].layout().out;
   }
@@ -44,17 +68,20 @@ void Trainer::Impl::RunShard(detail::ShardBuffers& buf, const DataView& b, int64
   int cur = 0;
   *loss = detail::HeadLoss(*kern.ew, model->head(), rows, top.layout().out, buf.z.back(), b, r0,
                            buf.delta[cur], correct);
-  top.BiasGradient(kern, rows, buf.delta[cur], grad);
+  top.BiasGradient(kern, rows, buf.delta[cur], grad, gemm_threads);
 
-  // Backward: each layer's dW and the dA below it; the layer below turns dA into its dZ and db.
+  // Backward: each layer's dW and the dZ of the layer below (dA * act'(.), in the input-gradient
+  // GEMM's epilogue), then the layer below's db from it.
   for (size_t l = n_layers; l-- > 0;) {
     const float* a_in = l == 0 ? x : buf.a[l - 1];
     const int64_t ld_in = l == 0 ? ldx : net[l].layout().in;
-    float* da = l == 0 ? nullptr : buf.delta[1 - cur];
-    bounds[l] = net[l].Backward(kern, params, rows, buf.delta[cur], a_in, ld_in, grad, da,
-                                gemm_threads, scratch);
+    float* dz_below = l == 0 ? nullptr : buf.delta[1 - cur];
+    detail::ActGradEpilogue below;
+    if (l > 0) below = net[l - 1].GradEpilogue(kern, buf.z[l - 1], buf.a[l - 1]);
+    bounds[l] = net[l].Backward(kern, params, packed_of(l), rows, buf.delta[cur], a_in, ld_in, grad,
+                                dz_below, l > 0 ? &below : nullptr, gemm_threads, scratch);
     if (l == 0) break;
-    net[l - 1].ActivationBackward(kern, rows, da, buf.z[l - 1], buf.a[l - 1], grad, gemm_threads);
+    net[l - 1].BiasGradient(kern, rows, dz_below, grad, gemm_threads);
     cur = 1 - cur;
   }
 }
@@ -68,6 +95,7 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b, bool m
   // Shards produce gradient sums over their rows; the 1 / rows of the mean is applied once, by
   // the update (or here, for compute_gradients), so that sums from other processes add exactly.
   const float out_scale = mean ? static_cast<float>(1.0 / static_cast<double>(m)) : 1.0f;
+  PackWeights(m);
 
   auto run_shard = [&](detail::ShardBuffers& buf, int64_t s, int gemm_threads,
                        const detail::GemmScratch* scratch) {
@@ -78,8 +106,7 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b, bool m
   };
   // Shards in parallel when they fill the threads evenly (or there are many of them); else one
   // shard after the other with every GEMM and element-wise pass on all threads.
-  const bool by_shard = threads > 1 && shards >= threads &&
-                        (shards % threads == 0 || shards >= 4 * static_cast<int64_t>(threads));
+  const bool by_shard = ByShard(shards);
   if (by_shard) {
     auto task = [&](int64_t t) {
       const detail::Range r = detail::Balance211(shards, threads, t);
@@ -217,6 +244,15 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   // Workers: one per thread when shards can run side by side, else one.
   const int64_t n_workers = std::max<int64_t>(1, std::min<int64_t>(t.threads, t.max_shards));
   const int64_t rows = t.shard_rows;
+  // Packed weights, where a batch can take several shards or several threads: the forward's of
+  // every layer, the input gradient's of all but the first.
+  int64_t packed_floats = 0;
+  if (t.max_shards > 1 || t.threads > 1) {
+    for (size_t l = 0; l < t.net.size(); ++l) {
+      packed_floats += detail::PadToLine(t.net[l].PackedFloats(t.kern, false));
+      if (l > 0) packed_floats += detail::PadToLine(t.net[l].PackedFloats(t.kern, true));
+    }
+  }
   {
     // Everything below that grows with the model or the batch, before any of it is allocated:
     // optimizer state, shard gradient buffers, and per worker the activations of a shard.
@@ -227,12 +263,12 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
     const double model_bytes = 8.0 * static_cast<double>(t.count);
     const double bytes =
         4.0 * (static_cast<double>(state_arrays + t.max_shards - 1) * static_cast<double>(t.count) +
-               static_cast<double>(n_workers) * activations);
+               static_cast<double>(n_workers) * activations + static_cast<double>(packed_floats));
     detail::CheckMemory(where,
                         "training " + model.describe() + " (batch " + std::to_string(max_batch) +
                             ", shards of " + std::to_string(t.shard_rows) + " rows, " +
                             std::to_string(t.threads) + " threads: optimizer state, shard " +
-                            "gradients and activations, besides the model's " +
+                            "gradients, activations and packed weights, besides the model's " +
                             detail::FormatBytes(model_bytes) + ")",
                         bytes + model_bytes);
   }
@@ -241,6 +277,19 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   t.packs = std::vector<detail::PackBuffers>(static_cast<size_t>(t.threads));
   const detail::GemmScratch scratch{t.packs.data(), static_cast<int64_t>(t.packs.size())};
   for (const detail::DenseLayer& layer : t.net) layer.Reserve(t.kern, rows, scratch);
+  t.packed.resize(t.net.size());
+  if (packed_floats > 0) {
+    t.packed_memory.Resize(packed_floats);
+    float* at = t.packed_memory.data();
+    t.packed_storage.resize(t.net.size());
+    for (size_t l = 0; l < t.net.size(); ++l) {
+      t.packed_storage[l].forward = at;
+      at += detail::PadToLine(t.net[l].PackedFloats(t.kern, false));
+      if (l == 0) continue;
+      t.packed_storage[l].input_grad = at;
+      at += detail::PadToLine(t.net[l].PackedFloats(t.kern, true));
+    }
+  }
   // Shard gradient buffers: shard 0 writes into the model's gradient arena.
   t.grad_ptrs.assign(static_cast<size_t>(t.max_shards), nullptr);
   t.grad_ptrs[0] = model.gradients();

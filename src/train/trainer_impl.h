@@ -38,6 +38,13 @@ struct Trainer::Impl {
   std::vector<detail::DenseLayer> net;  // the model's layers, the units of a shard
   std::vector<detail::ShardBuffers> workers;
   std::vector<detail::PackBuffers> packs;  // one per thread
+  // Every layer's weights packed for its forward and input-gradient GEMMs, once per step before
+  // the shards, where the step would otherwise pack them more than once (PackWeights):
+  // packed_storage, per layer, the space for both (empty when no batch up to max_batch can need
+  // it); packed, per layer, the copies this step's GEMMs read (null: the GEMM packs W).
+  detail::AlignedFloats packed_memory;
+  std::vector<detail::PackedWeights> packed_storage;
+  std::vector<detail::PackedWeights> packed;
   std::vector<detail::AlignedFloats> shard_grads;
   std::vector<float*> grad_ptrs;         // max_shards: [0] is the model's gradient arena
   std::vector<const float*> chunk_ptrs;  // threads x max_shards, for the reduction
@@ -55,6 +62,17 @@ struct Trainer::Impl {
   // Whether the step takes the gradient's norm: for clipping, or to report it.
   bool NeedNorm() const { return opt.clip_norm > 0.0f || options.track_grad_norm; }
 
+  // Whether a batch of this many shards runs them side by side (one per thread) rather than one
+  // after the other with every GEMM on all threads.
+  bool ByShard(int64_t shards) const {
+    return threads > 1 && shards >= threads &&
+           (shards % threads == 0 || shards >= 4 * static_cast<int64_t>(threads));
+  }
+  // Sets `packed` for a batch of m rows and packs those weights, on all threads: a GEMM's W is
+  // packed once beforehand when the step's shards (and their thread grids) would pack it more
+  // than once; packed once anyway, it is packed by the GEMM into cache-sized blocks, which
+  // costs no write of a whole copy (docs/training.md, Pre-packed weights).
+  void PackWeights(int64_t m);
   // Forward each layer, the head's loss, backward each layer: rows [r0, r0 + rows) of the batch
   // into the gradient buffer `grad` (sums over the shard's rows). *loss, *correct: the shard's
   // summed loss and right answers; bounds[l]: DenseLayer::Backward's bound for layer l.

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -254,6 +255,27 @@ TEST(Predict, SameBitsForAnyThreadCountAndExecutor) {
     }
   }
   set_executor(Executor::kTbb);
+  set_num_threads(2);
+}
+
+// A call of several row blocks packs each layer's weights once for all of them; a call of one
+// block lets the GEMM pack them: the same bits on every target.
+TEST(Predict, WeightsPackedOncePerCallGiveTheBlocksOwnBits) {
+  set_num_threads(1);
+  for (const std::string& target : test::TargetNames()) {
+    test::ScopedTarget pin(target);
+    const Model m(Spec(70, {{130, Activation::kRelu}, {64, Activation::kTanh}}, 10, Head::kBinary),
+                  9);
+    const int64_t rows = 700;
+    const std::vector<float> x = test::RandomVector(rows * 70, 4);
+    std::vector<float> want(rows * 10), got(rows * 10);
+    m.predict(rows, x.data(), 70, got.data(), 10);
+    for (int64_t r0 = 0; r0 < rows; r0 += 256) {
+      const int64_t n = std::min<int64_t>(256, rows - r0);
+      m.predict(n, x.data() + r0 * 70, 70, want.data() + r0 * 10, 10);
+    }
+    EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0) << target;
+  }
   set_num_threads(2);
 }
 

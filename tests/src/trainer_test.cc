@@ -18,6 +18,8 @@
 #include "propel/error.h"
 #include "propel/optim.h"
 #include "propel/threading.h"
+#include "src/gemm/gemm_driver.h"
+#include "src/train/net_kernels.h"
 #include "tests/reference/mlp_ref.h"
 #include "tests/test_util.h"
 
@@ -221,6 +223,27 @@ TEST(Determinism, BitwiseAcrossExecutorsAndThreads) {
               << static_cast<int>(e) << ", " << threads << " threads";
         }
       }
+    }
+  }
+}
+
+// One shard of 512 rows: on one thread every GEMM packs W itself; on more, the thread grid of the
+// forward GEMMs has several rows of blocks, so the step packs those weights once beforehand
+// (src/train/trainer.cc, PackWeights). Both give the same bits.
+TEST(Determinism, PrepackedWeightsGiveTheGemmsOwnBits) {
+  const ModelSpec spec =
+      Spec(64, {{256, Activation::kRelu}, {256, Activation::kSigmoid}}, 10, Head::kMulticlass);
+  const detail::NetKernels k = detail::ActiveNetKernels();
+  ASSERT_GT(detail::BPackings(*k.gemm, false, true, 512, 256, 256, 2), 1);
+  ASSERT_EQ(detail::BPackings(*k.gemm, false, true, 512, 256, 256, 1), 1);
+  OptimizerConfig opt;
+  opt.kind = Optimizer::kMomentum;
+  const std::vector<float> want = TrainSteps(spec, opt, 512, 512, Executor::kSerial, 1, 2);
+  for (Executor e : test::Executors()) {
+    for (int threads : {2, 3}) {
+      const std::vector<float> got = TrainSteps(spec, opt, 512, 512, e, threads, 2);
+      EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+          << static_cast<int>(e) << ", " << threads << " threads";
     }
   }
 }
