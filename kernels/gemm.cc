@@ -24,6 +24,26 @@ constexpr UkernelFn ColsKernel() {
   }
 }
 
+static_assert(kMR <= kMaxTileRows, "raise kMaxTileRows");
+
+template <size_t R>
+constexpr UkernelFn RowsKernel() {
+  if constexpr (R < kMinRows || R > kMR) {
+    return nullptr;
+  } else {
+    return &UkernelTile<R, kNV>;
+  }
+}
+
+template <size_t R>
+constexpr PackAFn RowsPack() {
+  if constexpr (R < kMinRows || R > kMR) {
+    return nullptr;
+  } else {
+    return &PackAPanels<R>;
+  }
+}
+
 // This target's table, registered below (kernels/registry.h).
 constexpr GemmKernels kGemmKernels = {
     HWY_TARGET,
@@ -33,6 +53,10 @@ constexpr GemmKernels kGemmKernels = {
     &Ukernel<kNV>,
     {ColsKernel<1>(), ColsKernel<2>(), ColsKernel<3>(), ColsKernel<4>()},
     &PackA,
+    {RowsKernel<1>(), RowsKernel<2>(), RowsKernel<3>(), RowsKernel<4>(), RowsKernel<5>(),
+     RowsKernel<6>(), RowsKernel<7>(), RowsKernel<8>()},
+    {RowsPack<1>(), RowsPack<2>(), RowsPack<3>(), RowsPack<4>(), RowsPack<5>(), RowsPack<6>(),
+     RowsPack<7>(), RowsPack<8>()},
     &PackB,
     &ScaleC,
     &DotNT,

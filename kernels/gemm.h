@@ -78,6 +78,8 @@ using FmaPeakFn = float (*)(int64_t iters);
 
 // Most vectors in one micro-tile row (nr / lanes) on any target.
 constexpr int kMaxTileVectors = 4;
+// Most micro-tile rows (mr) on any target.
+constexpr int kMaxTileRows = 8;
 
 struct GemmKernels {
   int64_t target;     // HWY_* bit of the target these kernels were compiled for
@@ -89,6 +91,12 @@ struct GemmKernels {
   // for the right edge of C; ukernel_cols[nr / lanes - 1] == ukernel.
   UkernelFn ukernel_cols[kMaxTileVectors];
   PackAFn pack_a;
+  // ukernel_rows[r - 1]: the r x NR tile over A~ micro-panels of r rows, packed by
+  // pack_a_rows[r - 1]; set for the r that keep the FMA ports busy (r * nr / lanes >= 8
+  // accumulators) up to mr, nullptr otherwise. ukernel_rows[mr - 1] computes what ukernel does.
+  // The driver's transposed path cuts the narrow side of an output into such panels.
+  UkernelFn ukernel_rows[kMaxTileRows];
+  PackAFn pack_a_rows[kMaxTileRows];
   PackBFn pack_b;
   ScaleFn scale;
   DotNTFn dot_nt;

@@ -140,15 +140,21 @@ HWY_INLINE void PackCopyRows(int64_t total, int64_t kc, const float* HWY_RESTRIC
   }
 }
 
-void PackA(bool trans, int64_t mc, int64_t kc, const float* a, int64_t lda, float* dst) {
+// A in panels of W rows: kMR for the blocked path, fewer for the row kernels (pack_a_rows).
+template <size_t W>
+void PackAPanels(bool trans, int64_t mc, int64_t kc, const float* a, int64_t lda, float* dst) {
   if (trans) {
-    PackCopyRows<kMR>(mc, kc, a, lda, dst);
+    PackCopyRows<W>(mc, kc, a, lda, dst);
     return;
   }
-  for (int64_t i = 0; i < mc; i += static_cast<int64_t>(kMR)) {
-    const int64_t rows = HWY_MIN(static_cast<int64_t>(kMR), mc - i);
-    PackGather<kMR>(rows, kc, a + i * lda, lda, dst + i * kc);
+  for (int64_t i = 0; i < mc; i += static_cast<int64_t>(W)) {
+    const int64_t rows = HWY_MIN(static_cast<int64_t>(W), mc - i);
+    PackGather<W>(rows, kc, a + i * lda, lda, dst + i * kc);
   }
+}
+
+void PackA(bool trans, int64_t mc, int64_t kc, const float* a, int64_t lda, float* dst) {
+  PackAPanels<kMR>(trans, mc, kc, a, lda, dst);
 }
 
 void PackB(bool trans, int64_t kc, int64_t nc, const float* b, int64_t ldb, float* dst) {

@@ -9,6 +9,10 @@
 //   SSE4/SSSE3 (16 x 128-bit): MR=6, NR=8, same register budget as AVX2.
 //   SCALAR: MR=4, NR=4.
 //
+// Row kernels (kernels/gemm.h, ukernel_rows): the same loop over kMinRows..kMR rows, for the
+// transposed path of outputs narrower than a tile, whose narrow side is cut into the fewest rows
+// that waste least (a 10-wide output: two 5-row panels where 6-row ones would compute 12).
+//
 // Accuracy: each element of C is its k products accumulated by FMA in k order (KC blocks in
 // order, each block's sum added to C), so |error| <= (k + 2) u sum_p |a_ip b_pj| with u = 2^-24,
 // the bound of a float dot product; tests/src/gemm_test.cc checks twice that on every target and
@@ -122,19 +126,32 @@ HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float
   if constexpr (!kRelu) ActivateRows(params.act, MR, NV * kLanes, c, ldc);
 }
 
-template <size_t NV>
-void Ukernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-             const UkernelParams& params) {
+// The MR x (NV vectors) tile.
+template <size_t MR, size_t NV>
+void UkernelTile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                 const UkernelParams& params) {
   const bool read_c = params.beta != 0.0f;
   const bool relu = params.act.act == Act::kRelu;
   if (read_c) {
-    relu ? UkernelImpl<kMR, NV, true, true>(kc, a, b, c, ldc, params)
-         : UkernelImpl<kMR, NV, true, false>(kc, a, b, c, ldc, params);
+    relu ? UkernelImpl<MR, NV, true, true>(kc, a, b, c, ldc, params)
+         : UkernelImpl<MR, NV, true, false>(kc, a, b, c, ldc, params);
   } else {
-    relu ? UkernelImpl<kMR, NV, false, true>(kc, a, b, c, ldc, params)
-         : UkernelImpl<kMR, NV, false, false>(kc, a, b, c, ldc, params);
+    relu ? UkernelImpl<MR, NV, false, true>(kc, a, b, c, ldc, params)
+         : UkernelImpl<MR, NV, false, false>(kc, a, b, c, ldc, params);
   }
 }
+
+// The blocked path's kernels: kMR rows, NV of the kNV vectors of a B micro-panel.
+template <size_t NV>
+void Ukernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+             const UkernelParams& params) {
+  UkernelTile<kMR, NV>(kc, a, b, c, ldc, params);
+}
+
+// The row kernels (GemmKernels::ukernel_rows): kMinRows..kMR rows of the full kNR width. Fewer
+// than kMinRows rows hold fewer than 8 accumulators, too few to cover the FMA latency (4 cycles)
+// on two FMA ports: such a tile runs at a fraction of the rate, so the driver never asks for one.
+constexpr size_t kMinRows = (8 + kNV - 1) / kNV;
 
 // C = (beta == 0 ? 0 : beta * C) + bias, then the activation, over m x n. Same per-element
 // arithmetic as the micro-kernel epilogue with alpha * acc == 0.

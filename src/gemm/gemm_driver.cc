@@ -100,8 +100,12 @@ void ApplyActGrad(const GemmProblem& p, int64_t i0, int64_t i1, int64_t j0, int6
 void EdgeTile(const kernels::GemmKernels& kern, int64_t kc, const float* ap, const float* bp,
               float* c, int64_t ldc, int64_t m_tile, int64_t n_tile,
               const kernels::UkernelParams& params) {
-  const int64_t vectors = CeilDiv(n_tile, kern.lanes);
-  const kernels::UkernelFn ukernel = kern.ukernel_cols[vectors - 1];
+  int64_t vectors = CeilDiv(n_tile, kern.lanes);
+  kernels::UkernelFn ukernel = kern.ukernel_cols[vectors - 1];
+  if (ukernel == nullptr) {  // row kernels come in the full width only
+    vectors = kern.nr / kern.lanes;
+    ukernel = kern.ukernel;
+  }
   if (m_tile == kern.mr && n_tile == vectors * kern.lanes) {
     ukernel(kc, ap, bp, c, ldc, params);
     return;
@@ -132,9 +136,12 @@ void EdgeTile(const kernels::GemmKernels& kern, int64_t kc, const float* ap, con
   }
 }
 
-// The serial five-loop GEMM over rows [i0, i1) and columns [j0, j1) of C.
+// The serial five-loop GEMM over rows [i0, i1) and columns [j0, j1) of C. padded_c: C has rows
+// and columns up to whole MR x NR tiles past i1 and j1 (a scratch C), so every tile runs in place
+// on the full micro-kernel; the padding gets the products of the packed zeros.
 void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const GemmProblem& p,
-               int64_t i0, int64_t i1, int64_t j0, int64_t j1, PackBuffers& buf) {
+               int64_t i0, int64_t i1, int64_t j0, int64_t j1, PackBuffers& buf,
+               bool padded_c = false) {
   const int64_t mr = kern.mr, nr = kern.nr;
   // k is blocked the same way in every thread's block (determinism); m and n per block.
   const Blocking blk = {BalancedBlock(i1 - i0, table.mc, mr), BalancedBlock(p.k, table.kc, 8),
@@ -178,7 +185,7 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
             const float* bp = bp_block + jr * kc;
             params.bias = (last && p.bias != nullptr) ? p.bias + jc + jr : nullptr;
             float* ct = p.c + (ic + ir) * p.ldc + jc + jr;
-            if (m_tile == mr && n_tile == nr) {
+            if (padded_c || (m_tile == mr && n_tile == nr)) {
               kern.ukernel(kc, ap, bp, ct, p.ldc, params);
             } else {
               EdgeTile(kern, kc, ap, bp, ct, p.ldc, m_tile, n_tile, params);
@@ -268,6 +275,101 @@ void SkinnyBlock(const kernels::GemmKernels& kern, const GemmProblem& p, int64_t
   if (p.act_grad != nullptr) ApplyActGrad(p, i0, i1, j0, j1);
 }
 
+// The row kernel that cuts `extent` rows into the fewest padded rows, the most rows per panel
+// among those.
+int PanelRows(const kernels::GemmKernels& kern, int64_t extent) {
+  int best = kern.mr;
+  for (int r = kern.mr - 1; r >= 1; --r) {
+    if (kern.ukernel_rows[r - 1] != nullptr && RoundUp(extent, r) < RoundUp(extent, best)) best = r;
+  }
+  return best;
+}
+
+// The transposed path, for an output at most one NR panel wide that the blocked path would
+// mostly pad (an output layer's 10 columns on a 16-wide tile): C^T = op(B)^T * op(A)^T by the
+// blocked path into a scratch C^T, whose narrow side is cut into panels of the row kernel that
+// pads it least (two 5-row panels for 10 columns) and whose long side fills whole NR-wide ones,
+// then stored back transposed. Each element is the same sequence of operations as on the blocked
+// path (the same k blocks in order, alpha, beta; +0 for the bias), then bias and activation are
+// applied by ScaleC as on the skinny path: the blocked path's result bit for bit, up to the sign
+// of a zero sum plus a bias of -0.
+//
+// Rows of the row kernel for the transposed path of an m x n output, or 0 where it does not pay:
+// the output at most NR wide and at least NR tall, and at least 10% fewer padded multiply-adds
+// than the blocked path.
+int TransposedRows(const kernels::GemmKernels& kern, int64_t m, int64_t n) {
+  if (n > kern.nr || m < kern.nr) return 0;
+  const int rows = PanelRows(kern, n);
+  const bool pays =
+      10 * RoundUp(n, rows) * RoundUp(m, kern.nr) < 9 * RoundUp(n, kern.nr) * RoundUp(m, kern.mr);
+  return pays ? rows : 0;
+}
+
+// Rows of the blocked path's A~ panels: MR, or for an output of a few rows (an output layer's
+// weight gradient, 10 x n: two 5-row panels where 6-row ones compute 12) the row kernel that
+// pads them least, where that saves at least 10% of the multiply-adds. Each element is the same
+// sequence of operations whatever the rows of its panel.
+int BlockedRows(const kernels::GemmKernels& kern, int64_t m) {
+  const int rows = PanelRows(kern, m);
+  return 10 * RoundUp(m, rows) < 9 * RoundUp(m, kern.mr) ? rows : kern.mr;
+}
+
+// The blocked path's kernels with `rows`-row A~ panels: the row kernel of the full width; a
+// right-edge tile runs it into EdgeTile's scratch.
+kernels::GemmKernels RowKernels(const kernels::GemmKernels& kern, int rows) {
+  kernels::GemmKernels out = kern;
+  out.mr = rows;
+  out.ukernel = kern.ukernel_rows[rows - 1];
+  out.pack_a = kern.pack_a_rows[rows - 1];
+  for (kernels::UkernelFn& f : out.ukernel_cols) f = nullptr;
+  out.ukernel_cols[kern.nr / kern.lanes - 1] = out.ukernel;
+  return out;
+}
+
+// The transposed path over rows [i0, i1) and columns [j0, j1) of C (i0 a multiple of NR, j0 of
+// the row kernel's rows), in chunks of rows whose C^T is one B block of the blocked path (NC).
+void TransposedBlock(const kernels::GemmKernels& rk, const Blocking& table, const GemmProblem& p,
+                     int64_t i0, int64_t i1, int64_t j0, int64_t j1, PackBuffers& buf) {
+  const int64_t width = j1 - j0;
+  const int64_t rows_pad = RoundUp(width, rk.mr);
+  const int64_t chunk_max = BalancedBlock(i1 - i0, table.nc, rk.nr);
+  float* ct = buf.c.Get(rows_pad * std::min(chunk_max, RoundUp(i1 - i0, rk.nr)));
+  for (int64_t ic = i0; ic < i1; ic += chunk_max) {
+    const int64_t rows = std::min(chunk_max, i1 - ic);
+    const int64_t ldct = RoundUp(rows, rk.nr);
+    float* c = p.c + ic * p.ldc + j0;
+    GemmProblem t;
+    t.trans_a = !p.trans_b;
+    t.trans_b = !p.trans_a;
+    t.m = width;
+    t.n = rows;
+    t.k = p.k;
+    t.alpha = p.alpha;
+    t.a = p.trans_b ? p.b + j0 * p.ldb : p.b + j0;
+    t.lda = p.ldb;
+    t.b = p.trans_a ? p.a + ic : p.a + ic * p.lda;
+    t.ldb = p.lda;
+    t.beta = p.beta;
+    t.c = ct;
+    t.ldc = ldct;
+    if (p.beta != 0.0f) {
+      // C^T in, the padding zero (it is read with beta and never stored back).
+      std::fill(ct, ct + rows_pad * ldct, 0.0f);
+      for (int64_t i = 0; i < rows; ++i) {
+        for (int64_t j = 0; j < width; ++j) ct[j * ldct + i] = c[i * p.ldc + j];
+      }
+    }
+    GemmBlock(rk, table, t, 0, width, 0, rows, buf, /*padded_c=*/true);
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t j = 0; j < width; ++j) c[i * p.ldc + j] = ct[j * ldct + i];
+    }
+    if (p.bias != nullptr || p.act.act != kernels::Act::kIdentity) {
+      rk.scale(rows, width, 1.0f, p.bias ? p.bias + j0 : nullptr, p.act, c, p.ldc);
+    }
+    if (p.act_grad != nullptr) ApplyActGrad(p, ic, ic + rows, j0, j1);
+  }
+}
+
 }  // namespace
 
 void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmProblem& p,
@@ -285,18 +387,34 @@ void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmPr
                        });
     return;
   }
+  if (const int rows = TransposedRows(kern, p.m, p.n); rows > 0) {
+    // C's rows are the long side of C^T: cut in NR steps, its columns in steps of the row kernel.
+    const kernels::GemmKernels rk = RowKernels(kern, rows);
+    ForEachThreadBlock(
+        p, rk.nr, rk.mr, threads, [&](int64_t t, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+          PackBuffers& buf =
+              (scratch != nullptr && t < scratch->count) ? scratch->tasks[t] : LocalBuffers();
+          TransposedBlock(rk, blk, p, i0, i1, j0, j1, buf);
+        });
+    return;
+  }
+  const int rows = BlockedRows(kern, p.m);
+  const kernels::GemmKernels rk = rows == kern.mr ? kern : RowKernels(kern, rows);
   ForEachThreadBlock(
-      p, kern.mr, kern.nr, threads, [&](int64_t t, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+      p, rk.mr, rk.nr, threads, [&](int64_t t, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
         PackBuffers& buf =
             (scratch != nullptr && t < scratch->count) ? scratch->tasks[t] : LocalBuffers();
-        GemmBlock(kern, blk, p, i0, i1, j0, j1, buf);
+        GemmBlock(rk, blk, p, i0, i1, j0, j1, buf);
       });
 }
 
 int64_t BPackings(const kernels::GemmKernels& kern, bool trans_a, bool trans_b, int64_t m,
                   int64_t n, int64_t k, int threads) {
-  if (m == 0 || n == 0 || k == 0 || UseSkinnyPath(kern, trans_a, trans_b, m, n)) return 0;
-  return ChooseThreadGrid(m, n, k, kern.mr, kern.nr, threads).tm;
+  if (m == 0 || n == 0 || k == 0 || UseSkinnyPath(kern, trans_a, trans_b, m, n) ||
+      TransposedRows(kern, m, n) > 0) {
+    return 0;
+  }
+  return ChooseThreadGrid(m, n, k, BlockedRows(kern, m), kern.nr, threads).tm;
 }
 
 int64_t PackedBFloats(const kernels::GemmKernels& kern, int64_t k, int64_t n) {
@@ -341,9 +459,15 @@ void ReserveGemm(const kernels::GemmKernels& kern, const Blocking& blk, int64_t 
   const int64_t mc = RoundUp(std::min(m, blk.mc * 5 / 4 + 1), kern.mr);
   const int64_t nc = RoundUp(std::min(n, blk.nc * 5 / 4 + 1), kern.nr);
   const int64_t kc = std::min(k, RoundUp(blk.kc * 5 / 4 + 1, 8));
+  // The transposed path (m >= NR, n <= NR): op(B)^T as A in panels of at most MR rows (the row
+  // kernel pads n no more than MR-row panels do), op(A)^T as B, and C^T.
+  const bool transposed = m >= kern.nr;
+  const int64_t t_m = RoundUp(std::min<int64_t>(n, kern.nr), kern.mr);
+  const int64_t t_n = RoundUp(std::min(m, blk.nc * 5 / 4 + 1), kern.nr);
   for (int64_t t = 0; t < scratch.count; ++t) {
-    scratch.tasks[t].a.Reserve(mc * kc);
-    scratch.tasks[t].b.Reserve(nc * kc);
+    scratch.tasks[t].a.Reserve((transposed ? std::max(mc, t_m) : mc) * kc);
+    scratch.tasks[t].b.Reserve((transposed ? std::max(nc, t_n) : nc) * kc);
+    if (transposed) scratch.tasks[t].c.Reserve(t_m * t_n);
   }
 }
 

@@ -41,7 +41,8 @@ struct GemmProblem {
   kernels::ActParams act;       // act.fn set for activations other than identity and ReLU
   // op(B) already packed by PackWholeB for these kernels, blocking, k and n, or nullptr. The
   // blocked path reads its B micro-panels from there instead of packing them; b, ldb and trans_b
-  // must still describe op(B) (the skinny path reads it in place). The result is bitwise the same.
+  // must still describe op(B) (the skinny and transposed paths read it in place). The result is
+  // bitwise the same.
   const float* b_packed = nullptr;
   const ActGradEpilogue* act_grad = nullptr;
 };
@@ -72,6 +73,7 @@ class PackBuffer {
 struct PackBuffers {
   PackBuffer a;
   PackBuffer b;
+  PackBuffer c;  // C^T of the transposed path (outputs at most one NR panel wide)
 };
 
 // Caller-owned packing buffers, one per task of the thread grid: task t uses tasks[t]. Tasks
@@ -99,8 +101,8 @@ void RunGemm(const kernels::GemmKernels& kernels, const Blocking& blocking, cons
 // up to `threads` threads; the packed values do not depend on them.
 // How many times RunGemm on `threads` threads packs each panel of op(B) of a problem of this
 // shape: the rows of the thread grid (each thread packs the B panels of its own block), or 0 when
-// the problem does not pack B (the skinny path, k == 0). A B packed more than once per use is
-// worth packing whole beforehand.
+// the problem does not pack B (the skinny and transposed paths, k == 0). A B packed more than once
+// per use is worth packing whole beforehand.
 int64_t BPackings(const kernels::GemmKernels& kernels, bool trans_a, bool trans_b, int64_t m,
                   int64_t n, int64_t k, int threads);
 

@@ -1,6 +1,7 @@
 // The GEMM kernels of every compiled target, called directly: packed layouts of A and B in both
 // transpose cases (with zero padding at the edges), and the micro-kernel's contract (alpha, beta,
-// beta == 0 never reading C, bias, ReLU), against scalar references.
+// beta == 0 never reading C, bias, ReLU), for the full tile and every row kernel, against scalar
+// references.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -67,23 +68,51 @@ TEST_P(GemmKernelsTest, TableDescribesItsTarget) {
   EXPECT_LE(k->nr, 64);
 }
 
+// The row kernels ukernel_rows / pack_a_rows (r x NR tiles, r-row A~ panels): set for a range
+// of r ending at mr, where they are the blocked path's kernels.
+std::vector<int64_t> RowCounts(const kernels::GemmKernels& k) {
+  std::vector<int64_t> rows;
+  for (int64_t r = 1; r <= kernels::kMaxTileRows; ++r) {
+    if (k.ukernel_rows[r - 1] != nullptr) rows.push_back(r);
+  }
+  return rows;
+}
+
+TEST_P(GemmKernelsTest, RowKernelsRangeEndsAtTheTile) {
+  const auto rows = RowCounts(K());
+  ASSERT_FALSE(rows.empty());
+  EXPECT_EQ(rows.back(), K().mr);
+  for (size_t i = 1; i < rows.size(); ++i) EXPECT_EQ(rows[i], rows[i - 1] + 1);
+  EXPECT_GE(rows.front() * K().nr / K().lanes, 8) << "fewer accumulators than FMA latency x ports";
+  for (int64_t r = 1; r <= kernels::kMaxTileRows; ++r) {
+    EXPECT_EQ(K().ukernel_rows[r - 1] == nullptr, K().pack_a_rows[r - 1] == nullptr) << r;
+  }
+}
+
 TEST_P(GemmKernelsTest, PackALayoutBothTransposes) {
-  const int64_t mr = K().mr;
-  for (int64_t mc : {int64_t{1}, mr - 1, mr, mr + 1, 3 * mr + 2}) {
-    if (mc < 1) continue;
-    for (int64_t kc : {1, 3, 4, 9, 17}) {
-      for (bool trans : {false, true}) {
-        const int64_t lda = (trans ? mc : kc) + 2;
-        const auto a = test::RandomVector(static_cast<size_t>((trans ? kc : mc) * lda), 5);
-        const int64_t panels = (mc + mr - 1) / mr;
-        auto dst = hwy::AllocateAligned<float>(static_cast<size_t>(panels * mr * kc));
-        K().pack_a(trans, mc, kc, a.data(), lda, dst.get());
-        for (int64_t i = 0; i < panels * mr; ++i) {
-          for (int64_t p = 0; p < kc; ++p) {
-            const float want = i < mc ? (trans ? a[p * lda + i] : a[i * lda + p]) : 0.0f;
-            const float got = dst[(i / mr) * mr * kc + p * mr + i % mr];
-            ASSERT_EQ(got, want) << "i=" << i << " p=" << p << " mc=" << mc << " kc=" << kc
-                                 << " trans=" << trans;
+  for (const int64_t mr : RowCounts(K())) {
+    const kernels::PackAFn pack_a = K().pack_a_rows[mr - 1];
+    for (int64_t mc : {int64_t{1}, mr - 1, mr, mr + 1, 3 * mr + 2}) {
+      if (mc < 1) continue;
+      for (int64_t kc : {1, 3, 4, 9, 17}) {
+        for (bool trans : {false, true}) {
+          const int64_t lda = (trans ? mc : kc) + 2;
+          const auto a = test::RandomVector(static_cast<size_t>((trans ? kc : mc) * lda), 5);
+          const int64_t panels = (mc + mr - 1) / mr;
+          auto dst = hwy::AllocateAligned<float>(static_cast<size_t>(panels * mr * kc));
+          pack_a(trans, mc, kc, a.data(), lda, dst.get());
+          if (mr == K().mr) {  // the blocked path's packing: the same layout
+            auto dst2 = hwy::AllocateAligned<float>(static_cast<size_t>(panels * mr * kc));
+            K().pack_a(trans, mc, kc, a.data(), lda, dst2.get());
+            ASSERT_EQ(std::memcmp(dst.get(), dst2.get(), panels * mr * kc * sizeof(float)), 0);
+          }
+          for (int64_t i = 0; i < panels * mr; ++i) {
+            for (int64_t p = 0; p < kc; ++p) {
+              const float want = i < mc ? (trans ? a[p * lda + i] : a[i * lda + p]) : 0.0f;
+              const float got = dst[(i / mr) * mr * kc + p * mr + i % mr];
+              ASSERT_EQ(got, want) << "i=" << i << " p=" << p << " mr=" << mr << " mc=" << mc
+                                   << " kc=" << kc << " trans=" << trans;
+            }
           }
         }
       }
@@ -115,54 +144,64 @@ TEST_P(GemmKernelsTest, PackBLayoutBothTransposes) {
   }
 }
 
+// The contract for the blocked path's kernel and every row kernel (r rows of the full width).
 TEST_P(GemmKernelsTest, MicroKernelContract) {
-  const int64_t mr = K().mr, nr = K().nr;
-  for (int64_t kc : {1, 2, 7, 64}) {
-    auto ap = hwy::AllocateAligned<float>(static_cast<size_t>(mr * kc));
-    auto bp = hwy::AllocateAligned<float>(static_cast<size_t>(nr * kc));
-    const auto av = test::RandomVector(static_cast<size_t>(mr * kc), 1);
-    const auto bv = test::RandomVector(static_cast<size_t>(nr * kc), 2);
-    std::copy(av.begin(), av.end(), ap.get());
-    std::copy(bv.begin(), bv.end(), bp.get());
-    const auto bias = test::RandomVector(static_cast<size_t>(nr), 3);
-    const int64_t ldc = nr + 5;
-    for (float alpha : {1.0f, -0.5f}) {
-      for (float beta : {0.0f, 1.0f, 0.25f}) {
-        for (bool with_bias : {false, true}) {
-          for (auto act : {kernels::Act::kIdentity, kernels::Act::kRelu}) {
-            auto c = test::RandomVector(static_cast<size_t>(mr * ldc), 4);
-            if (beta == 0.0f)
-              std::fill(c.begin(), c.end(), std::numeric_limits<float>::quiet_NaN());
-            const auto c_in = c;
-            kernels::UkernelParams params{alpha, beta, with_bias ? bias.data() : nullptr,
-                                          kernels::ActParams{act, 0.0f, nullptr}};
-            K().ukernel(kc, ap.get(), bp.get(), c.data(), ldc, params);
-            for (int64_t i = 0; i < mr; ++i) {
-              for (int64_t j = 0; j < nr; ++j) {
-                double sum = 0.0, mag = 0.0;
-                for (int64_t p = 0; p < kc; ++p) {
-                  sum += static_cast<double>(av[p * mr + i]) * bv[p * nr + j];
-                  mag += std::fabs(static_cast<double>(av[p * mr + i]) * bv[p * nr + j]);
-                }
-                double want = alpha * sum;
-                mag *= std::fabs(alpha);
-                if (beta != 0.0f) {
-                  want += beta * static_cast<double>(c_in[i * ldc + j]);
-                  mag += std::fabs(beta * c_in[i * ldc + j]);
-                }
-                if (with_bias) {
-                  want += bias[j];
-                  mag += std::fabs(bias[j]);
-                }
-                if (act == kernels::Act::kRelu && want < 0.0) want = 0.0;
-                const double tol =
-                    2.0 * (kc + 3) * std::numeric_limits<float>::epsilon() / 2 * mag + 1e-30;
-                ASSERT_NEAR(c[i * ldc + j], want, tol) << "i=" << i << " j=" << j << " kc=" << kc
-                                                       << " alpha=" << alpha << " beta=" << beta;
+  const int64_t nr = K().nr;
+  for (const int64_t mr : RowCounts(K())) {
+    const kernels::UkernelFn ukernel = K().ukernel_rows[mr - 1];
+    for (int64_t kc : {1, 2, 7, 64}) {
+      auto ap = hwy::AllocateAligned<float>(static_cast<size_t>(mr * kc));
+      auto bp = hwy::AllocateAligned<float>(static_cast<size_t>(nr * kc));
+      const auto av = test::RandomVector(static_cast<size_t>(mr * kc), 1);
+      const auto bv = test::RandomVector(static_cast<size_t>(nr * kc), 2);
+      std::copy(av.begin(), av.end(), ap.get());
+      std::copy(bv.begin(), bv.end(), bp.get());
+      const auto bias = test::RandomVector(static_cast<size_t>(nr), 3);
+      const int64_t ldc = nr + 5;
+      for (float alpha : {1.0f, -0.5f}) {
+        for (float beta : {0.0f, 1.0f, 0.25f}) {
+          for (bool with_bias : {false, true}) {
+            for (auto act : {kernels::Act::kIdentity, kernels::Act::kRelu}) {
+              auto c = test::RandomVector(static_cast<size_t>(mr * ldc), 4);
+              if (beta == 0.0f)
+                std::fill(c.begin(), c.end(), std::numeric_limits<float>::quiet_NaN());
+              const auto c_in = c;
+              kernels::UkernelParams params{alpha, beta, with_bias ? bias.data() : nullptr,
+                                            kernels::ActParams{act, 0.0f, nullptr}};
+              ukernel(kc, ap.get(), bp.get(), c.data(), ldc, params);
+              if (mr == K().mr) {  // the blocked path's kernel: bitwise the same
+                auto c2 = c_in;
+                K().ukernel(kc, ap.get(), bp.get(), c2.data(), ldc, params);
+                ASSERT_EQ(std::memcmp(c.data(), c2.data(), c.size() * sizeof(float)), 0);
               }
-              for (int64_t j = nr; j < ldc; ++j) {  // outside the tile: untouched
-                const float was = c_in[i * ldc + j], got = c[i * ldc + j];
-                ASSERT_TRUE(got == was || (std::isnan(got) && std::isnan(was)));
+              for (int64_t i = 0; i < mr; ++i) {
+                for (int64_t j = 0; j < nr; ++j) {
+                  double sum = 0.0, mag = 0.0;
+                  for (int64_t p = 0; p < kc; ++p) {
+                    sum += static_cast<double>(av[p * mr + i]) * bv[p * nr + j];
+                    mag += std::fabs(static_cast<double>(av[p * mr + i]) * bv[p * nr + j]);
+                  }
+                  double want = alpha * sum;
+                  mag *= std::fabs(alpha);
+                  if (beta != 0.0f) {
+                    want += beta * static_cast<double>(c_in[i * ldc + j]);
+                    mag += std::fabs(beta * c_in[i * ldc + j]);
+                  }
+                  if (with_bias) {
+                    want += bias[j];
+                    mag += std::fabs(bias[j]);
+                  }
+                  if (act == kernels::Act::kRelu && want < 0.0) want = 0.0;
+                  const double tol =
+                      2.0 * (kc + 3) * std::numeric_limits<float>::epsilon() / 2 * mag + 1e-30;
+                  ASSERT_NEAR(c[i * ldc + j], want, tol)
+                      << "mr=" << mr << " i=" << i << " j=" << j << " kc=" << kc
+                      << " alpha=" << alpha << " beta=" << beta;
+                }
+                for (int64_t j = nr; j < ldc; ++j) {  // outside the tile: untouched
+                  const float was = c_in[i * ldc + j], got = c[i * ldc + j];
+                  ASSERT_TRUE(got == was || (std::isnan(got) && std::isnan(was)));
+                }
               }
             }
           }

@@ -1,7 +1,9 @@
 // The GEMM driver's options the training step uses, on every SIMD target: a B packed whole
 // beforehand (PackWholeB) gives bitwise the result of packing it inside the GEMM, for every
 // transpose case, shape class and thread count; the act_grad epilogue gives bitwise the GEMM
-// followed by the element-wise derivative kernel; BPackings counts what RunGemm packs.
+// followed by the element-wise derivative kernel; outputs narrower than a tile (the transposed
+// path) and outputs of a few rows (the row kernels) give bitwise the elements of the MR x NR
+// tiles; BPackings counts what RunGemm packs.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -135,10 +137,144 @@ TEST_P(GemmDriverTest, ActGradEpilogueIsBitwiseTheDerivativeKernelAfterTheGemm) 
   set_num_threads(saved);
 }
 
+// An output at most one tile wide runs on the transposed path (C^T by the blocked path, with
+// panels of the row kernel that pads it least); every element is the blocked path's: the first n
+// columns of a product wider than a tile, computed with the same operands, strides and options.
+TEST_P(GemmDriverTest, TransposedPathIsBitwiseTheBlockedPath) {
+  const detail::NetKernels k = detail::ActiveNetKernels();
+  const int saved = num_threads();
+  set_num_threads(3);
+  const int64_t nr = k.gemm->nr;
+  const int64_t wide = nr + nr / 2 + 1;          // past one panel: the blocked path
+  const int64_t long_m = 2 * k.blocking.nc + 7;  // several C^T chunks
+  uint32_t seed = 300;
+  struct Case {
+    float beta;
+    bool bias;
+    kernels::Act act;
+    bool act_grad;
+  };
+  const Case cases[] = {{0.0f, false, kernels::Act::kIdentity, false},
+                        {0.5f, true, kernels::Act::kRelu, false},
+                        {0.0f, true, kernels::Act::kSigmoid, false},
+                        {1.0f, false, kernels::Act::kIdentity, true}};
+  for (int64_t m : {nr, int64_t{64}, int64_t{128}, int64_t{257}, long_m}) {
+    for (int64_t n : {int64_t{1}, int64_t{5}, int64_t{10}, nr - 1, nr}) {
+      for (int64_t kk : {int64_t{7}, int64_t{300}}) {
+        for (bool ta : {false, true}) {
+          for (bool tb : {false, true}) {
+            if (n > nr) continue;                    // not an output narrower than a tile
+            if (!ta && tb && 2 * n <= nr) continue;  // the skinny path: dot products
+            const Case& cs = cases[seed % 4];
+            const auto a = RandomVector(static_cast<size_t>(m * kk), seed++);
+            const auto b = RandomVector(static_cast<size_t>(kk * wide), seed++);
+            const auto c0 = RandomVector(static_cast<size_t>(m * wide), seed++);
+            const auto bias = RandomVector(static_cast<size_t>(wide), seed++);
+            const auto sv = RandomVector(static_cast<size_t>(m * wide), seed++);
+            detail::ActGradEpilogue g;
+            g.act = kernels::Act::kLeakyRelu;
+            g.alpha = 0.01f;
+            g.s = sv.data();
+            g.lds = wide;
+            g.fn = k.ew->act_backward;
+            g.fn_out = k.ew->act_backward_out;
+            auto problem = [&](int64_t cols, std::vector<float>& c) {
+              detail::GemmProblem p;
+              p.trans_a = ta, p.trans_b = tb;
+              p.m = m, p.n = cols, p.k = kk;
+              p.a = a.data(), p.lda = ta ? m : kk;
+              p.b = b.data(), p.ldb = tb ? kk : wide;
+              p.beta = cs.beta;
+              p.c = c.data(), p.ldc = wide;
+              p.bias = cs.bias ? bias.data() : nullptr;
+              p.act.act = cs.act;
+              p.act.fn = k.ew->act_forward;
+              if (cs.act_grad) p.act_grad = &g;
+              return p;
+            };
+            std::vector<float> want = c0;
+            detail::RunGemm(*k.gemm, k.blocking, problem(wide, want), 1);
+            for (int threads : {1, 3}) {
+              std::vector<float> got = c0;
+              detail::RunGemm(*k.gemm, k.blocking, problem(n, got), threads);
+              for (int64_t i = 0; i < m; ++i) {
+                ASSERT_EQ(std::memcmp(&want[i * wide], &got[i * wide], n * sizeof(float)), 0)
+                    << "row " << i << " m=" << m << " n=" << n << " k=" << kk << " ta=" << ta
+                    << " tb=" << tb << " beta=" << cs.beta << " threads=" << threads;
+                ASSERT_EQ(
+                    std::memcmp(&c0[i * wide + n], &got[i * wide + n], (wide - n) * sizeof(float)),
+                    0)
+                    << "past column n, row " << i;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  set_num_threads(saved);
+}
+
+// An output of a few rows runs on the row kernel that pads them least (10 rows: two 5-row
+// panels); every element is what MR-row panels give: the first m rows of a taller product.
+TEST_P(GemmDriverTest, FewRowsAreBitwiseTheRowsOfATallerProduct) {
+  const detail::NetKernels k = detail::ActiveNetKernels();
+  const int saved = num_threads();
+  set_num_threads(3);
+  const int64_t mr = k.gemm->mr, nr = k.gemm->nr;
+  const int64_t tall = 4 * mr + 1;
+  uint32_t seed = 700;
+  for (int64_t m : {int64_t{1}, int64_t{4}, int64_t{5}, int64_t{10}, 2 * mr - 1, 3 * mr + 2}) {
+    if (m > tall) continue;
+    for (int64_t n : {2 * nr + 3, int64_t{1024}}) {
+      for (int64_t kk : {int64_t{7}, int64_t{300}}) {
+        for (bool ta : {false, true}) {
+          for (bool tb : {false, true}) {
+            if (!ta && tb && 2 * m <= mr) continue;  // the skinny path: dot products
+            const float beta = seed % 2 == 0 ? 0.0f : 0.5f;
+            const auto a = RandomVector(static_cast<size_t>(tall * kk), seed++);
+            const auto b = RandomVector(static_cast<size_t>(kk * n), seed++);
+            const auto c0 = RandomVector(static_cast<size_t>(tall * n), seed++);
+            const auto bias = RandomVector(static_cast<size_t>(n), seed++);
+            auto problem = [&](int64_t rows, std::vector<float>& c) {
+              detail::GemmProblem p;
+              p.trans_a = ta, p.trans_b = tb;
+              p.m = rows, p.n = n, p.k = kk;
+              p.a = a.data(), p.lda = ta ? tall : kk;
+              p.b = b.data(), p.ldb = tb ? kk : n;
+              p.beta = beta;
+              p.c = c.data(), p.ldc = n;
+              p.bias = bias.data();
+              p.act.act = kernels::Act::kRelu;
+              return p;
+            };
+            std::vector<float> want = c0;
+            detail::RunGemm(*k.gemm, k.blocking, problem(tall, want), 1);
+            for (int threads : {1, 3}) {
+              std::vector<float> got = c0;
+              detail::RunGemm(*k.gemm, k.blocking, problem(m, got), threads);
+              ASSERT_EQ(std::memcmp(want.data(), got.data(), m * n * sizeof(float)), 0)
+                  << "m=" << m << " n=" << n << " k=" << kk << " ta=" << ta << " tb=" << tb
+                  << " threads=" << threads;
+              ASSERT_EQ(std::memcmp(c0.data() + m * n, got.data() + m * n,
+                                    (tall - m) * n * sizeof(float)),
+                        0)
+                  << "rows past m";
+            }
+          }
+        }
+      }
+    }
+  }
+  set_num_threads(saved);
+}
+
 TEST_P(GemmDriverTest, BPackingsCountsTheGridRowsAndNothingForTheSkinnyPath) {
   const detail::NetKernels k = detail::ActiveNetKernels();
   const int mr = k.gemm->mr, nr = k.gemm->nr;
   EXPECT_EQ(detail::BPackings(*k.gemm, false, true, 256, nr / 2, 1024, 4), 0);  // skinny: in place
+  // The transposed path (10 columns on a wider tile) packs op(A) as its B, never op(B) as B.
+  if (nr >= 16) EXPECT_EQ(detail::BPackings(*k.gemm, false, false, 256, 10, 1024, 4), 0);
   EXPECT_EQ(detail::BPackings(*k.gemm, false, false, 256, 1024, 0, 4), 0);
   EXPECT_EQ(detail::BPackings(*k.gemm, false, false, 256, 1024, 1024, 1), 1);
   for (int threads : {2, 4, 8}) {
