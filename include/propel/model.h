@@ -115,8 +115,9 @@ class Model {
 
   // Output of the head for `rows` rows of x (row stride ldx >= inputs()) into out (row stride
   // ldout >= outputs()): probabilities for kBinary / kMulticlass, values for kRegression. Runs
-  // on the thread budget and executor of propel/threading.h. Throws propel::Error on invalid
-  // arguments.
+  // on the thread budget and executor of propel/threading.h. Each row's output is bitwise the
+  // same whatever rows it is predicted with (one at a time or in any batch). Throws
+  // propel::Error on invalid arguments.
   void predict(int64_t rows, const float* x, int64_t ldx, float* out, int64_t ldout) const;
   // The output layer's pre-activations z_L (logits) instead of the head's output.
   void predict_logits(int64_t rows, const float* x, int64_t ldx, float* out, int64_t ldout) const;

@@ -241,6 +241,7 @@ bool UseSkinnyPath(const kernels::GemmKernels& kern, bool trans_a, bool trans_b,
 }
 
 bool UseSkinnyPath(const kernels::GemmKernels& kern, const GemmProblem& p) {
+  if (p.row_invariant) return !p.trans_a && p.trans_b && 2 * p.n <= kern.nr;  // few columns only
   return UseSkinnyPath(kern, p.trans_a, p.trans_b, p.m, p.n);
 }
 

@@ -45,6 +45,9 @@ struct GemmProblem {
   // bitwise the same.
   const float* b_packed = nullptr;
   const ActGradEpilogue* act_grad = nullptr;
+  // Every row of C is computed by the same operations whatever m is: the skinny path for few rows
+  // (dot products, another summation order than the tiles') is not taken.
+  bool row_invariant = false;
 };
 
 // How the output is cut between threads: a tm x tn grid of blocks aligned to MR x NR tiles.

@@ -40,9 +40,12 @@ GemmProblem Problem(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
   return p;
 }
 
-// Z (rows x out) = A_prev (rows x in) * W^T
+// Z (rows x out) = A_prev (rows x in) * W^T. Row-invariant: each row of Z is the same whatever
+// rows it is computed with (a prediction does not depend on the batch it is part of).
 GemmProblem ForwardProblem(const LayerLayout& l, int64_t rows) {
-  return Problem(false, true, rows, l.out, l.in, l.in, l.in, l.out);
+  GemmProblem p = Problem(false, true, rows, l.out, l.in, l.in, l.in, l.out);
+  p.row_invariant = true;
+  return p;
 }
 // dW (out x in) = dZ^T (out x rows) * A_prev (rows x in)
 GemmProblem WeightGradProblem(const LayerLayout& l, int64_t rows) {

@@ -279,6 +279,29 @@ TEST(Predict, WeightsPackedOncePerCallGiveTheBlocksOwnBits) {
   set_num_threads(2);
 }
 
+// A row's prediction does not depend on the rows predicted with it: one row at a time (the
+// few-row shapes a dot product would serve), two, three, and all 37 at once give the same bits.
+TEST(Predict, EachRowTheSameWhateverRowsItIsPredictedWith) {
+  for (const std::string& target : test::TargetNames()) {
+    test::ScopedTarget pin(target);
+    const Model m(
+        Spec(33, {{100, Activation::kRelu}, {20, Activation::kTanh}}, 3, Head::kMulticlass), 5);
+    const int64_t rows = 37;
+    const std::vector<float> x = test::RandomVector(rows * 33, 6);
+    std::vector<float> all(rows * 3);
+    m.predict(rows, x.data(), 33, all.data(), 3);
+    for (int64_t group : {1, 2, 3, 5}) {
+      std::vector<float> got(rows * 3);
+      for (int64_t r0 = 0; r0 < rows; r0 += group) {
+        const int64_t n = std::min(group, rows - r0);
+        m.predict(n, x.data() + r0 * 33, 33, got.data() + r0 * 3, 3);
+      }
+      EXPECT_EQ(std::memcmp(all.data(), got.data(), all.size() * sizeof(float)), 0)
+          << target << " rows by " << group;
+    }
+  }
+}
+
 TEST(Predict, ArgumentErrors) {
   const Model m(Spec(4, {}, 3, Head::kMulticlass));
   std::vector<float> x(8), out(6);
