@@ -191,6 +191,17 @@ int main(void) {
   CHECK(epochs == 10);
   remove("c_api_train.ckpt");
 
+  /* ONNX: a ModelProto (field 1, ir_version, first); a bad path is an I/O error. */
+  CHECK_OK(propel_save_onnx("c_api_train.onnx", model));
+  {
+    FILE* f = fopen("c_api_train.onnx", "rb");
+    CHECK(f != NULL && fgetc(f) == 0x08);
+    fclose(f);
+  }
+  remove("c_api_train.onnx");
+  CHECK(propel_save_onnx("/nonexistent/x.onnx", model) == PROPEL_ERROR_IO);
+  CHECK(propel_save_onnx("x.onnx", NULL) == PROPEL_ERROR_INVALID_ARGUMENT);
+
   /* Targets: pin each, query, unpin. */
   CHECK_OK(propel_set_target("SCALAR"));
   CHECK(strcmp(propel_get_target(), "SCALAR") == 0);

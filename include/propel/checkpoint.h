@@ -23,6 +23,10 @@ namespace propel {
 void save_checkpoint(const std::string& path, const Model& model, const Trainer* trainer = nullptr,
                      int64_t epochs_done = 0);
 
+// The bytes save_checkpoint writes (for a checkpoint kept in memory: pickling, a database).
+std::string checkpoint_bytes(const Model& model, const Trainer* trainer = nullptr,
+                             int64_t epochs_done = 0);
+
 // A new model from a checkpoint (the optimizer part, if any, is checked and ignored).
 Model load_model(const std::string& path);
 

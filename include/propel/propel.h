@@ -295,6 +295,8 @@ PROPEL_API int propel_load_model(const char* path, propel_model** out);
  * NULL, the optimizer state; nothing changes on error. epochs_done may be NULL. */
 PROPEL_API int propel_load_checkpoint(const char* path, propel_model* model,
                                       propel_trainer* trainer, int64_t* epochs_done);
+/* The model as ONNX (standard operators, opset 17; <propel/onnx.h>), written like a checkpoint. */
+PROPEL_API int propel_save_onnx(const char* path, const propel_model* model);
 
 #ifdef __cplusplus
 } /* extern "C" */

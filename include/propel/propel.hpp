@@ -8,6 +8,7 @@
 #include "propel/gemm.h"
 #include "propel/loss.h"
 #include "propel/model.h"
+#include "propel/onnx.h"
 #include "propel/optim.h"
 #include "propel/target.h"
 #include "propel/threading.h"

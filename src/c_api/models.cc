@@ -7,6 +7,7 @@
 
 #include "propel/checkpoint.h"
 #include "propel/model.h"
+#include "propel/onnx.h"
 #include "propel/propel.h"
 #include "propel/train.h"
 #include "src/c_api/status.h"
@@ -316,6 +317,15 @@ int propel_save_checkpoint(const char* path, const propel_model* m, const propel
     Require(m != nullptr, where, "model is null");
     Require(t == nullptr || t->model == m, where, "the trainer belongs to another model");
     propel::save_checkpoint(path, m->model, t != nullptr ? &t->trainer : nullptr, epochs_done);
+  });
+}
+
+int propel_save_onnx(const char* path, const propel_model* m) {
+  const char* where = "propel_save_onnx";
+  return Wrap([&] {
+    Require(path != nullptr, where, "path is null");
+    Require(m != nullptr, where, "model is null");
+    propel::save_onnx(path, m->model);
   });
 }
 

@@ -305,13 +305,13 @@ bool SameSpec(const ModelSpec& a, const ModelSpec& b) {
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, const Model& model, const Trainer* trainer,
-                     int64_t epochs_done) {
-  detail::Check(!path.empty(), "propel::save_checkpoint", "the path is empty");
-  detail::Check(epochs_done >= 0, "propel::save_checkpoint", "epochs_done = ", epochs_done,
-                " is negative");
-  detail::Check(trainer == nullptr || &const_cast<Trainer*>(trainer)->model() == &model,
-                "propel::save_checkpoint", "the trainer trains another model");
+namespace {
+
+std::string Serialize(const char* fn, const Model& model, const Trainer* trainer,
+                      int64_t epochs_done) {
+  detail::Check(epochs_done >= 0, fn, "epochs_done = ", epochs_done, " is negative");
+  detail::Check(trainer == nullptr || &const_cast<Trainer*>(trainer)->model() == &model, fn,
+                "the trainer trains another model");
   Writer w;
   w.bytes().append(kMagic, sizeof(kMagic));
   w.U32(kVersion);
@@ -347,7 +347,19 @@ void save_checkpoint(const std::string& path, const Model& model, const Trainer*
   const uint64_t body = w.bytes().size() - body_start;
   for (int i = 0; i < 8; ++i) w.bytes()[size_at + i] = static_cast<char>(body >> (8 * i));
   w.U32(Crc32(w.bytes()));
-  detail::WriteAtomically(path, w.bytes());
+  return std::move(w.bytes());
+}
+
+}  // namespace
+
+std::string checkpoint_bytes(const Model& model, const Trainer* trainer, int64_t epochs_done) {
+  return Serialize("propel::checkpoint_bytes", model, trainer, epochs_done);
+}
+
+void save_checkpoint(const std::string& path, const Model& model, const Trainer* trainer,
+                     int64_t epochs_done) {
+  detail::Check(!path.empty(), "propel::save_checkpoint", "the path is empty");
+  detail::WriteAtomically(path, Serialize("propel::save_checkpoint", model, trainer, epochs_done));
 }
 
 Model parse_checkpoint_model(std::string_view bytes, const std::string& name) {

@@ -61,4 +61,12 @@ head -c 100 m.ckpt > cut.ckpt
 expect_error "cut.ckpt: byte" "$propel" predict cut.ckpt "$data/digits.csv"
 expect_error "unknown optimizer 'adamx'" "$propel" train --data "$data/digits.csv" --optimizer adamx --quiet
 expect_error "executor" "$propel" train --executor gpu
+
+# export: an ONNX file; a failed export leaves an existing file as it was.
+"$propel" export m.ckpt m.onnx | grep -q 'ONNX opset 17' || fail "export printed no opset"
+[ "$(head -c 1 m.onnx | od -An -tx1 | tr -d ' ')" = "08" ] || fail "m.onnx is no ModelProto"
+cp m.onnx kept.onnx
+expect_error "cut.ckpt: byte" "$propel" export cut.ckpt kept.onnx
+cmp -s m.onnx kept.onnx || fail "a failed export changed the existing file"
+expect_error "no-such-dir/x.onnx" "$propel" export m.ckpt no-such-dir/x.onnx
 echo "cli: ok"

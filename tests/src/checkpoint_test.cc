@@ -73,6 +73,23 @@ TEST(Checkpoint, ModelRoundTrip) {
   EXPECT_EQ(dir.Files(), 1u);  // no temporary file left behind
 }
 
+// checkpoint_bytes is the file save_checkpoint writes, and parse_checkpoint_model reads it back.
+TEST(Checkpoint, BytesAreTheFile) {
+  TempDir dir;
+  Model m(kSpec, 3);
+  const Data d = MakeData(40, 12, 3);
+  Trainer t(m, OptimizerConfig{Optimizer::kAdam, 1e-3f}, 40);
+  t.step(d.View());
+  const std::string path = dir / "m.ckpt";
+  save_checkpoint(path, m, &t, 4);
+  EXPECT_EQ(checkpoint_bytes(m, &t, 4), Read(path));
+  save_checkpoint(path, m);
+  const std::string bytes = checkpoint_bytes(m);
+  EXPECT_EQ(bytes, Read(path));
+  EXPECT_EQ(Params(parse_checkpoint_model(bytes, "mem")), Params(m));
+  EXPECT_THROW(checkpoint_bytes(m, &t, -1), Error);
+}
+
 TEST(Checkpoint, OptimizerStateRoundTrip) {
   TempDir dir;
   Model m(kSpec, 3);

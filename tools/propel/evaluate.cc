@@ -1,4 +1,4 @@
-// `propel evaluate` and `propel predict` (tools/propel/evaluate.h).
+// `propel evaluate`, `propel predict` and `propel export` (tools/propel/evaluate.h).
 #include "tools/propel/evaluate.h"
 
 #include <cstdio>
@@ -30,6 +30,26 @@ void AddEvaluateCommands(CLI::App& app, EvaluateArgs& a, CLI::App** evaluate, CL
         ->expected(2)
         ->delimiter(',');
   }
+}
+
+CLI::App* AddExportCommand(CLI::App& app, ExportArgs& a) {
+  CLI::App* c = app.add_subcommand(
+      "export", "write a saved model as ONNX (standard operators, opset " +
+                    std::to_string(propel::kOnnxOpset) + ") for inference runtimes");
+  c->add_option("MODEL", a.model_path, "checkpoint")->required();
+  c->add_option("OUT", a.out_path, "the .onnx file to write")->required();
+  return c;
+}
+
+int Export(const ExportArgs& a) {
+  const propel::Model m = propel::load_model(a.model_path);
+  propel::save_onnx(a.out_path, m);
+  std::printf("%s: %s (ONNX opset %d; input \"input\" [N, %lld], output \"%s\" [N, %lld])\n",
+              a.out_path.c_str(), m.describe().c_str(), propel::kOnnxOpset,
+              static_cast<long long>(m.inputs()),
+              m.head() == propel::Head::kRegression ? "predictions" : "probabilities",
+              static_cast<long long>(m.outputs()));
+  return 0;
 }
 
 namespace {

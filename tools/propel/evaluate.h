@@ -1,5 +1,6 @@
-// `propel evaluate` (loss, accuracy, confusion matrix of a saved model on a data set) and
-// `propel predict` (one line per row). docs/training.md.
+// `propel evaluate` (loss, accuracy, confusion matrix of a saved model on a data set),
+// `propel predict` (one line per row), docs/training.md; `propel export` (the model as ONNX),
+// docs/python.md.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,13 @@ struct EvaluateArgs {
 
 // Both commands, sharing one EvaluateArgs (only one of them runs).
 void AddEvaluateCommands(CLI::App& app, EvaluateArgs& a, CLI::App** evaluate, CLI::App** predict);
+
+// `propel export MODEL OUT.onnx`.
+struct ExportArgs {
+  std::string model_path, out_path;
+};
+CLI::App* AddExportCommand(CLI::App& app, ExportArgs& a);
+int Export(const ExportArgs& a);
 
 int Evaluate(const std::string& model_path, const std::string& data,
              const std::vector<int>& binary);

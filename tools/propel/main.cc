@@ -2,6 +2,7 @@
 //   propel train [options]            train an MLP (Fashion-MNIST by default): train.h
 //   propel evaluate MODEL DATA        a saved model's loss, accuracy, confusion matrix: evaluate.h
 //   propel predict MODEL DATA         one line per row
+//   propel export MODEL OUT.onnx      the model as an ONNX graph
 //   propel bench [options]            the benchmark suite into one JSON file: bench.h
 //   propel compare BASE.json NEW.json regression reports, tables, charts: bench.h
 // `propel COMMAND --help` lists a command's options with their defaults.
@@ -26,6 +27,9 @@ int main(int argc, char** argv) {
   CLI::App *evaluate = nullptr, *predict = nullptr;
   propel::cli::AddEvaluateCommands(app, e, &evaluate, &predict);
 
+  propel::cli::ExportArgs x;
+  CLI::App* export_cmd = propel::cli::AddExportCommand(app, x);
+
   propel::cli::BenchArgs bench_args;
   CLI::App* bench = propel::cli::AddBenchCommand(app, bench_args);
   CLI::App* compare = propel::cli::AddCompareCommand(app);
@@ -41,6 +45,7 @@ int main(int argc, char** argv) {
     if (train->parsed()) return propel::cli::Train(t);
     if (evaluate->parsed()) return propel::cli::Evaluate(e.model_path, e.data_path, e.binary);
     if (predict->parsed()) return propel::cli::Predict(e.model_path, e.data_path, e.binary);
+    if (export_cmd->parsed()) return propel::cli::Export(x);
   } catch (const propel::Error& err) {
     std::fprintf(stderr, "propel: %s\n", err.what());
     return 1;
