@@ -5,8 +5,12 @@
 # Choice, first that applies:
 #   1. -DPROPEL_PYTHON=/path/to/python (or the PROPEL_PYTHON environment variable at configure
 #      time): used as given; a warning names any module it lacks.
-#   2. Debian's /usr/bin/python3, which tools/setup.sh provisions (python3-numpy, python3-scipy).
-#   3. The first `python3` on PATH that has the modules.
+#   2. build/venv/bin/python: the virtual environment tools/setup.sh makes from Debian's
+#      /usr/bin/python3 and fills from PyPI (python/requirements.txt: numpy, scipy, and what the
+#      Python package builds and tests with: nanobind, scikit-build-core, scikit-learn, onnx,
+#      onnxruntime, pytest, pandas).
+#   3. Debian's /usr/bin/python3 (python3-numpy, python3-scipy from tools/setup.sh).
+#   4. The first `python3` on PATH that has the modules.
 # The result is PROPEL_PYTHON_EXECUTABLE. When no candidate has the modules, the first existing
 # one is kept and the `python_modules` test fails naming the interpreter and the missing module;
 # the tests that need Python depend on it.
@@ -51,7 +55,7 @@ if(NOT _propel_python_requested STREQUAL "")
     set(PROPEL_PYTHON_PROBLEM "${PROPEL_PYTHON_EXECUTABLE} ${_missing}")
   endif()
 else()
-  set(_candidates /usr/bin/python3)
+  set(_candidates "${PROJECT_SOURCE_DIR}/build/venv/bin/python" /usr/bin/python3)
   find_program(_propel_path_python NAMES python3 NO_CACHE NO_CMAKE_PATH NO_CMAKE_ENVIRONMENT_PATH
     NO_CMAKE_SYSTEM_PATH)
   if(_propel_path_python)

@@ -1,0 +1,248 @@
+"""Models, trainers, GEMMs and files on NumPy arrays (the layer under the estimators).
+
+Arrays: a float32, C-contiguous 2-D X is used in place; anything else is converted once to that
+(one copy). Labels become int32, targets float32, the same way. Parameters, gradients and the
+optimizer state are views of the C++ arenas: writing to them changes the model.
+"""
+
+import numpy as np
+
+from propel import _propel
+
+
+def as_matrix(x, name="X"):
+    """x as a float32 C-contiguous 2-D array: itself when it is one, else one converted copy."""
+    a = np.asarray(x)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (rows x features), got an array of shape {a.shape}")
+    if a.dtype == np.float32 and a.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _targets(model, y):
+    """(labels, targets) for the model's head: int32 class indices or float32 rows x outputs."""
+    if model.head == "multiclass":
+        labels = np.asarray(y)
+        if labels.ndim != 1:
+            raise ValueError(f"y must be 1-D class indices for a multiclass model, got shape {labels.shape}")
+        if labels.dtype != np.int32 or not labels.flags.c_contiguous:
+            if labels.size and not np.all(np.equal(np.mod(labels, 1), 0)):
+                raise ValueError("y must hold integer class indices for a multiclass model")
+            labels = np.ascontiguousarray(labels, dtype=np.int32)
+        return labels, None
+    t = np.asarray(y)
+    if t.ndim == 1:
+        t = t.reshape(-1, 1)
+    return None, as_matrix(t, "y")
+
+
+class Model:
+    """A multilayer perceptron: inputs, hidden layers (units and activation), an output head.
+
+    head: "multiclass" (softmax + cross-entropy, outputs >= 2 classes), "binary" (sigmoid +
+    binary cross-entropy, one column per label) or "regression" (identity + squared error).
+    activation: one name for every hidden layer or one per layer (relu, sigmoid, tanh,
+    leaky_relu, elu, gelu_tanh, gelu_erf, silu, softplus, identity); alpha: leaky ReLU's slope,
+    ELU's scale (None: their defaults). Weights are drawn by `init` from `seed`, biases are zero.
+    """
+
+    def __init__(self, inputs, outputs, hidden=(), activation="relu", head="multiclass", seed=0,
+                 init="he_uniform", alpha=None, _model=None):
+        if _model is not None:
+            self._m = _model
+            return
+        hidden = [int(h) for h in hidden]
+        acts = [activation] if isinstance(activation, str) else list(activation)
+        self._m = _propel._Model(int(inputs), int(outputs), hidden, acts, head, int(seed), init,
+                                 float("nan") if alpha is None else float(alpha))
+
+    # -- description -----------------------------------------------------------------------
+    inputs = property(lambda self: self._m.inputs)
+    outputs = property(lambda self: self._m.outputs)
+    head = property(lambda self: self._m.head)
+    parameter_count = property(lambda self: self._m.parameter_count)
+
+    @property
+    def layers(self):
+        """Per dense layer (the output layer last): in, out, activation, alpha, offsets."""
+        return [self._m.layer(i) for i in range(self._m.num_layers)]
+
+    def describe(self):
+        return self._m.describe()
+
+    def __repr__(self):
+        return f"propel.Model({self._m.describe()})"
+
+    # -- parameters (views, no copy) ---------------------------------------------------------
+    @property
+    def parameters(self):
+        """All parameters, one float32 array over the arena: W_1, b_1, W_2, b_2, ..."""
+        return self._m.parameters()
+
+    @property
+    def gradients(self):
+        """The gradient arena (same layout), written by Trainer.compute_gradients."""
+        return self._m.gradients()
+
+    def weights(self, layer):
+        """W of dense layer `layer` (out x in), a view."""
+        return self._m.weights(int(layer))
+
+    def bias(self, layer):
+        return self._m.bias(int(layer))
+
+    def initialize(self, seed=0, init="he_uniform"):
+        self._m.initialize(int(seed), init)
+
+    # -- inference -------------------------------------------------------------------------
+    def predict(self, x):
+        """The head's output for every row: probabilities (classification) or values."""
+        return self._m.predict(as_matrix(x), False)
+
+    def predict_logits(self, x):
+        """The output layer's pre-activations."""
+        return self._m.predict(as_matrix(x), True)
+
+    def evaluate(self, x, y):
+        """{'loss', 'accuracy', 'rows'}: mean loss and accuracy (NaN for regression)."""
+        labels, targets = _targets(self, y)
+        return self._m.evaluate(as_matrix(x), labels, targets)
+
+    # -- files and pickling ----------------------------------------------------------------
+    def copy(self):
+        return Model(0, 0, _model=self._m.copy())
+
+    def save(self, path):
+        """A checkpoint `propel evaluate` / `propel predict` / propel.load read."""
+        self._m.save(str(path))
+
+    def to_bytes(self):
+        return self._m.checkpoint_bytes()
+
+    @classmethod
+    def from_bytes(cls, data, name="<bytes>"):
+        return cls(0, 0, _model=_propel._model_from_bytes(bytes(data), name))
+
+    def __getstate__(self):
+        return {"checkpoint": self.to_bytes()}
+
+    def __setstate__(self, state):
+        self._m = _propel._model_from_bytes(state["checkpoint"], "<pickle>")
+
+
+class Trainer:
+    """The training step of one model: optimizer state and workspace for batches of up to
+    max_batch rows (docs/training.md). Results are bitwise the same for any thread count and
+    executor ("tbb", "omp", "serial"); they depend on shard_rows."""
+
+    def __init__(self, model, optimizer="adam", lr=1e-3, momentum=0.9, beta1=0.9, beta2=0.999,
+                 eps=1e-8, weight_decay=0.0, clip_norm=0.0, max_batch=256, shard_rows=256,
+                 executor="tbb", threads=0):
+        self.model = model
+        self._t = _propel._Trainer(model._m, optimizer, float(lr), float(momentum), float(beta1),
+                                   float(beta2), float(eps), float(weight_decay),
+                                   float(clip_norm), int(max_batch), int(shard_rows), executor,
+                                   int(threads))
+
+    def step(self, x, y):
+        """Forward, loss, backward and update on one batch; {'loss', 'rows', 'correct', ...}."""
+        labels, targets = _targets(self.model, y)
+        return self._t.step(as_matrix(x), labels, targets)
+
+    def compute_gradients(self, x, y):
+        """Forward and backward only: model.gradients receives the mean loss's gradient."""
+        labels, targets = _targets(self.model, y)
+        return self._t.compute_gradients(as_matrix(x), labels, targets)
+
+    def apply_gradients(self):
+        """One optimizer update from model.gradients."""
+        self._t.apply_gradients()
+
+    def fit(self, x, y, epochs=1, batch=64, seed=0, shuffle=True, start_epoch=0):
+        """Epochs [start_epoch, epochs) of shuffled mini-batches; one dict per epoch. Ctrl-C
+        stops between batches (KeyboardInterrupt), the model at its last completed step."""
+        labels, targets = _targets(self.model, y)
+        return self._t.fit(as_matrix(x), labels, targets, int(start_epoch), int(epochs),
+                           int(batch), int(seed), bool(shuffle))
+
+    learning_rate = property(lambda self: self._t.learning_rate,
+                             lambda self, v: setattr(self._t, "learning_rate", float(v)))
+    steps = property(lambda self: self._t.steps)
+    max_batch = property(lambda self: self._t.max_batch)
+    threads = property(lambda self: self._t.threads)
+
+    @property
+    def state(self):
+        """The optimizer's state (velocity, or Adam's two moments), a view; empty for SGD."""
+        return self._t.state()
+
+    def save(self, path, epochs_done=0):
+        """A checkpoint with the optimizer state, to resume from (Trainer.load, propel train
+        --resume)."""
+        self._t.save(str(path), int(epochs_done))
+
+    def load(self, path):
+        """Restores parameters and optimizer state saved by save(); returns epochs_done."""
+        return self._t.load(str(path))
+
+
+def sgemm(a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
+    """C = alpha op(A) op(B) + beta C on float32 arrays; returns C (c, written in place, must be
+    a float32 C-contiguous array of the result's shape; None: a new one)."""
+    a = as_matrix(a, "a")
+    b = as_matrix(b, "b")
+    m = a.shape[1] if trans_a else a.shape[0]
+    n = b.shape[0] if trans_b else b.shape[1]
+    if c is None:
+        c = np.zeros((m, n), dtype=np.float32)
+    elif not (isinstance(c, np.ndarray) and c.dtype == np.float32 and c.flags.c_contiguous
+              and c.flags.writeable and c.ndim == 2):
+        raise ValueError("c must be a writeable float32 C-contiguous 2-D array")
+    _propel._sgemm(bool(trans_a), bool(trans_b), float(alpha), a, b, float(beta), c)
+    return c
+
+
+def linear_forward(x, w, bias=None, activation="identity", alpha=0.0, out=None):
+    """Z = act(X W^T + bias) in one GEMM (W: out x in, the layout of torch.nn.Linear.weight)."""
+    x = as_matrix(x, "x")
+    w = as_matrix(w, "w")
+    if bias is not None:
+        bias = np.ascontiguousarray(bias, dtype=np.float32)
+    if out is None:
+        out = np.empty((x.shape[0], w.shape[0]), dtype=np.float32)
+    _propel._linear_forward(x, w, bias, activation, float(alpha), out)
+    return out
+
+
+def load(path):
+    """The model in a checkpoint (written by Model.save, Trainer.save or `propel train`)."""
+    return Model(0, 0, _model=_propel._load_model(str(path)))
+
+
+def save(obj, path, epochs_done=0):
+    """Saves a Model, a Trainer (with its optimizer state) or a fitted propel estimator."""
+    if isinstance(obj, Trainer):
+        obj.save(path, epochs_done)
+    else:
+        _model_of(obj).save(path)
+
+
+def _model_of(obj):
+    if isinstance(obj, Model):
+        return obj
+    model = getattr(obj, "model_", None)
+    if isinstance(model, Model):
+        return model
+    raise TypeError(f"expected a propel.Model or a fitted propel estimator, got {type(obj).__name__}")
+
+
+def export_onnx(model_or_estimator, path=None):
+    """Writes the model (or a fitted MLPClassifier / MLPRegressor's) as ONNX, standard operators
+    of opset propel.ONNX_OPSET: input "input" [N, features], output "probabilities" (softmax or
+    sigmoid) or "predictions" (regression). Returns the bytes when path is None."""
+    model = _model_of(model_or_estimator)
+    if path is None:
+        return model._m.onnx_bytes()
+    model._m.save_onnx(str(path))
+    return None

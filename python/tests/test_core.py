@@ -1,0 +1,244 @@
+"""propel's Python layer: models, trainers, GEMMs, files, errors, threads (docs/python.md)."""
+
+import os
+import pickle
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import propel
+
+ACTIVATIONS = ["identity", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu_tanh",
+               "gelu_erf", "silu", "softplus"]
+
+
+def data(rows=64, features=12, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, features)).astype(np.float32)
+    y = (np.abs(x[:, 0] * 3).astype(int) % classes).astype(np.int32)
+    return x, y
+
+
+def test_version_and_targets():
+    assert propel.__version__.count(".") == 2
+    targets = propel.available_targets()
+    assert propel.active_target() == targets[0]
+    for t in targets:
+        propel.pin_target(t)
+        assert propel.active_target() == t
+    propel.unpin_target()
+    with pytest.raises(propel.UnsupportedError, match="NOSUCH"):
+        propel.pin_target("NOSUCH")
+
+
+def test_parameters_are_views_of_the_arena():
+    m = propel.Model(12, 3, hidden=[16, 8], seed=1)
+    p = m.parameters
+    assert p.dtype == np.float32 and p.shape == (m.parameter_count,)
+    w = m.weights(0)
+    assert w.shape == (16, 12) and np.shares_memory(w, p)
+    w[0, 0] = 42.0
+    assert m.parameters[0] == 42.0  # writes reach the model
+    layers = m.layers
+    assert [(l["in"], l["out"]) for l in layers] == [(12, 16), (16, 8), (8, 3)]
+    assert np.shares_memory(m.bias(2), p)
+    del m  # the view keeps the model alive
+    assert p[0] == 42.0
+
+
+def test_step_equals_compute_then_apply_gradients():
+    x, y = data()
+    a, b = propel.Model(12, 3, hidden=[16], seed=3), propel.Model(12, 3, hidden=[16], seed=3)
+    ta, tb = propel.Trainer(a, max_batch=64), propel.Trainer(b, max_batch=64)
+    ra = ta.step(x, y)
+    rb = tb.compute_gradients(x, y)
+    assert np.any(b.gradients != 0)
+    tb.apply_gradients()
+    assert ra["loss"] == rb["loss"]
+    assert np.array_equal(a.parameters, b.parameters)
+    assert ta.steps == tb.steps == 1
+    assert ta.state.shape == (2 * a.parameter_count,)  # Adam's two moments
+
+
+def test_training_is_bitwise_the_same_on_any_threads_and_executor():
+    x, y = data(rows=600, features=20, classes=4)
+    results = []
+    for executor, threads in [("tbb", 1), ("tbb", 2), ("omp", 2), ("serial", 1)]:
+        m = propel.Model(20, 4, hidden=[64, 32], seed=7)
+        t = propel.Trainer(m, max_batch=300, shard_rows=64, executor=executor, threads=threads)
+        t.fit(x, y, epochs=2, batch=300, seed=5)
+        results.append(m.parameters.copy())
+    for r in results[1:]:
+        assert np.array_equal(results[0], r)
+
+
+def test_fit_history_and_heads():
+    x, y = data(rows=200)
+    m = propel.Model(12, 3, hidden=[32], seed=1)
+    t = propel.Trainer(m, lr=0.01, max_batch=50)
+    hist = t.fit(x, y, epochs=5, batch=50)
+    assert [h["epoch"] for h in hist] == list(range(5))
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    ev = m.evaluate(x, y)
+    assert ev["rows"] == 200 and 0 <= ev["accuracy"] <= 1
+    # binary (one sigmoid per label) and regression heads take float targets
+    mb = propel.Model(12, 2, hidden=[8], head="binary")
+    propel.Trainer(mb, max_batch=200).step(x, np.stack([y == 0, y == 1], axis=1))
+    mr = propel.Model(12, 1, hidden=[8], head="regression")
+    propel.Trainer(mr, max_batch=200).step(x, x[:, 0])
+    assert mr.predict(x).shape == (200, 1)
+
+
+def test_arrays_are_used_in_place_or_converted_once():
+    x = np.ones((5, 4), dtype=np.float32)
+    assert propel._core.as_matrix(x) is x
+    x64 = np.ones((5, 4))
+    assert propel._core.as_matrix(x64).dtype == np.float32
+    xf = np.asfortranarray(x)
+    assert propel._core.as_matrix(xf).flags.c_contiguous
+    ro = np.ones((5, 4), dtype=np.float32)
+    ro.setflags(write=False)
+    m = propel.Model(4, 2, hidden=[3])
+    assert m.predict(ro).shape == (5, 2)  # read-only input is fine
+
+
+def test_predict_rows_do_not_depend_on_the_batch():
+    x, _ = data(rows=37, features=33)
+    m = propel.Model(33, 3, hidden=[100, 20], activation=["relu", "tanh"], seed=2)
+    full = m.predict(x)
+    one_by_one = np.vstack([m.predict(x[i:i + 1]) for i in range(len(x))])
+    assert np.array_equal(full, one_by_one)
+
+
+def test_sgemm_and_linear_forward_match_numpy():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((33, 17)).astype(np.float32)
+    b = rng.standard_normal((17, 9)).astype(np.float32)
+    np.testing.assert_allclose(propel.sgemm(a, b), a @ b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(propel.sgemm(a.T.copy(), b.T.copy(), trans_a=True, trans_b=True),
+                               a @ b, rtol=1e-5, atol=1e-5)
+    c = np.ones((33, 9), dtype=np.float32)
+    out = propel.sgemm(a, b, c, alpha=2.0, beta=0.5)
+    assert out is c
+    np.testing.assert_allclose(c, 2 * (a @ b) + 0.5, rtol=1e-5, atol=1e-5)
+    w = rng.standard_normal((9, 17)).astype(np.float32)
+    bias = rng.standard_normal(9).astype(np.float32)
+    z = propel.linear_forward(a, w, bias, "relu")
+    np.testing.assert_allclose(z, np.maximum(a @ w.T + bias, 0), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="op\\(A\\) is 33 x 17"):
+        propel.sgemm(a, a)
+
+
+def test_errors_arrive_as_python_exceptions_with_the_library_message():
+    with pytest.raises(propel.InvalidArgumentError, match="propel::Model"):
+        propel.Model(0, 3)
+    with pytest.raises(ValueError):  # InvalidArgumentError is a ValueError
+        propel.Model(4, 3, hidden=[8], activation="nosuch")
+    assert issubclass(propel.InvalidArgumentError, propel.PropelError)
+    m = propel.Model(4, 3, hidden=[8])
+    with pytest.raises(ValueError, match="X has 5 features, the model takes 4"):
+        m.predict(np.ones((2, 5), dtype=np.float32))
+    with pytest.raises(ValueError, match="2-D"):
+        m.predict(np.ones(4, dtype=np.float32))
+    with pytest.raises(propel.PropelIOError):
+        propel.load("/nonexistent/model.ckpt")
+    with pytest.raises(OSError):
+        propel.Model.from_bytes(b"not a checkpoint")
+    t = propel.Trainer(m, max_batch=4)
+    x = np.ones((4, 4), dtype=np.float32)
+    x[1, 2] = np.nan
+    before = m.parameters.copy()
+    with pytest.raises(propel.NumericalError):
+        t.step(x, np.zeros(4, dtype=np.int32))
+    assert issubclass(propel.NumericalError, ArithmeticError)
+    assert np.array_equal(before, m.parameters)  # a failed step changes nothing
+    with pytest.raises(ValueError, match="more than max_batch = 4"):
+        t.step(np.ones((5, 4), dtype=np.float32), np.zeros(5, dtype=np.int32))
+
+
+def test_checkpoints_round_trip_and_pickle(tmp_path):
+    x, y = data()
+    m = propel.Model(12, 3, hidden=[16], seed=4)
+    t = propel.Trainer(m, max_batch=64)
+    t.step(x, y)
+    path = tmp_path / "m.ckpt"
+    propel.save(m, path)
+    back = propel.load(path)
+    assert np.array_equal(back.parameters, m.parameters)
+    assert np.array_equal(pickle.loads(pickle.dumps(m)).predict(x), m.predict(x))
+    # a trainer checkpoint resumes: the same next step as the original
+    t.save(tmp_path / "t.ckpt", epochs_done=1)
+    m2 = propel.Model(12, 3, hidden=[16], seed=99)
+    t2 = propel.Trainer(m2, max_batch=64)
+    assert t2.load(tmp_path / "t.ckpt") == 1
+    t.step(x, y)
+    t2.step(x, y)
+    assert np.array_equal(m.parameters, m2.parameters)
+
+
+def test_checkpoints_are_the_clis(tmp_path):
+    cli = os.environ.get("PROPEL_CLI")
+    if not cli:
+        pytest.skip("PROPEL_CLI (the propel command line) not given")
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((120, 5))
+    labels = (rows[:, 0] > 0).astype(int) + (rows[:, 1] > 0).astype(int)
+    csv = tmp_path / "d.csv"
+    np.savetxt(csv, np.column_stack([rows, labels]), delimiter=",", fmt="%.6f")
+    ckpt = tmp_path / "cli.ckpt"
+    subprocess.run([cli, "train", "--data", str(csv), "--layers", "8", "--epochs", "2",
+                    "--save", str(ckpt), "--plot", "", "--quiet"], check=True)
+    m = propel.load(ckpt)  # written by the CLI, read here
+    assert m.inputs == 5 and m.outputs == 3
+    ours = tmp_path / "py.ckpt"
+    m.save(ours)
+    onnx_path = tmp_path / "cli.onnx"
+    subprocess.run([cli, "export", str(ours), str(onnx_path)], check=True,
+                   stdout=subprocess.DEVNULL)  # written here, read by the CLI
+    assert onnx_path.read_bytes() == propel.export_onnx(m)
+
+
+def test_other_threads_run_during_training():
+    x, y = data(rows=4096, features=256, classes=10)
+    m = propel.Model(256, 10, hidden=[512, 512], seed=1)
+    t = propel.Trainer(m, max_batch=256, threads=1)
+    count = [0]
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            count[0] += 1
+
+    th = threading.Thread(target=spin)
+    th.start()
+    time.sleep(0.2)
+    c0, t0 = count[0], time.perf_counter()
+    time.sleep(0.5)
+    idle_rate = (count[0] - c0) / (time.perf_counter() - t0)
+    c1, t1 = count[0], time.perf_counter()
+    t.fit(x, y, epochs=3, batch=256)
+    busy_rate = (count[0] - c1) / (time.perf_counter() - t1)
+    stop.set()
+    th.join()
+    # With the GIL held through fit the other thread would get a slice per batch at most.
+    assert busy_rate > 0.2 * idle_rate, (busy_rate, idle_rate)
+
+
+def test_ctrl_c_stops_fit_between_batches():
+    x, y = data(rows=8192, features=256, classes=10)
+    m = propel.Model(256, 10, hidden=[512, 512], seed=1)
+    t = propel.Trainer(m, max_batch=64, threads=1)
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), 2))  # SIGINT
+    timer.start()
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        t.fit(x, y, epochs=1000, batch=64)
+    assert time.perf_counter() - start < 30
+    steps = t.steps
+    assert 0 < steps < 1000 * 128
+    assert np.all(np.isfinite(m.parameters))
+    t.step(x[:64], y[:64])  # the trainer goes on from its last completed step
+    assert t.steps == steps + 1

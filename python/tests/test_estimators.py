@@ -1,0 +1,174 @@
+"""propel.MLPClassifier / MLPRegressor beyond scikit-learn's checks: accuracy against
+scikit-learn's own MLP, the stopping rules, incremental fits, pickling, progress lines, memory,
+Ctrl-C."""
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn.neural_network as sknn
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+import propel
+from propel import MLPClassifier, MLPRegressor
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def digits():
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype(np.float32)
+    return train_test_split(x, y, test_size=0.3, random_state=0)
+
+
+def test_digits_accuracy_is_scikit_learns():
+    xtr, xte, ytr, yte = digits()
+    ours = MLPClassifier(hidden_layer_sizes=(64,), max_iter=60, random_state=0).fit(xtr, ytr)
+    theirs = sknn.MLPClassifier(hidden_layer_sizes=(64,), max_iter=60, random_state=0).fit(xtr, ytr)
+    a, b = ours.score(xte, yte), theirs.score(xte, yte)
+    assert a > 0.95 and abs(a - b) < 0.03, (a, b)
+    assert ours.n_iter_ == len(ours.loss_curve_) <= 60
+    assert ours.loss_curve_[-1] < ours.loss_curve_[0]
+    assert [c.shape for c in ours.coefs_] == [c.shape for c in theirs.coefs_]
+    assert [c.shape for c in ours.intercepts_] == [c.shape for c in theirs.intercepts_]
+    p = ours.predict_proba(xte)
+    assert p.dtype == np.float32 and np.allclose(p.sum(axis=1), 1, atol=1e-5)
+    assert list(ours.classes_) == list(range(10))
+
+
+def test_binary_uses_one_sigmoid_output():
+    x, y = load_breast_cancer(return_X_y=True)
+    x = StandardScaler().fit_transform(x)
+    clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=50, random_state=1).fit(x, y)
+    assert clf.model_.head == "binary" and clf.model_.outputs == 1
+    assert clf.out_activation_ == "logistic"
+    assert clf.score(x, y) > 0.95
+    assert clf.predict_proba(x).shape == (len(x), 2)
+
+
+def test_multilabel_and_multioutput_regression():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 5)).astype(np.float32)
+    y = np.column_stack([x[:, 0] > 0, x[:, 1] > 0, x[:, 0] + x[:, 1] > 0]).astype(int)
+    clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=200, random_state=0,
+                        learning_rate_init=0.01).fit(x, y)
+    assert clf.predict(x).shape == y.shape and clf.score(x, y) > 0.9
+    t = np.column_stack([x[:, 0] * 2, x[:, 1] - x[:, 2]])
+    reg = MLPRegressor(hidden_layer_sizes=(32,), max_iter=200, random_state=0,
+                       learning_rate_init=0.01).fit(x, t)
+    assert reg.predict(x).shape == t.shape and reg.score(x, t) > 0.9
+    reg1 = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(x, t[:, 0])
+    assert reg1.predict(x).shape == (300,)
+
+
+def test_early_stopping_and_tol_stop_before_max_iter():
+    xtr, _, ytr, _ = digits()
+    es = MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, early_stopping=True,
+                       n_iter_no_change=3, random_state=0).fit(xtr, ytr)
+    assert es.n_iter_ < 500
+    assert len(es.validation_scores_) == es.n_iter_
+    assert es.best_validation_score_ == max(es.validation_scores_)
+    plain = MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, tol=1e-2, random_state=0)
+    plain.fit(xtr, ytr)
+    assert plain.n_iter_ < 500 and plain.validation_scores_ is None
+
+
+def test_warm_start_partial_fit_and_pickle():
+    xtr, xte, ytr, yte = digits()
+    clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=5, random_state=0, warm_start=True)
+    clf.fit(xtr, ytr)
+    first = clf.loss_curve_[-1]
+    clf.fit(xtr, ytr)
+    assert clf.n_iter_ == 10 and clf.loss_curve_[-1] < first
+    inc = MLPClassifier(hidden_layer_sizes=(32,), random_state=0)
+    with pytest.raises(ValueError, match="classes"):
+        inc.partial_fit(xtr, ytr)
+    for _ in range(3):
+        inc.partial_fit(xtr, ytr, classes=np.arange(10))
+    assert inc.n_iter_ == 3
+    back = pickle.loads(pickle.dumps(inc))
+    assert np.array_equal(back.predict_proba(xte), inc.predict_proba(xte))
+    back.partial_fit(xtr, ytr)  # goes on (with a fresh optimizer state)
+    assert back.n_iter_ == 4
+
+
+def test_feature_names_and_threads_parameters():
+    xtr, xte, ytr, _ = digits()
+    frame = pd.DataFrame(xtr, columns=[f"px{i}" for i in range(xtr.shape[1])])
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0, threads=1,
+                        shard_size=64, executor="serial").fit(frame, ytr)
+    assert list(clf.feature_names_in_) == list(frame.columns) and clf.n_features_in_ == 64
+    two = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0, threads=2,
+                        shard_size=64, executor="tbb").fit(xtr, ytr)
+    test_frame = pd.DataFrame(xte, columns=frame.columns)
+    assert np.array_equal(clf.predict_proba(test_frame), two.predict_proba(xte))  # same bits
+
+
+def test_bad_parameters_and_data_give_clear_errors():
+    xtr, _, ytr, _ = digits()
+    for params, match in [({"solver": "lbfgs"}, "lbfgs"), ({"activation": "nope"}, "activation"),
+                          ({"learning_rate": "adaptive"}, "learning_rate"),
+                          ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"),
+                          ({"batch_size": 0}, "batch_size"), ({"max_iter": 0}, "max_iter")]:
+        with pytest.raises(ValueError, match=match):
+            MLPClassifier(**params).fit(xtr, ytr)
+    with pytest.raises(ValueError, match="1 class"):
+        MLPClassifier().fit(xtr, np.zeros(len(xtr)))
+    bad = xtr.copy()
+    bad[3, 3] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        MLPClassifier().fit(bad, ytr)
+
+
+def test_verbose_prints_a_line_per_epoch(capsys):
+    xtr, _, ytr, _ = digits()
+    MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, verbose=1, early_stopping=True,
+                  random_state=0).fit(xtr, ytr)
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("epoch")]
+    assert len(lines) == 3
+    assert "loss" in lines[0] and "validation score" in lines[0] and "samples/s" in lines[0]
+
+
+def test_ctrl_c_leaves_the_estimator_at_its_last_step():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8192, 256)).astype(np.float32)
+    y = rng.integers(0, 10, 8192)
+    clf = MLPClassifier(hidden_layer_sizes=(512, 512), max_iter=1000, batch_size=64, threads=1,
+                        random_state=0)
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), 2))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(x, y)
+    assert clf.n_iter_ < 1000
+    assert np.all(np.isfinite(clf.predict_proba(x[:10])))
+
+
+def test_fit_uses_a_float32_array_in_place():
+    """Peak memory of a fit on a 256 MiB float32 array: less than 10% of the array above what
+    the process held before (the array is never copied)."""
+    code = textwrap.dedent("""
+        import resource, numpy as np
+        from propel import MLPClassifier
+        rows, cols = 65536, 1024                      # 256 MiB of float32
+        x = np.random.default_rng(0).random((rows, cols), dtype=np.float32)
+        y = (x[:, 0] > 0.5).astype(np.int64)
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(x[:256], y[:256])
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        MLPClassifier(hidden_layer_sizes=(16,), max_iter=1, batch_size=256,
+                      random_state=0).fit(x, y)
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print((after - before) / x.nbytes)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONWARNINGS="ignore"), check=True)
+    ratio = float(out.stdout.strip().splitlines()[-1])
+    assert ratio < 0.10, ratio
