@@ -41,6 +41,13 @@ requirements=python/requirements.txt
 if ! cmp -s "$requirements" "$venv/propel-requirements.txt" 2>/dev/null; then
   echo "propel setup: $venv from /usr/bin/python3 with $requirements (PyPI)"
   [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+  # pip trusts the system's certificate store, where a network's own CA is installed (as apt and
+  # curl do), unless PIP_CERT says otherwise.
+  cert=()
+  if [ -z "${PIP_CERT:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    cert=(--cert /etc/ssl/certs/ca-certificates.crt)
+  fi
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${cert[@]}" \
+    -r "$requirements"
   cp "$requirements" "$venv/propel-requirements.txt"
 fi
