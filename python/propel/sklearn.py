@@ -167,7 +167,13 @@ class _BaseMLP(BaseEstimator):
 
         X_val = t_val = None
         if self.early_stopping and not incremental:
-            stratify = targets if self._head == "multiclass" else None
+            # Stratified for a classifier, as scikit-learn splits (a multilabel y is not).
+            stratify = None
+            if isinstance(self, ClassifierMixin):
+                if self._head == "multiclass":
+                    stratify = targets
+                elif self._outputs == 1:
+                    stratify = targets[:, 0]
             X, X_val, targets, t_val = train_test_split(
                 X, targets, random_state=self._seed_, test_size=self.validation_fraction,
                 stratify=stratify)
