@@ -46,7 +46,10 @@ CheckpointInfo read_checkpoint_info(const std::string& path);
 // match the file; on any error nothing is changed.
 CheckpointInfo load_checkpoint(const std::string& path, Model& model, Trainer* trainer = nullptr);
 
-// The same on bytes in memory (`name` stands for the file in messages): for tests and fuzzing.
+// The same on bytes in memory (`name` stands for the file in messages): checkpoint_bytes'
+// output, for tests and fuzzing.
 Model parse_checkpoint_model(std::string_view bytes, const std::string& name);
+CheckpointInfo load_checkpoint_bytes(std::string_view bytes, const std::string& name, Model& model,
+                                     Trainer* trainer = nullptr);
 
 }  // namespace propel

@@ -186,6 +186,14 @@ class Trainer:
         """Restores parameters and optimizer state saved by save(); returns epochs_done."""
         return self._t.load(str(path))
 
+    def to_bytes(self, epochs_done=0):
+        """The checkpoint save() writes, as bytes."""
+        return self._t.checkpoint_bytes(int(epochs_done))
+
+    def load_bytes(self, data, name="<bytes>"):
+        """load() from to_bytes()'s output; returns epochs_done."""
+        return self._t.load_bytes(bytes(data), name)
+
 
 def sgemm(a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
     """C = alpha op(A) op(B) + beta C on float32 arrays; returns C (c, written in place, must be

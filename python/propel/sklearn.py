@@ -183,6 +183,10 @@ class _BaseMLP(BaseEstimator):
                                  f"{X_val.shape[0]} validation rows of {n}")
             n = X.shape[0]
         batch = min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
+        saved = self.__dict__.pop("_trainer_checkpoint", None)  # from an unpickled estimator
+        if incremental and getattr(self, "_trainer", None) is None and saved is not None:
+            self._trainer = self._new_trainer(max(batch, saved[0]))
+            self._trainer.load_bytes(saved[1], "<pickled optimizer state>")
         if incremental and getattr(self, "_trainer", None) is not None and \
                 self._trainer.max_batch >= batch:
             trainer = self._trainer
@@ -287,8 +291,12 @@ class _BaseMLP(BaseEstimator):
         return p if keep32 else p.astype(np.float64)
 
     def __getstate__(self):
+        # The trainer goes as its checkpoint (optimizer state and update count): a partial_fit
+        # after unpickling continues exactly where this estimator would.
         state = super().__getstate__()
-        state.pop("_trainer", None)  # the optimizer state is not pickled (docs/python.md)
+        trainer = state.pop("_trainer", None)
+        if trainer is not None:
+            state["_trainer_checkpoint"] = (trainer.max_batch, trainer.to_bytes())
         return state
 
     def __sklearn_tags__(self):

@@ -543,6 +543,14 @@ NB_MODULE(_propel, m) {
           },
           "path"_a, "epochs_done"_a)
       .def(
+          "load_bytes",
+          [](propel::Trainer& self, nb::bytes data, const std::string& name) {
+            return propel::load_checkpoint_bytes(std::string_view(data.c_str(), data.size()), name,
+                                                 self.model(), &self)
+                .epochs_done;
+          },
+          "data"_a, "name"_a)
+      .def(
           "load",
           [](propel::Trainer& self, const std::string& path) {
             const propel::CheckpointInfo info = propel::load_checkpoint(path, self.model(), &self);

@@ -97,8 +97,10 @@ def test_warm_start_partial_fit_and_pickle():
     assert inc.n_iter_ == 3
     back = pickle.loads(pickle.dumps(inc))
     assert np.array_equal(back.predict_proba(xte), inc.predict_proba(xte))
-    back.partial_fit(xtr, ytr)  # goes on (with a fresh optimizer state)
-    assert back.n_iter_ == 4
+    back.partial_fit(xtr, ytr)  # goes on with the pickled optimizer state: the same epoch
+    inc.partial_fit(xtr, ytr)
+    assert back.n_iter_ == inc.n_iter_ == 4
+    assert np.array_equal(back.model_.parameters, inc.model_.parameters)
 
 
 def test_feature_names_and_threads_parameters():

@@ -377,8 +377,10 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
   return Parse(detail::ReadWholeFile(path), path).info;
 }
 
-CheckpointInfo load_checkpoint(const std::string& path, Model& model, Trainer* trainer) {
-  const Parsed p = Parse(detail::ReadWholeFile(path), path);
+namespace {
+
+// The parsed checkpoint `name` into the model and, when it has one, the trainer's state.
+CheckpointInfo Apply(const Parsed& p, const std::string& path, Model& model, Trainer* trainer) {
   if (!SameSpec(p.spec, model.spec())) {
     detail::FailIo(path,
                    "holds the model " + Model(p.spec).describe() + ", not " + model.describe());
@@ -398,6 +400,17 @@ CheckpointInfo load_checkpoint(const std::string& path, Model& model, Trainer* t
     trainer->set_steps(p.info.steps);
   }
   return p.info;
+}
+
+}  // namespace
+
+CheckpointInfo load_checkpoint(const std::string& path, Model& model, Trainer* trainer) {
+  return Apply(Parse(detail::ReadWholeFile(path), path), path, model, trainer);
+}
+
+CheckpointInfo load_checkpoint_bytes(std::string_view bytes, const std::string& name, Model& model,
+                                     Trainer* trainer) {
+  return Apply(Parse(bytes, name), name, model, trainer);
 }
 
 }  // namespace propel

@@ -88,6 +88,15 @@ TEST(Checkpoint, BytesAreTheFile) {
   EXPECT_EQ(bytes, Read(path));
   EXPECT_EQ(Params(parse_checkpoint_model(bytes, "mem")), Params(m));
   EXPECT_THROW(checkpoint_bytes(m, &t, -1), Error);
+  // A trainer restored from bytes takes the same next step.
+  const std::string with_state = checkpoint_bytes(m, &t, 4);
+  Model m2(kSpec, 99);
+  Trainer t2(m2, OptimizerConfig{Optimizer::kAdam, 1e-3f}, 40);
+  EXPECT_EQ(load_checkpoint_bytes(with_state, "mem", m2, &t2).epochs_done, 4);
+  t.step(d.View());
+  t2.step(d.View());
+  EXPECT_EQ(Params(m2), Params(m));
+  EXPECT_THROW(load_checkpoint_bytes(with_state.substr(0, 50), "cut", m2, &t2), Error);
 }
 
 TEST(Checkpoint, OptimizerStateRoundTrip) {
