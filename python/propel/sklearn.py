@@ -160,6 +160,16 @@ class _BaseMLP(BaseEstimator):
             else:
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
+        else:
+            widths = [layer["out"] for layer in self.model_.layers[:-1]]
+            if widths != hidden:
+                raise ValueError(f"hidden_layer_sizes {tuple(hidden)} differs from the fitted "
+                                 f"model's {tuple(widths)}: warm_start and partial_fit continue it")
+            if self.early_stopping and self.validation_scores_ is None:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+            if self.best_loss_ is None:
+                self.best_loss_ = np.inf
         self.n_layers_ = len(hidden) + 2
         self.n_outputs_ = self._outputs
         self.out_activation_ = {"multiclass": "softmax", "binary": "logistic",

@@ -89,6 +89,11 @@ def test_warm_start_partial_fit_and_pickle():
     first = clf.loss_curve_[-1]
     clf.fit(xtr, ytr)
     assert clf.n_iter_ == 10 and clf.loss_curve_[-1] < first
+    clf.set_params(early_stopping=True).fit(xtr, ytr)  # switching early stopping on goes on
+    assert clf.n_iter_ > 10 and len(clf.validation_scores_) == clf.n_iter_ - 10
+    clf.set_params(early_stopping=False).fit(xtr, ytr)
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        clf.set_params(hidden_layer_sizes=(8,)).fit(xtr, ytr)
     inc = MLPClassifier(hidden_layer_sizes=(32,), random_state=0)
     with pytest.raises(ValueError, match="classes"):
         inc.partial_fit(xtr, ytr)
