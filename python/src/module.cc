@@ -125,8 +125,11 @@ propel::ModelSpec MakeSpec(int64_t inputs, int64_t outputs, const std::vector<in
 }
 
 // The data view of x and the head's targets: int32 labels (multiclass) or float32 targets.
-propel::DataView MakeView(const propel::Model& model, const Matrix& x, const Labels* labels,
-                          const Matrix* targets, const char* where) {
+propel::DataView MakeView(const propel::Model& model, const Matrix& x,
+                          const std::optional<Labels>& labels_arg,
+                          const std::optional<Matrix>& targets_arg, const char* where) {
+  const Labels* labels = labels_arg ? &*labels_arg : nullptr;
+  const Matrix* targets = targets_arg ? &*targets_arg : nullptr;
   propel::DataView v;
   v.rows = static_cast<int64_t>(x.shape(0));
   if (static_cast<int64_t>(x.shape(1)) != model.inputs()) {
@@ -385,9 +388,7 @@ NB_MODULE(_propel, m) {
           "evaluate",
           [](const propel::Model& self, const Matrix& x, std::optional<Labels> labels,
              std::optional<Matrix> targets) {
-            const propel::DataView v =
-                MakeView(self, x, labels ? &*labels : nullptr, targets ? &*targets : nullptr,
-                         "propel.Model.evaluate");
+            const propel::DataView v = MakeView(self, x, labels, targets, "propel.Model.evaluate");
             propel::Evaluation e;
             {
               nb::gil_scoped_release release;
@@ -456,8 +457,7 @@ NB_MODULE(_propel, m) {
           [](propel::Trainer& self, const Matrix& x, std::optional<Labels> labels,
              std::optional<Matrix> targets) {
             const propel::DataView v =
-                MakeView(self.model(), x, labels ? &*labels : nullptr,
-                         targets ? &*targets : nullptr, "propel.Trainer.step");
+                MakeView(self.model(), x, labels, targets, "propel.Trainer.step");
             propel::StepResult r;
             {
               nb::gil_scoped_release release;
@@ -471,8 +471,7 @@ NB_MODULE(_propel, m) {
           [](propel::Trainer& self, const Matrix& x, std::optional<Labels> labels,
              std::optional<Matrix> targets) {
             const propel::DataView v =
-                MakeView(self.model(), x, labels ? &*labels : nullptr,
-                         targets ? &*targets : nullptr, "propel.Trainer.compute_gradients");
+                MakeView(self.model(), x, labels, targets, "propel.Trainer.compute_gradients");
             propel::StepResult r;
             {
               nb::gil_scoped_release release;
@@ -502,8 +501,7 @@ NB_MODULE(_propel, m) {
              std::optional<Matrix> targets, int64_t start_epoch, int64_t epochs, int64_t batch,
              uint64_t seed, bool shuffle) {
             const propel::DataView v =
-                MakeView(self.model(), x, labels ? &*labels : nullptr,
-                         targets ? &*targets : nullptr, "propel.Trainer.fit");
+                MakeView(self.model(), x, labels, targets, "propel.Trainer.fit");
             propel::FitOptions o;
             o.epochs = epochs;
             o.start_epoch = start_epoch;

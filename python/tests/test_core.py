@@ -11,10 +11,6 @@ import pytest
 
 import propel
 
-ACTIVATIONS = ["identity", "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu_tanh",
-               "gelu_erf", "silu", "softplus"]
-
-
 def data(rows=64, features=12, classes=3, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((rows, features)).astype(np.float32)

@@ -399,13 +399,19 @@ void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmPr
         });
     return;
   }
+  // The table itself, or for a few rows a copy with the row kernel (built only then).
   const int rows = BlockedRows(kern, p.m);
-  const kernels::GemmKernels rk = rows == kern.mr ? kern : RowKernels(kern, rows);
+  kernels::GemmKernels row_kernels;
+  const kernels::GemmKernels* rk = &kern;
+  if (rows != kern.mr) {
+    row_kernels = RowKernels(kern, rows);
+    rk = &row_kernels;
+  }
   ForEachThreadBlock(
-      p, rk.mr, rk.nr, threads, [&](int64_t t, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+      p, rk->mr, rk->nr, threads, [&](int64_t t, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
         PackBuffers& buf =
             (scratch != nullptr && t < scratch->count) ? scratch->tasks[t] : LocalBuffers();
-        GemmBlock(rk, blk, p, i0, i1, j0, j1, buf);
+        GemmBlock(*rk, blk, p, i0, i1, j0, j1, buf);
       });
 }
 
