@@ -174,12 +174,12 @@ void Run(benchmark::State& state, const Context& c, const std::string& name,
 }
 
 void FlopCounters(benchmark::State& state, const Context& c, const std::string& target,
-                  double flops, int threads) {
+                  double flops, int threads, Precision precision = Precision::kFp32) {
   if (c.options->measure != Measure::kTime) {  // rates of a counted run mean nothing
     state.counters["threads"] = threads;
     return;
   }
-  SetFlopCounters(state, *c.limits, target, flops, threads);
+  SetFlopCounters(state, *c.limits, target, flops, threads, precision);
 }
 
 void ByteCounters(benchmark::State& state, const Context& c, int64_t n, int arrays) {
@@ -262,9 +262,11 @@ struct Registrar {
     return b;
   }
 
-  void Gemm(const GemmShape& s, const std::string& target, int threads) {
-    const std::string name =
-        "gemm/" + s.name + "/target:" + target + "/threads:" + std::to_string(threads);
+  void Gemm(const GemmShape& s, const std::string& target, int threads,
+            Precision precision = Precision::kFp32) {
+    const bool bf16 = precision == Precision::kBf16;
+    const std::string name = "gemm/" + s.name + (bf16 ? ":bf16" : "") + "/target:" + target +
+                             "/threads:" + std::to_string(threads);
     const Context c = context;
     Add(
         name,
@@ -275,11 +277,18 @@ struct Registrar {
           Fill(a, 1);
           Fill(b, 2);
           const int64_t lda = s.ta ? s.m : s.k, ldb = s.tb ? s.k : s.n;
+          const Trans ta = s.ta ? Trans::kYes : Trans::kNo, tb = s.tb ? Trans::kYes : Trans::kNo;
           Run(state, c, name, target, [&] {
-            sgemm(s.ta ? Trans::kYes : Trans::kNo, s.tb ? Trans::kYes : Trans::kNo, s.m, s.n, s.k,
-                  1.0f, a.data(), lda, b.data(), ldb, 0.0f, out.data(), s.n);
+            if (bf16) {
+              gemm_bf16(ta, tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, out.data(),
+                        s.n);
+            } else {
+              sgemm(ta, tb, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f, out.data(),
+                    s.n);
+            }
           });
-          FlopCounters(state, c, target, 2.0 * static_cast<double>(s.m) * s.n * s.k, threads);
+          FlopCounters(state, c, target, 2.0 * static_cast<double>(s.m) * s.n * s.k, threads,
+                       precision);
         },
         2);
   }
@@ -396,6 +405,7 @@ struct Registrar {
     if (tc.activation != propel::Activation::kRelu)
       widths += std::string(":") + activation_name(tc.activation);
     if (opt_kind != propel::Optimizer::kSgd) widths += std::string(":") + optimizer_name(opt_kind);
+    if (tc.precision == Precision::kBf16) widths += ":bf16";
     const std::string name = "train/" + widths + "/batch:" + std::to_string(batch) +
                              "/target:" + target + "/threads:" + std::to_string(threads) +
                              (executor.empty() ? "" : "/executor:" + executor);
@@ -437,9 +447,10 @@ struct Registrar {
           StepOptions so;
           so.executor = exec;
           so.threads = threads;
+          so.precision = tc.precision;
           Trainer trainer(model, opt, batch, so);
           Run(state, c, name, target, [&] { benchmark::DoNotOptimize(trainer.step(view).loss); });
-          FlopCounters(state, c, target, flops, threads);
+          FlopCounters(state, c, target, flops, threads, tc.precision);
           if (c.options->measure == Measure::kTime) {
             state.counters["samples_per_second"] = benchmark::Counter(
                 static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
@@ -519,6 +530,7 @@ Limits MeasureLimits(const SuiteOptions& options) {
       if (t == target.name) l.fma_peak_gflops[t] = measure_fma_peak_gflops(target, 0.2);
     }
   }
+  l.bf16_peak_gflops = l.fma_peak_gflops;
   l.copy_bandwidth_gbs =
       MeasureCopyBandwidth(OutOfCacheElements(), options.preset == Preset::kQuick ? 3 : 5);
   return l;
@@ -581,6 +593,19 @@ std::vector<GemmShape> GemmCases(Preset preset) {
   return shapes;
 }
 
+std::vector<GemmShape> Bf16GemmCases(Preset preset) {
+  if (preset == Preset::kQuick) return {};
+  std::vector<GemmShape> shapes;
+  for (const GemmShape& s : GemmCases(preset)) {
+    const bool layer = s.name.find("_b256_") != std::string::npos && s.name != "dA_b256_784x1024";
+    if (preset == Preset::kFull ? s.name.rfind("skinny", 0) != 0
+                                : layer || s.name == "square_1024") {
+      shapes.push_back(s);
+    }
+  }
+  return shapes;
+}
+
 std::vector<TrainCase> TrainCases(Preset preset) {
   using A = propel::Activation;
   using O = propel::Optimizer;
@@ -590,6 +615,12 @@ std::vector<TrainCase> TrainCases(Preset preset) {
                                   {large, A::kRelu, 64, O::kSgd},
                                   {large, A::kRelu, 256, O::kSgd},
                                   {large, A::kRelu, 256, O::kAdam}};
+  // The bf16 twins of the cases above ("train/<widths>:bf16/...").
+  for (size_t i = 0, n = cases.size(); i < n; ++i) {
+    TrainCase twin = cases[i];
+    twin.precision = Precision::kBf16;
+    cases.push_back(twin);
+  }
   if (preset == Preset::kFull) {
     cases.push_back({small, A::kRelu, 64, O::kSgd});
     cases.push_back({large, A::kSigmoid, 64, O::kSgd});
@@ -599,12 +630,14 @@ std::vector<TrainCase> TrainCases(Preset preset) {
 }
 
 void SetFlopCounters(benchmark::State& state, const Limits& limits, const std::string& target,
-                     double flops, int threads) {
+                     double flops, int threads, Precision precision) {
   state.counters["threads"] = threads;
   state.counters["GFLOPS"] =
       benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  const auto peak = limits.fma_peak_gflops.find(target);
-  if (peak != limits.fma_peak_gflops.end() && peak->second > 0.0) {
+  const std::map<std::string, double>& peaks =
+      precision == Precision::kBf16 ? limits.bf16_peak_gflops : limits.fma_peak_gflops;
+  const auto peak = peaks.find(target);
+  if (peak != peaks.end() && peak->second > 0.0) {
     state.counters["peak_fraction"] = benchmark::Counter(
         flops / (peak->second * 1e9 * threads), benchmark::Counter::kIsIterationInvariantRate);
   }
@@ -628,6 +661,9 @@ int RegisterSuite(const SuiteOptions& o, const Limits& limits) {
     for (const GemmShape& s : GemmCases(o.preset))
       for (const std::string& t : targets)
         for (int threads : o.threads) r.Gemm(s, t, threads);
+    for (const GemmShape& s : Bf16GemmCases(o.preset))
+      for (const std::string& t : targets)
+        for (int threads : o.threads) r.Gemm(s, t, threads, Precision::kBf16);
   }
 
   if (Wants(o, "elementwise")) {
@@ -714,6 +750,11 @@ void AddSuiteContext(const SuiteOptions& o, const Limits& limits) {
                                                     : "instructions:callgrind");
   for (const auto& [target, gflops] : limits.fma_peak_gflops)
     benchmark::AddCustomContext("fma_peak_gflops_per_core:" + target, Format(gflops));
+  for (const auto& [target, gflops] : limits.bf16_peak_gflops) {
+    benchmark::AddCustomContext("bf16_peak_gflops_per_core:" + target, Format(gflops));
+    benchmark::AddCustomContext("bf16_dot_product:" + target,
+                                "fp32 FMA on operands rounded to bf16 (no native bf16 kernel)");
+  }
   if (limits.copy_bandwidth_gbs > 0.0)
     benchmark::AddCustomContext("copy_bandwidth_gbs", Format(limits.copy_bandwidth_gbs));
 }

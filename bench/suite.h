@@ -51,7 +51,11 @@ extern const char* const kFamilies[4];
 // Limits of this machine the counters are measured against.
 struct Limits {
   std::map<std::string, double> fma_peak_gflops;  // per core, per target name
-  double copy_bandwidth_gbs = 0.0;                // one core, memcpy far out of cache
+  // The peak of the arithmetic the bf16 GEMM runs on, per core and target: this build's bf16
+  // kernels are fp32 FMAs on rounded operands on every target (docs/precision.md), so it is the
+  // measured FMA peak; the context says so (bf16_dot_product:<target>).
+  std::map<std::string, double> bf16_peak_gflops;
+  double copy_bandwidth_gbs = 0.0;  // one core, memcpy far out of cache
 };
 
 // The cases of a preset, the one list `propel bench` and the peer programs (bench/bench_*.cc)
@@ -61,8 +65,12 @@ struct TrainCase {
   Activation activation;        // of the hidden layers
   int64_t batch;
   Optimizer optimizer;
+  Precision precision = Precision::kFp32;  // kBf16: the case's name gains ":bf16"
 };
 std::vector<GemmShape> GemmCases(Preset preset);
+// The shapes that also run through gemm_bf16 ("gemm/<shape>:bf16/..."): the batch-256 layers of
+// 784-1024-1024-10 and square_1024 (every MLP and square shape in the full preset).
+std::vector<GemmShape> Bf16GemmCases(Preset preset);
 std::vector<TrainCase> TrainCases(Preset preset);
 
 // Elements per array of the element-wise and optimizer cases: in cache (64 KiB per array: L1/L2 on
@@ -83,8 +91,9 @@ void SetByteCounters(benchmark::State& state, const Limits& limits, int64_t n, i
 
 // GFLOPS and peak_fraction (of `target`'s measured FMA peak times the threads) of a benchmark
 // doing `flops` per iteration; for peers too (their fraction against the active target's peak).
+// bf16: against the bf16 peak (Limits::bf16_peak_gflops).
 void SetFlopCounters(benchmark::State& state, const Limits& limits, const std::string& target,
-                     double flops, int threads);
+                     double flops, int threads, Precision precision = Precision::kFp32);
 
 // Measures the FMA peak of each target of `options` and the copy bandwidth (a second or two).
 Limits MeasureLimits(const SuiteOptions& options);

@@ -21,6 +21,11 @@
 //                             vectors for ukernel_cols[v - 1]); ragged edge tiles are computed
 //                             into a scratch tile by the driver and copied out
 //
+// bf16 tables (GemmKernels::bf16, docs/precision.md): the same micro-kernel, whose packing rounds
+// every operand to bf16 (kernels/bf16-inl.h) and orders each pair of depths p as VDPBF16PS
+// accumulates them (2q + 1 before 2q); the skinny path rounds as it loads. Products of rounded
+// operands are exact in binary32, so each element is its k bf16 products accumulated in fp32.
+//
 // Kernels do no allocation, no threading, no I/O and throw nothing: arguments are validated by
 // the caller (src/runtime/check.h); HWY_DASSERT guards invariants in debug builds.
 #pragma once
@@ -76,6 +81,9 @@ using DotNTFn = void (*)(int64_t m, int64_t n, int64_t k, float alpha, const flo
 // cannot be elided. Flops done: iters * 2 * FmaPeakFlopsPerIter().
 using FmaPeakFn = float (*)(int64_t iters);
 
+// dst[i] = src[i] rounded to bf16 (kernels/bf16-inl.h) for i < n; dst may be src.
+using RoundBf16Fn = void (*)(int64_t n, const float* src, float* dst);
+
 // Most vectors in one micro-tile row (nr / lanes) on any target.
 constexpr int kMaxTileVectors = 4;
 // Most micro-tile rows (mr) on any target.
@@ -104,6 +112,12 @@ struct GemmKernels {
   int dot_cols;  // rows of B per dot tile
   FmaPeakFn fma_peak;
   int64_t fma_peak_fmas_per_iter;  // FMA lanes per fma_peak iteration
+  RoundBf16Fn round_bf16;
+  // Operands rounded to bf16 (this is a bf16 table); else fp32.
+  bool bf16_operands;
+  // The same target's table in the other precision: the bf16 one from the fp32 one, the fp32 one
+  // from the bf16 one.
+  const GemmKernels* other_precision;
 };
 
 // Kernels compiled for `target` (a single HWY_* bit), or nullptr if this build has none.

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "hwy/highway.h"
+#include "kernels/bf16-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace propel::kernels::HWY_NAMESPACE {
@@ -27,8 +28,9 @@ namespace hn = hwy::HWY_NAMESPACE;
 constexpr int64_t kDotRows = 4;
 constexpr int64_t kDotCols = 5;
 
-// C(R x Cn block) = alpha * dots (+ beta * C).
-template <int64_t R, int64_t Cn>
+// C(R x Cn block) = alpha * dots (+ beta * C). kBf16: every operand is rounded to bf16 as it is
+// loaded (the bf16 tables' skinny path).
+template <int64_t R, int64_t Cn, bool kBf16>
 HWY_INLINE void DotTile(int64_t k, const float* HWY_RESTRICT a, int64_t lda,
                         const float* HWY_RESTRICT b, int64_t ldb, float alpha, float beta,
                         float* HWY_RESTRICT c, int64_t ldc) {
@@ -39,12 +41,20 @@ HWY_INLINE void DotTile(int64_t k, const float* HWY_RESTRICT a, int64_t lda,
   for (int64_t r = 0; r < R; ++r) {
     for (int64_t j = 0; j < Cn; ++j) acc[r][j] = hn::Zero(d);
   }
+  const auto load = [d](const float* from) {
+    const V v = hn::LoadU(d, from);
+    if constexpr (kBf16) {
+      return RoundBf16(d, v);
+    } else {
+      return v;
+    }
+  };
   int64_t p = 0;
   for (; p + N <= k; p += N) {
     V av[R];
-    for (int64_t r = 0; r < R; ++r) av[r] = hn::LoadU(d, a + r * lda + p);
+    for (int64_t r = 0; r < R; ++r) av[r] = load(a + r * lda + p);
     for (int64_t j = 0; j < Cn; ++j) {
-      const V bv = hn::LoadU(d, b + j * ldb + p);
+      const V bv = load(b + j * ldb + p);
       for (int64_t r = 0; r < R; ++r) acc[r][j] = hn::MulAdd(av[r], bv, acc[r][j]);
     }
   }
@@ -58,9 +68,9 @@ HWY_INLINE void DotTile(int64_t k, const float* HWY_RESTRICT a, int64_t lda,
     for (int64_t r = 0; r < R; ++r) memcpy(ab + r * N, a + r * lda + p, tail * sizeof(float));
     for (int64_t j = 0; j < Cn; ++j) memcpy(bb + j * N, b + j * ldb + p, tail * sizeof(float));
     V av[R];
-    for (int64_t r = 0; r < R; ++r) av[r] = hn::Load(d, ab + r * N);
+    for (int64_t r = 0; r < R; ++r) av[r] = load(ab + r * N);
     for (int64_t j = 0; j < Cn; ++j) {
-      const V bv = hn::Load(d, bb + j * N);
+      const V bv = load(bb + j * N);
       for (int64_t r = 0; r < R; ++r) acc[r][j] = hn::MulAdd(av[r], bv, acc[r][j]);
     }
   }
@@ -79,30 +89,42 @@ HWY_INLINE void DotTile(int64_t k, const float* HWY_RESTRICT a, int64_t lda,
 
 // C = alpha * A * B^T + beta * C over m x n (beta == 0: C is not read). A: m x k, row stride
 // lda; B: n x k, row stride ldb.
-void DotNT(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+template <bool kBf16>
+void DotNTImpl(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   int64_t i = 0;
   for (; i + kDotRows <= m; i += kDotRows) {
     int64_t j = 0;
     for (; j + kDotCols <= n; j += kDotCols) {
-      DotTile<kDotRows, kDotCols>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta,
-                                  c + i * ldc + j, ldc);
+      DotTile<kDotRows, kDotCols, kBf16>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta,
+                                         c + i * ldc + j, ldc);
     }
     for (; j < n; ++j) {
-      DotTile<kDotRows, 1>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta, c + i * ldc + j,
-                           ldc);
+      DotTile<kDotRows, 1, kBf16>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta,
+                                  c + i * ldc + j, ldc);
     }
   }
   for (; i < m; ++i) {
     int64_t j = 0;
     for (; j + kDotCols <= n; j += kDotCols) {
-      DotTile<1, kDotCols>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta, c + i * ldc + j,
-                           ldc);
+      DotTile<1, kDotCols, kBf16>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta,
+                                  c + i * ldc + j, ldc);
     }
     for (; j < n; ++j) {
-      DotTile<1, 1>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta, c + i * ldc + j, ldc);
+      DotTile<1, 1, kBf16>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta, c + i * ldc + j,
+                           ldc);
     }
   }
+}
+
+void DotNT(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  DotNTImpl<false>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void DotNTBf16(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  DotNTImpl<true>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace propel::kernels::HWY_NAMESPACE

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "hwy/highway.h"
+#include "kernels/bf16-inl.h"
 #include "kernels/gemm_ukernel-inl.h"  // kMR, kNR: the tile the panels feed
 
 HWY_BEFORE_NAMESPACE();
@@ -166,6 +167,23 @@ void PackB(bool trans, int64_t kc, int64_t nc, const float* b, int64_t ldb, floa
     const int64_t cols = HWY_MIN(static_cast<int64_t>(kNR), nc - j);
     PackGather<kNR>(cols, kc, b + j * ldb, ldb, dst + j * kc);
   }
+}
+
+// The bf16 tables' packing: the fp32 panels, then rounded and put in pair order while they are in
+// cache (RoundPanelsBf16).
+template <size_t W>
+void PackAPanelsBf16(bool trans, int64_t mc, int64_t kc, const float* a, int64_t lda, float* dst) {
+  PackAPanels<W>(trans, mc, kc, a, lda, dst);
+  RoundPanelsBf16<W>(mc, kc, dst);
+}
+
+void PackABf16(bool trans, int64_t mc, int64_t kc, const float* a, int64_t lda, float* dst) {
+  PackAPanelsBf16<kMR>(trans, mc, kc, a, lda, dst);
+}
+
+void PackBBf16(bool trans, int64_t kc, int64_t nc, const float* b, int64_t ldb, float* dst) {
+  PackB(trans, kc, nc, b, ldb, dst);
+  RoundPanelsBf16<kNR>(nc, kc, dst);
 }
 
 }  // namespace propel::kernels::HWY_NAMESPACE

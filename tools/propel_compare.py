@@ -444,6 +444,51 @@ def table_report(runs, args):
             "limits": limits, "failed": False}
 
 
+def precision_report(runs, args):
+    """Each ':bf16' case beside its fp32 twin (the same name without ':bf16'), per run."""
+    rows = []
+    for run in runs:
+        by_name = {}
+        for b in run.benchmarks:
+            if args.filter and not re.search(args.filter, b["name"]):
+                continue
+            by_name.setdefault(b["name"], []).append(b)
+        for name, reps in by_name.items():
+            if ":bf16" not in name:
+                continue
+            twin = by_name.get(name.replace(":bf16", ""))
+            if twin is None:
+                continue
+            fp32 = median([seconds(b) for b in twin])
+            bf16 = median([seconds(b) for b in reps])
+            frac = [b["peak_fraction"] for b in reps if "peak_fraction" in b]
+            rows.append({"run": run.label, "case": short_name(name.replace(":bf16", "")),
+                         "fp32_seconds": fp32, "bf16_seconds": bf16,
+                         "speedup": fp32 / bf16 if bf16 > 0 else None,
+                         "bf16_peak_fraction": median(frac) if frac else None,
+                         "bf16_dot_product": run.context.get(
+                             "bf16_dot_product:" + parse_name(name)[2], "")})
+    if not rows:
+        raise InputError("no ':bf16' case with its fp32 twin%s" % (
+            " after --filter" if args.filter else ""))
+    return {"kind": "precisions", "rows": rows, "failed": False}
+
+
+def precision_text(r, markdown):
+    head = ["case", "fp32", "bf16", "bf16 speed-up", "bf16 peak fraction"]
+    body = []
+    for row in r["rows"]:
+        body.append([row["case"], "%.4g ms" % (1e3 * row["fp32_seconds"]),
+                     "%.4g ms" % (1e3 * row["bf16_seconds"]),
+                     "%.3fx" % row["speedup"] if row["speedup"] else "-",
+                     "%.3f" % row["bf16_peak_fraction"] if row["bf16_peak_fraction"] else "-"])
+    lines = ["bf16 against fp32, medians of one run (%s)" % r["rows"][0]["run"]]
+    dots = sorted({row["bf16_dot_product"] for row in r["rows"] if row["bf16_dot_product"]})
+    if dots:
+        lines.append("bf16 arithmetic: " + "; ".join(dots))
+    return lines + (markdown_table(head, body) if markdown else text_table(head, body))
+
+
 def speedup(t, row, col, peer):
     """How many times faster propel's `col` is than `peer` on `row` (None when one is missing)."""
     a, b = t["cells"].get("%s\t%s" % (row, col)), t["cells"].get("%s\t%s" % (row, peer))
@@ -680,6 +725,8 @@ def parse_args(argv):
     p.add_argument("--group-by", choices=["cpu", "target"],
                    help="table and chart columns: runs (cpu, default for several runs) or targets "
                         "(default for one run)")
+    p.add_argument("--precisions", action="store_true",
+                   help="each ':bf16' case beside its fp32 twin: times and the bf16 speed-up")
     p.add_argument("--filter", metavar="REGEX", help="only benchmarks whose name matches")
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     p.add_argument("--out", metavar="FILE", help="write the report here instead of stdout")
@@ -717,7 +764,10 @@ def main(argv):
         same_cpu = len({r.cpu for r in runs}) == 1
         if args.targets and len(runs) == 1:
             runs = [runs[0], runs[0]]
-        if args.table or len(runs) > 2 or (len(runs) == 1) or not same_cpu:
+        if args.precisions:
+            report = precision_report(runs, args)
+            lines = precision_text(report, args.format == "markdown")
+        elif args.table or len(runs) > 2 or (len(runs) == 1) or not same_cpu:
             if not same_cpu and len(runs) == 2 and not args.table:
                 print("propel compare: the runs come from different CPUs (%s; %s): showing them "
                       "side by side, not as a regression report" % (runs[0].cpu, runs[1].cpu),

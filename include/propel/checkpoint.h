@@ -27,11 +27,15 @@ void save_checkpoint(const std::string& path, const Model& model, const Trainer*
 std::string checkpoint_bytes(const Model& model, const Trainer* trainer = nullptr,
                              int64_t epochs_done = 0);
 
-// A new model from a checkpoint (the optimizer part, if any, is checked and ignored).
+// A new model from a checkpoint (the optimizer part, if any, is checked and ignored), with the
+// precision it was saved with.
 Model load_model(const std::string& path);
 
 // What a checkpoint says about training.
 struct CheckpointInfo {
+  // The precision the model was trained in (Model::precision when saved; fp32 for files of
+  // format version 1).
+  Precision precision = Precision::kFp32;
   bool has_optimizer = false;
   OptimizerConfig optimizer;
   int64_t steps = 0;
@@ -42,7 +46,8 @@ struct CheckpointInfo {
 CheckpointInfo read_checkpoint_info(const std::string& path);
 
 // Restores the parameters into `model` and, when the file has them, the optimizer state and the
-// update count into `trainer` (may be null). The model (and the trainer's optimizer kind) must
+// update count into `trainer` (may be null). Without a trainer the model takes the file's
+// precision; with one it keeps the trainer's. The model (and the trainer's optimizer kind) must
 // match the file; on any error nothing is changed.
 CheckpointInfo load_checkpoint(const std::string& path, Model& model, Trainer* trainer = nullptr);
 

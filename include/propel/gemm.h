@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "propel/activation.h"
+#include "propel/precision.h"
 
 namespace propel {
 
@@ -32,6 +33,21 @@ enum class Trans : int { kNo = 0, kYes = 1 };
 void sgemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
            const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
            int64_t ldc);
+
+// C = alpha * op(A) * op(B) + beta * C with bf16 products: A and B are fp32, rounded to bf16
+// (propel/precision.h) as they are packed; the products accumulate in fp32, C is fp32. Each
+// element of C is within (2^-7 + 2^-16 + (k + 2) 2^-24) sum_p |a_ip b_pj| of the exact product
+// of the fp32 operands (the rounding of both operands, then fp32 accumulation), and within
+// (k + 2) 2^-24 sum_p |a'_ip b'_pj| of the exact product of the rounded operands a', b'.
+// Arguments, threads and determinism as sgemm.
+void gemm_bf16(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+               int64_t ldc);
+// The same on operands already in bf16 (e.g. weights converted once by propel::to_bf16): the
+// result is the one gemm_bf16 gives on their fp32 values.
+void gemm_bf16(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const bf16* a, int64_t lda, const bf16* b, int64_t ldb, float beta, float* c,
+               int64_t ldc);
 
 // The forward pass of a dense layer in one GEMM call, with the bias add and the activation
 // applied to each tile of Z while it is still in registers (identity, ReLU) or in L1 (the other

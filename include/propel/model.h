@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "propel/activation.h"
+#include "propel/precision.h"
 
 namespace propel {
 
@@ -112,6 +113,12 @@ class Model {
   // Re-draws every weight with `init` from `seed` (counter-based Philox: weight j of layer l is a
   // pure function of seed, l and j, so any machine gives the same values) and zeroes the biases.
   void initialize(uint64_t seed, Init init = Init::kHeUniform);
+
+  // The precision predict, predict_logits and evaluate compute the GEMMs in (propel/precision.h):
+  // kFp32 for a new model; a Trainer sets its own (StepOptions::precision) when it is made, so
+  // that inference computes what training saw, and checkpoints record it.
+  Precision precision() const;
+  void set_precision(Precision precision);
 
   // Output of the head for `rows` rows of x (row stride ldx >= inputs()) into out (row stride
   // ldout >= outputs()): probabilities for kBinary / kMulticlass, values for kRegression. Runs

@@ -76,6 +76,24 @@ PROPEL_API int propel_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int6
                             const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
                             float* c, int64_t ldc);
 
+/* Precisions of a run's GEMMs (<propel/precision.h>): fp32, or bf16 operands with fp32 sums. */
+enum { PROPEL_PRECISION_FP32 = 0, PROPEL_PRECISION_BF16 = 1 };
+
+/* C = alpha * op(A) * op(B) + beta * C with bf16 products: A and B rounded to bf16 (nearest,
+ * ties to even) as they are packed, products summed in fp32. Same contract as propel::gemm_bf16
+ * in <propel/gemm.h>. */
+PROPEL_API int propel_gemm_bf16(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                                float alpha, const float* a, int64_t lda, const float* b,
+                                int64_t ldb, float beta, float* c, int64_t ldc);
+/* The same on operands stored as bf16 (the upper 16 bits of their binary32 values). */
+PROPEL_API int propel_gemm_bf16_stored(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                                       float alpha, const uint16_t* a, int64_t lda,
+                                       const uint16_t* b, int64_t ldb, float beta, float* c,
+                                       int64_t ldc);
+/* n values converted to bf16 (rounded as above) and back (exact). */
+PROPEL_API int propel_to_bf16(int64_t n, const float* src, uint16_t* dst);
+PROPEL_API int propel_bf16_to_float(int64_t n, const uint16_t* src, float* dst);
+
 /* Z = act(X * W^T + bias): X batch x in, W out x in, bias out values or NULL, Z batch x out.
  * act: PROPEL_ACT_*, applied in the GEMM epilogue. */
 PROPEL_API int propel_linear_forward(int64_t batch, int64_t in, int64_t out, const float* x,
@@ -209,6 +227,10 @@ PROPEL_API int propel_model_predict(const propel_model* model, int64_t rows, con
                                     int64_t ldx, float* out, int64_t ldout);
 PROPEL_API int propel_model_predict_logits(const propel_model* model, int64_t rows, const float* x,
                                            int64_t ldx, float* out, int64_t ldout);
+/* The precision (PROPEL_PRECISION_*) predictions and evaluations run in: fp32 for a new model,
+ * the trainer's once one is created for it, the file's for a loaded one. */
+PROPEL_API int propel_model_get_precision(const propel_model* model, int* precision);
+PROPEL_API int propel_model_set_precision(propel_model* model, int precision);
 
 /* Rows of data: x is rows x inputs (row stride ldx, 0: inputs); labels (one class per row) for
  * PROPEL_HEAD_MULTICLASS, else targets (rows x outputs, row stride ldt, 0: outputs). */
@@ -237,6 +259,7 @@ typedef struct propel_step_options {
   int executor;        /* PROPEL_EXECUTOR_* */
   int threads;         /* 0: propel_get_num_threads() */
   int track_grad_norm; /* 1: report grad_norm in every step result */
+  int precision;       /* PROPEL_PRECISION_*: the GEMMs' arithmetic (the model takes it too) */
 } propel_step_options;
 
 /* What a step saw: mean loss, rows, rows classified right, gradient norm (NaN unless tracked or
@@ -249,7 +272,7 @@ typedef struct propel_step_result {
 } propel_step_result;
 
 /* The C++ defaults (SGD, lr 0.01, momentum 0.9, beta1 0.9, beta2 0.999, eps 1e-8; shards of 256
- * rows on TBB with every thread). */
+ * rows on TBB with every thread, fp32). */
 PROPEL_API void propel_optimizer_config_default(propel_optimizer_config* config);
 PROPEL_API void propel_step_options_default(propel_step_options* options);
 

@@ -10,6 +10,7 @@
 #include "propel/model.h"
 #include "propel/onnx.h"
 #include "propel/optim.h"
+#include "propel/precision.h"
 #include "propel/target.h"
 #include "propel/threading.h"
 #include "propel/train.h"

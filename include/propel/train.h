@@ -10,8 +10,8 @@
 //      Model::gradients() (the gradient of the batch's summed loss);
 //   4. the optimizer updates Model::parameters() from that sum times 1/m (and the clipping
 //      factor), m the batch's rows — or all processes' rows with a gradient reducer.
-// For a given seed, shard size and SIMD target the parameters after N steps are bitwise the same
-// with any thread count and on the TBB, OpenMP and serial executors.
+// For a given seed, shard size, precision and SIMD target the parameters after N steps are bitwise
+// the same with any thread count and on the TBB, OpenMP and serial executors.
 #pragma once
 
 #include <cstdint>
@@ -71,6 +71,10 @@ struct StepOptions {
   int threads = 0;  // 0: propel::num_threads() when the Trainer is made; at most kMaxThreads
   // Report StepResult::grad_norm (a pass over the gradient; always done when clipping is on).
   bool track_grad_norm = false;
+  // The GEMMs' arithmetic (propel/precision.h): kBf16 rounds the operands of the forward and
+  // both backward GEMMs to bf16; master weights, gradients, optimizer state and the loss stay
+  // fp32. The trainer sets the model's precision to this one (Model::precision).
+  Precision precision = Precision::kFp32;
 };
 
 // What one step (or an evaluation) saw: the loss is the mean over the rows.

@@ -7,6 +7,7 @@
 #include "propel/gemm.h"
 #include "propel/loss.h"
 #include "propel/optim.h"
+#include "propel/precision.h"
 #include "propel/propel.h"
 #include "propel/target.h"
 #include "propel/threading.h"
@@ -20,10 +21,15 @@ namespace {
 
 thread_local std::string t_target_name;
 
-int InvalidTrans(const char* name, int value) {
-  return propel::capi::Refuse(std::string("propel_sgemm: ") + name + " = " + std::to_string(value) +
+int InvalidTrans(const char* where, const char* name, int value) {
+  return propel::capi::Refuse(std::string(where) + ": " + name + " = " + std::to_string(value) +
                               " must be 0 (none) or 1 (transpose)");
 }
+
+// uint16_t bf16 storage as propel::bf16 (a struct of one uint16_t: same size and alignment).
+static_assert(sizeof(propel::bf16) == sizeof(uint16_t) &&
+              alignof(propel::bf16) == alignof(uint16_t));
+const propel::bf16* AsBf16(const uint16_t* p) { return reinterpret_cast<const propel::bf16*>(p); }
 
 // Loss wrappers: the C++ call, its mean stored through `loss` (checked non-null first).
 template <class F>
@@ -43,12 +49,44 @@ const char* propel_last_error(void) { return LastError().c_str(); }
 int propel_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                  int64_t ldc) {
-  if (trans_a != 0 && trans_a != 1) return InvalidTrans("trans_a", trans_a);
-  if (trans_b != 0 && trans_b != 1) return InvalidTrans("trans_b", trans_b);
+  if (trans_a != 0 && trans_a != 1) return InvalidTrans("propel_sgemm", "trans_a", trans_a);
+  if (trans_b != 0 && trans_b != 1) return InvalidTrans("propel_sgemm", "trans_b", trans_b);
   return Wrap([&] {
     propel::sgemm(static_cast<propel::Trans>(trans_a), static_cast<propel::Trans>(trans_b), m, n, k,
                   alpha, a, lda, b, ldb, beta, c, ldc);
   });
+}
+
+int propel_gemm_bf16(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                     int64_t ldc) {
+  const char* where = "propel_gemm_bf16";
+  if (trans_a != 0 && trans_a != 1) return InvalidTrans(where, "trans_a", trans_a);
+  if (trans_b != 0 && trans_b != 1) return InvalidTrans(where, "trans_b", trans_b);
+  return Wrap([&] {
+    propel::gemm_bf16(static_cast<propel::Trans>(trans_a), static_cast<propel::Trans>(trans_b), m,
+                      n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  });
+}
+
+int propel_gemm_bf16_stored(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                            const uint16_t* a, int64_t lda, const uint16_t* b, int64_t ldb,
+                            float beta, float* c, int64_t ldc) {
+  const char* where = "propel_gemm_bf16_stored";
+  if (trans_a != 0 && trans_a != 1) return InvalidTrans(where, "trans_a", trans_a);
+  if (trans_b != 0 && trans_b != 1) return InvalidTrans(where, "trans_b", trans_b);
+  return Wrap([&] {
+    propel::gemm_bf16(static_cast<propel::Trans>(trans_a), static_cast<propel::Trans>(trans_b), m,
+                      n, k, alpha, AsBf16(a), lda, AsBf16(b), ldb, beta, c, ldc);
+  });
+}
+
+int propel_to_bf16(int64_t n, const float* src, uint16_t* dst) {
+  return Wrap([&] { propel::to_bf16(n, src, reinterpret_cast<propel::bf16*>(dst)); });
+}
+
+int propel_bf16_to_float(int64_t n, const uint16_t* src, float* dst) {
+  return Wrap([&] { propel::to_float(n, AsBf16(src), dst); });
 }
 
 int propel_linear_forward(int64_t batch, int64_t in, int64_t out, const float* x, int64_t ldx,

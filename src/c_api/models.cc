@@ -199,6 +199,21 @@ int propel_model_predict_logits(const propel_model* m, int64_t rows, const float
   });
 }
 
+int propel_model_get_precision(const propel_model* m, int* precision) {
+  return Wrap([&] {
+    Require(m != nullptr, "propel_model_get_precision", "model is null");
+    Require(precision != nullptr, "propel_model_get_precision", "precision is null");
+    *precision = static_cast<int>(m->model.precision());
+  });
+}
+
+int propel_model_set_precision(propel_model* m, int precision) {
+  return Wrap([&] {
+    Require(m != nullptr, "propel_model_set_precision", "model is null");
+    m->model.set_precision(static_cast<propel::Precision>(precision));
+  });
+}
+
 void propel_optimizer_config_default(propel_optimizer_config* c) {
   if (c == nullptr) return;
   const propel::OptimizerConfig o;
@@ -219,6 +234,7 @@ void propel_step_options_default(propel_step_options* options) {
   options->executor = static_cast<int>(o.executor);
   options->threads = o.threads;
   options->track_grad_norm = o.track_grad_norm ? 1 : 0;
+  options->precision = static_cast<int>(o.precision);
 }
 
 int propel_trainer_create(propel_model* model, const propel_optimizer_config* config,
@@ -235,6 +251,7 @@ int propel_trainer_create(propel_model* model, const propel_optimizer_config* co
       so.executor = static_cast<propel::Executor>(options->executor);
       so.threads = options->threads;
       so.track_grad_norm = options->track_grad_norm != 0;
+      so.precision = static_cast<propel::Precision>(options->precision);
     }
     *out =
         new propel_trainer{propel::Trainer(model->model, ConfigOf(config), max_batch, so), model};

@@ -19,7 +19,9 @@ namespace propel {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'R', 'O', 'P', 'E', 'L', 'C', 'K'};
-constexpr uint32_t kVersion = 1;
+// Version 2 added the precision the model was trained in; version 1 files (fp32) still load.
+constexpr uint32_t kVersion = 2;
+constexpr uint32_t kOldestVersion = 1;
 constexpr uint32_t kByteOrderMark = 0x01020304u;
 constexpr int64_t kMaxHidden = 1 << 16;
 
@@ -142,9 +144,9 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
   }
   r.U64("the magic number");
   const uint32_t version = r.U32("the format version");
-  if (version != kVersion) {
+  if (version < kOldestVersion || version > kVersion) {
     r.Fail("format version " + std::to_string(version) + " is not supported (this build reads " +
-           std::to_string(kVersion) + ")");
+           std::to_string(kOldestVersion) + " to " + std::to_string(kVersion) + ")");
   }
   const uint32_t bom = r.U32("the byte-order mark");
   if (bom != kByteOrderMark) r.Fail("byte-order mark is not 0x01020304 (little-endian)");
@@ -197,6 +199,14 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
                                std::to_string(layer.alpha) + " is not finite");
     }
     p.spec.hidden.push_back(layer);
+  }
+  if (version >= 2) {
+    const uint32_t precision = b.U32("the precision");
+    if (precision > 1) {
+      detail::FailIo(name, "byte " + std::to_string(b.pos() - 4) + ": unknown precision " +
+                               std::to_string(precision) + " (0 fp32, 1 bf16)");
+    }
+    p.info.precision = static_cast<Precision>(precision);
   }
   // The stored parameter count must be the description's, and the bytes must be there, before
   // anything of that size is allocated.
@@ -329,6 +339,7 @@ std::string Serialize(const char* fn, const Model& model, const Trainer* trainer
     w.U32(static_cast<uint32_t>(layer.activation));
     w.F32(layer.alpha);
   }
+  w.U32(static_cast<uint32_t>(model.precision()));
   w.U64(static_cast<uint64_t>(model.parameter_count()));
   w.Floats(model.parameters(), model.parameter_count());
   w.U32(trainer != nullptr ? 1 : 0);
@@ -366,6 +377,7 @@ Model parse_checkpoint_model(std::string_view bytes, const std::string& name) {
   Parsed p = Parse(bytes, name);
   Model model(p.spec);
   std::copy(p.params.begin(), p.params.end(), model.parameters());
+  model.set_precision(p.info.precision);
   return model;
 }
 
@@ -395,6 +407,9 @@ CheckpointInfo Apply(const Parsed& p, const std::string& path, Model& model, Tra
     }
   }
   std::copy(p.params.begin(), p.params.end(), model.parameters());
+  // A trainer keeps its own precision (training may go on in another one); a model alone takes
+  // the file's.
+  if (trainer == nullptr) model.set_precision(p.info.precision);
   if (trainer != nullptr && p.info.has_optimizer) {
     std::copy(p.state.begin(), p.state.end(), trainer->state());
     trainer->set_steps(p.info.steps);

@@ -62,4 +62,9 @@ void CheckBlock(const char* where, const char* name, const void* p, int64_t rows
         " elements");
 }
 
+void CheckedPrecision(const char* where, Precision precision) {
+  const int p = static_cast<int>(precision);
+  Check(p == 0 || p == 1, where, "unknown precision ", p, " (expected fp32 (0) or bf16 (1))");
+}
+
 }  // namespace propel::detail

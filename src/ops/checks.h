@@ -8,6 +8,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "propel/activation.h"
+#include "propel/precision.h"
 
 namespace propel::detail {
 
@@ -24,6 +25,9 @@ inline kernels::Act ToAct(Activation act) {
 // Checks act and alpha and returns the epilogue parameters with the element-wise kernel of the
 // active target.
 kernels::ActParams CheckedActivation(const char* where, Activation act, float alpha);
+
+// precision is kFp32 or kBf16.
+void CheckedPrecision(const char* where, Precision precision);
 
 // n in [0, 2^60].
 void CheckCount(const char* where, const char* name, int64_t n);

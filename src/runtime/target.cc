@@ -126,10 +126,12 @@ int64_t ActiveTargetBits() {
   return pinned != 0 ? pinned : BestTarget();
 }
 
-const kernels::GemmKernels& ActiveGemmKernels() {
+const kernels::GemmKernels& ActiveGemmKernels(Precision precision) {
   const kernels::GemmKernels* k = kernels::GemmKernelsFor(ActiveTargetBits());
   if (k == nullptr) Fail(ErrorCode::kInternal, "propel", "no GEMM kernels for the active target");
-  return *k;
+  const int p = static_cast<int>(precision);
+  Check(p == 0 || p == 1, "propel", "unknown precision ", p);
+  return precision == Precision::kBf16 ? *k->other_precision : *k;
 }
 
 const kernels::ElementwiseKernels& ActiveElementwiseKernels() {

@@ -54,6 +54,7 @@ struct Model::Impl {
   int64_t max_width = 0;
   detail::AlignedFloats params;
   detail::AlignedFloats grads;
+  Precision precision = Precision::kFp32;
 };
 
 namespace {
@@ -162,7 +163,7 @@ void Predict(const Model::Impl& m, const char* where, int64_t rows, const float*
   detail::CheckExtent(where, "x", rows, m.spec.inputs, ldx);
   detail::CheckExtent(where, "out", rows, m.spec.outputs, ldout);
 
-  const detail::NetKernels k = detail::ActiveNetKernels();
+  const detail::NetKernels k = detail::ActiveNetKernels(m.precision);
   const int threads = detail::AvailableThreads();
   const int64_t blocks = detail::CeilDiv(rows, kPredictRows);
   // Enough blocks: each thread runs whole blocks; else the blocks run one after the other with
@@ -219,6 +220,7 @@ Model::Model(const Model& other) : impl_(Build(other.impl_->spec)) {
               static_cast<size_t>(impl_->count) * sizeof(float));
   std::memcpy(impl_->grads.data(), other.impl_->grads.data(),
               static_cast<size_t>(impl_->count) * sizeof(float));
+  impl_->precision = other.impl_->precision;
 }
 
 Model& Model::operator=(const Model& other) {
@@ -248,6 +250,13 @@ float* Model::parameters() { return impl_->params.data(); }
 const float* Model::parameters() const { return impl_->params.data(); }
 float* Model::gradients() { return impl_->grads.data(); }
 const float* Model::gradients() const { return impl_->grads.data(); }
+
+Precision Model::precision() const { return impl_->precision; }
+
+void Model::set_precision(Precision precision) {
+  detail::CheckedPrecision("propel::Model::set_precision", precision);
+  impl_->precision = precision;
+}
 
 void Model::initialize(uint64_t seed, Init init) {
   const int i = static_cast<int>(init);

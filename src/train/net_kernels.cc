@@ -5,9 +5,9 @@
 
 namespace propel::detail {
 
-NetKernels ActiveNetKernels() {
+NetKernels ActiveNetKernels(Precision precision) {
   NetKernels k;
-  k.gemm = &ActiveGemmKernels();
+  k.gemm = &ActiveGemmKernels(precision);
   k.ew = &ActiveElementwiseKernels();
   k.blocking = BlockingFor(*k.gemm, HostCacheSizes());
   return k;

@@ -16,8 +16,9 @@ struct NetKernels {
   Blocking blocking{};
 };
 
-// The active target's kernels (src/runtime/target.h) and their blocking for this host's caches.
-NetKernels ActiveNetKernels();
+// The active target's kernels (src/runtime/target.h) of the precision (for kBf16 the GEMM
+// kernels round their operands to bf16) and their blocking for this host's caches.
+NetKernels ActiveNetKernels(Precision precision = Precision::kFp32);
 
 // The fused-epilogue parameters of an activation, with the run's element-wise kernel.
 kernels::ActParams ActParamsFor(const NetKernels& k, Activation act, float alpha);

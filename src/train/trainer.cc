@@ -8,6 +8,7 @@
 
 #include "propel/optim.h"
 #include "propel/train.h"
+#include "src/ops/checks.h"
 #include "src/runtime/check.h"
 #include "src/runtime/executor.h"
 #include "src/runtime/memory.h"
@@ -223,6 +224,7 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   Check(options.threads >= 0 && options.threads <= kMaxThreads, where,
         "threads = ", options.threads, " is outside [0, ", kMaxThreads,
         "] (0: the process-wide budget)");
+  detail::CheckedPrecision(where, options.precision);
   Impl& t = *impl_;
   t.model = &model;
   t.opt = optimizer;
@@ -234,7 +236,7 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   t.shard_rows = std::min(options.shard_rows, max_batch);
   t.max_shards = detail::CeilDiv(max_batch, t.shard_rows);
   t.count = model.parameter_count();
-  t.kern = detail::ActiveNetKernels();
+  t.kern = detail::ActiveNetKernels(options.precision);
   for (int64_t l = 0; l < model.num_layers(); ++l) {
     t.net.emplace_back(model.layer(l), l == model.num_layers() - 1);
   }
@@ -303,6 +305,7 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   t.chunk_sumsq.assign(static_cast<size_t>(detail::ChunkCount(t.count)), 0.0);
   t.shard_bounds.assign(static_cast<size_t>(t.max_shards * n_layers), 0.0);
   if (state_arrays > 0) t.state.Resize(state_arrays * t.count);
+  model.set_precision(options.precision);
 }
 
 Trainer::Trainer(Trainer&&) noexcept = default;

@@ -29,6 +29,21 @@ for executor in ${PROPEL_TEST_EXECUTORS:-tbb omp serial}; do
   done
 done
 
+# bf16 mixed precision: its own checksum, the same on every thread count; the report and the
+# checkpoint say bf16, and a resume continues in it.
+[ "$(field r1.json precision)" = "fp32" ] || fail "report precision is not fp32"
+"$propel" train "${common[@]}" --threads 1 --precision bf16 --save h.ckpt --plot "" --report h1.json
+[ "$(field h1.json precision)" = "bf16" ] || fail "report precision is not bf16"
+[ "$(field h1.json parameter_checksum)" != "$sum1" ] || fail "bf16 gave the fp32 checksum"
+acc=$(field h1.json test_accuracy)
+awk -v a="$acc" 'BEGIN { exit !(a > 0.85) }' || fail "bf16 test accuracy $acc <= 0.85"
+"$propel" train "${common[@]}" --threads 3 --precision bf16 --save "" --plot "" --report h3.json
+[ "$(field h3.json parameter_checksum)" = "$(field h1.json parameter_checksum)" ] ||
+  fail "bf16 checksum differs with 3 threads"
+resumed=(--data "$data/digits.csv" --layers 32 --lr 3e-3 --batch 64 --shard 16 --seed 3 --quiet)
+"$propel" train "${resumed[@]}" --epochs 11 --resume h.ckpt --save "" --plot "" --report h4.json
+[ "$(field h4.json precision)" = "bf16" ] || fail "a resumed bf16 run is not bf16"
+
 # Two epochs, then --resume to three: the checksum of three epochs straight.
 plain=(--data "$data/digits.csv" --normalize none --layers 32 --lr 3e-3 --schedule constant --quiet --plot "")
 "$propel" train "${plain[@]}" --epochs 3 --save "" --report s3.json
@@ -56,6 +71,7 @@ expect_error() {
 printf '1,2,0\n3,x,1\n' > bad.csv
 expect_error "line 2, column 2: 'x' is not a number" "$propel" train --data bad.csv --quiet --save ""
 expect_error "nope.csv: no such file" "$propel" train --data nope.csv --quiet --save ""
+expect_error "precision" "$propel" train --data "$data/digits.csv" --precision fp16 --quiet --save ""
 expect_error "checkpoint: no such file" "$propel" evaluate checkpoint "$data/digits.csv"
 head -c 100 m.ckpt > cut.ckpt
 expect_error "cut.ckpt: byte" "$propel" predict cut.ckpt "$data/digits.csv"

@@ -17,6 +17,7 @@
 #include "kernels/gemm.h"
 #include "kernels/registry.h"
 #include "propel/target.h"
+#include "tests/reference/bf16_ref.h"
 #include "tests/test_util.h"
 
 namespace propel {
@@ -89,9 +90,21 @@ TEST_P(GemmKernelsTest, RowKernelsRangeEndsAtTheTile) {
   }
 }
 
-TEST_P(GemmKernelsTest, PackALayoutBothTransposes) {
-  for (const int64_t mr : RowCounts(K())) {
-    const kernels::PackAFn pack_a = K().pack_a_rows[mr - 1];
+// The depth of op(A) / op(B) that packed depth p holds: p itself in fp32; in the bf16 tables the
+// other member of its pair (2q <-> 2q + 1; an odd kc's last depth stays), rounded to bf16
+// (kernels/gemm.h).
+int64_t SourceDepth(bool bf16, int64_t p, int64_t kc) {
+  if (!bf16) return p;
+  if (p % 2 == 1) return p - 1;
+  return p + 1 < kc ? p + 1 : p;
+}
+
+float Packed(bool bf16, float v) { return bf16 ? ref::Bf16(v) : v; }
+
+void CheckPackA(const kernels::GemmKernels& K, bool bf16) {
+  ASSERT_EQ(K.bf16_operands, bf16);
+  for (const int64_t mr : RowCounts(K)) {
+    const kernels::PackAFn pack_a = K.pack_a_rows[mr - 1];
     for (int64_t mc : {int64_t{1}, mr - 1, mr, mr + 1, 3 * mr + 2}) {
       if (mc < 1) continue;
       for (int64_t kc : {1, 3, 4, 9, 17}) {
@@ -101,17 +114,19 @@ TEST_P(GemmKernelsTest, PackALayoutBothTransposes) {
           const int64_t panels = (mc + mr - 1) / mr;
           auto dst = hwy::AllocateAligned<float>(static_cast<size_t>(panels * mr * kc));
           pack_a(trans, mc, kc, a.data(), lda, dst.get());
-          if (mr == K().mr) {  // the blocked path's packing: the same layout
+          if (mr == K.mr) {  // the blocked path's packing: the same layout
             auto dst2 = hwy::AllocateAligned<float>(static_cast<size_t>(panels * mr * kc));
-            K().pack_a(trans, mc, kc, a.data(), lda, dst2.get());
+            K.pack_a(trans, mc, kc, a.data(), lda, dst2.get());
             ASSERT_EQ(std::memcmp(dst.get(), dst2.get(), panels * mr * kc * sizeof(float)), 0);
           }
           for (int64_t i = 0; i < panels * mr; ++i) {
             for (int64_t p = 0; p < kc; ++p) {
-              const float want = i < mc ? (trans ? a[p * lda + i] : a[i * lda + p]) : 0.0f;
+              const int64_t q = SourceDepth(bf16, p, kc);
+              const float want =
+                  i < mc ? Packed(bf16, trans ? a[q * lda + i] : a[i * lda + q]) : 0.0f;
               const float got = dst[(i / mr) * mr * kc + p * mr + i % mr];
               ASSERT_EQ(got, want) << "i=" << i << " p=" << p << " mr=" << mr << " mc=" << mc
-                                   << " kc=" << kc << " trans=" << trans;
+                                   << " kc=" << kc << " trans=" << trans << " bf16=" << bf16;
             }
           }
         }
@@ -120,8 +135,9 @@ TEST_P(GemmKernelsTest, PackALayoutBothTransposes) {
   }
 }
 
-TEST_P(GemmKernelsTest, PackBLayoutBothTransposes) {
-  const int64_t nr = K().nr;
+void CheckPackB(const kernels::GemmKernels& K, bool bf16) {
+  ASSERT_EQ(K.bf16_operands, bf16);
+  const int64_t nr = K.nr;
   for (int64_t nc : {int64_t{1}, nr - 1, nr, nr + 1, 2 * nr + 5}) {
     if (nc < 1) continue;
     for (int64_t kc : {1, 3, 4, 9, 17}) {
@@ -130,18 +146,34 @@ TEST_P(GemmKernelsTest, PackBLayoutBothTransposes) {
         const auto b = test::RandomVector(static_cast<size_t>((trans ? nc : kc) * ldb), 6);
         const int64_t panels = (nc + nr - 1) / nr;
         auto dst = hwy::AllocateAligned<float>(static_cast<size_t>(panels * nr * kc));
-        K().pack_b(trans, kc, nc, b.data(), ldb, dst.get());
+        K.pack_b(trans, kc, nc, b.data(), ldb, dst.get());
         for (int64_t j = 0; j < panels * nr; ++j) {
           for (int64_t p = 0; p < kc; ++p) {
-            const float want = j < nc ? (trans ? b[j * ldb + p] : b[p * ldb + j]) : 0.0f;
+            const int64_t q = SourceDepth(bf16, p, kc);
+            const float want =
+                j < nc ? Packed(bf16, trans ? b[j * ldb + q] : b[q * ldb + j]) : 0.0f;
             const float got = dst[(j / nr) * nr * kc + p * nr + j % nr];
             ASSERT_EQ(got, want) << "j=" << j << " p=" << p << " nc=" << nc << " kc=" << kc
-                                 << " trans=" << trans;
+                                 << " trans=" << trans << " bf16=" << bf16;
           }
         }
       }
     }
   }
+}
+
+TEST_P(GemmKernelsTest, PackALayoutBothTransposes) { CheckPackA(K(), false); }
+TEST_P(GemmKernelsTest, PackBLayoutBothTransposes) { CheckPackB(K(), false); }
+
+// The bf16 table of the same target: the same panels, rounded, each pair of depths swapped; the
+// same micro-kernels; the tables point at each other.
+TEST_P(GemmKernelsTest, Bf16TablePacksRoundedPairsInDotProductOrder) {
+  const kernels::GemmKernels& b = *K().other_precision;
+  EXPECT_EQ(b.other_precision, &K());
+  EXPECT_EQ(b.target, K().target);
+  EXPECT_EQ(b.ukernel, K().ukernel);
+  CheckPackA(b, true);
+  CheckPackB(b, true);
 }
 
 // The contract for the blocked path's kernel and every row kernel (r rows of the full width).

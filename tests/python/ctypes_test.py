@@ -22,9 +22,11 @@ ACT_RELU, ACT_TANH = 1, 3
 HEAD_MULTICLASS = 1
 INIT_HE_UNIFORM = 2
 OPT_SGD, OPT_ADAM = 0, 3
+PRECISION_FP32, PRECISION_BF16 = 0, 1
 
 f32p = C.POINTER(C.c_float)
 i32p = C.POINTER(C.c_int32)
+u16p = C.POINTER(C.c_uint16)
 
 
 class Layer(C.Structure):
@@ -44,7 +46,7 @@ class OptimizerConfig(C.Structure):
 
 class StepOptions(C.Structure):
     _fields_ = [("shard_rows", C.c_int64), ("executor", C.c_int), ("threads", C.c_int),
-                ("track_grad_norm", C.c_int)]
+                ("track_grad_norm", C.c_int), ("precision", C.c_int)]
 
 
 class StepResult(C.Structure):
@@ -82,6 +84,19 @@ def load(path):
                                       C.POINTER(C.c_double)]),
         "propel_save_checkpoint": (C.c_int, [C.c_char_p, C.c_void_p, C.c_void_p, C.c_int64]),
         "propel_load_model": (C.c_int, [C.c_char_p, C.POINTER(C.c_void_p)]),
+        "propel_model_get_precision": (C.c_int, [C.c_void_p, C.POINTER(C.c_int)]),
+        "propel_model_set_precision": (C.c_int, [C.c_void_p, C.c_int]),
+        "propel_sgemm": (C.c_int, [C.c_int, C.c_int, C.c_int64, C.c_int64, C.c_int64, C.c_float,
+                                   f32p, C.c_int64, f32p, C.c_int64, C.c_float, f32p,
+                                   C.c_int64]),
+        "propel_gemm_bf16": (C.c_int, [C.c_int, C.c_int, C.c_int64, C.c_int64, C.c_int64,
+                                       C.c_float, f32p, C.c_int64, f32p, C.c_int64, C.c_float,
+                                       f32p, C.c_int64]),
+        "propel_gemm_bf16_stored": (C.c_int, [C.c_int, C.c_int, C.c_int64, C.c_int64, C.c_int64,
+                                              C.c_float, u16p, C.c_int64, u16p, C.c_int64,
+                                              C.c_float, f32p, C.c_int64]),
+        "propel_to_bf16": (C.c_int, [C.c_int64, f32p, u16p]),
+        "propel_bf16_to_float": (C.c_int, [C.c_int64, u16p, f32p]),
         "propel_set_target": (C.c_int, [C.c_char_p]),
         "propel_get_target": (C.c_char_p, []),
     }
@@ -125,7 +140,7 @@ class CtypesTest(unittest.TestCase):
         self.addCleanup(LIB.propel_model_destroy, m)
         return m
 
-    def trainer(self, m, kind=OPT_ADAM, lr=0.02):
+    def trainer(self, m, kind=OPT_ADAM, lr=0.02, precision=PRECISION_FP32):
         opt = OptimizerConfig()
         LIB.propel_optimizer_config_default(C.byref(opt))
         opt.kind = kind
@@ -133,6 +148,8 @@ class CtypesTest(unittest.TestCase):
         so = StepOptions()
         LIB.propel_step_options_default(C.byref(so))
         so.shard_rows = 16
+        self.assertEqual(so.precision, PRECISION_FP32)
+        so.precision = precision
         t = C.c_void_p()
         self.check(LIB.propel_trainer_create(m, C.byref(opt), 32, C.byref(so), C.byref(t)))
         self.addCleanup(LIB.propel_trainer_destroy, t)
@@ -218,6 +235,69 @@ class CtypesTest(unittest.TestCase):
         missing = C.c_void_p()
         self.check(LIB.propel_load_model(b"/nonexistent/x.ckpt", C.byref(missing)), IO)
         self.assertIsNone(missing.value)
+
+    def precision(self, m):
+        p = C.c_int(-1)
+        self.check(LIB.propel_model_get_precision(m, C.byref(p)))
+        return p.value
+
+    def test_bf16_training_and_its_checkpoint(self):
+        x, y = blobs(600, 1)
+        m = self.model()
+        self.assertEqual(self.precision(m), PRECISION_FP32)
+        t = self.trainer(m, precision=PRECISION_BF16)
+        self.assertEqual(self.precision(m), PRECISION_BF16)  # the trainer's, for inference
+        for _ in range(10):
+            for i in range(0, 600, 32):
+                self.check(LIB.propel_trainer_step(t, C.byref(batch_of(x[i:i + 32], y[i:i + 32])),
+                                                   None))
+        loss, acc = C.c_double(), C.c_double()
+        xt, yt = blobs(300, 2)
+        self.check(LIB.propel_evaluate(m, C.byref(batch_of(xt, yt)), C.byref(loss), C.byref(acc)))
+        print("ctypes bf16: held-out accuracy %.2f%%, loss %.4f" % (100 * acc.value, loss.value))
+        self.assertGreater(acc.value, 0.95)
+        path = os.path.join(WORK, "ctypes-bf16.ckpt").encode()
+        self.check(LIB.propel_save_checkpoint(path, m, t, 10))
+        loaded = C.c_void_p()
+        self.check(LIB.propel_load_model(path, C.byref(loaded)))
+        self.addCleanup(LIB.propel_model_destroy, loaded)
+        self.assertEqual(self.precision(loaded), PRECISION_BF16)
+        p_bf16, p_fp32 = np.zeros((300, 3), np.float32), np.zeros((300, 3), np.float32)
+        self.check(LIB.propel_model_predict(loaded, 300, ptr(xt), 2, ptr(p_bf16), 3))
+        self.check(LIB.propel_model_set_precision(loaded, PRECISION_FP32))
+        self.check(LIB.propel_model_predict(loaded, 300, ptr(xt), 2, ptr(p_fp32), 3))
+        self.assertFalse(np.array_equal(p_bf16, p_fp32))  # the precision is what runs
+        np.testing.assert_allclose(p_bf16, p_fp32, atol=0.05)
+        self.check(LIB.propel_model_set_precision(loaded, 7), INVALID)
+        self.assertIn("unknown precision 7", LIB.propel_last_error().decode())
+
+    def test_bf16_gemm(self):
+        rng = np.random.default_rng(4)
+        a = rng.standard_normal((37, 53)).astype(np.float32)
+        b = rng.standard_normal((53, 29)).astype(np.float32)
+        a16, b16 = np.zeros(a.shape, np.uint16), np.zeros(b.shape, np.uint16)
+        self.check(LIB.propel_to_bf16(a.size, ptr(a), ptr(a16, u16p)))
+        self.check(LIB.propel_to_bf16(b.size, ptr(b), ptr(b16, u16p)))
+        # numpy's own round-to-nearest-even of the upper halves, for finite normal values
+        def rne(v):
+            bits = v.view(np.uint32).astype(np.uint64)
+            return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+        np.testing.assert_array_equal(a16, rne(a))
+        ar, br = np.zeros_like(a), np.zeros_like(b)
+        self.check(LIB.propel_bf16_to_float(a.size, ptr(a16, u16p), ptr(ar)))
+        self.check(LIB.propel_bf16_to_float(b.size, ptr(b16, u16p), ptr(br)))
+        c1, c2 = np.zeros((37, 29), np.float32), np.zeros((37, 29), np.float32)
+        self.check(LIB.propel_gemm_bf16(0, 0, 37, 29, 53, 1.0, ptr(a), 53, ptr(b), 29, 0.0,
+                                        ptr(c1), 29))
+        self.check(LIB.propel_gemm_bf16_stored(0, 0, 37, 29, 53, 1.0, ptr(a16, u16p), 53,
+                                               ptr(b16, u16p), 29, 0.0, ptr(c2), 29))
+        np.testing.assert_array_equal(c1, c2)
+        exact = ar.astype(np.float64) @ br.astype(np.float64)
+        bound = 55 * 2.0 ** -24 * (np.abs(ar).astype(np.float64) @ np.abs(br).astype(np.float64))
+        self.assertTrue(np.all(np.abs(c1 - exact) <= bound))
+        self.check(LIB.propel_gemm_bf16(2, 0, 37, 29, 53, 1.0, ptr(a), 53, ptr(b), 29, 0.0,
+                                        ptr(c1), 29), INVALID)
+        self.assertIn("propel_gemm_bf16: trans_a = 2", LIB.propel_last_error().decode())
 
     def test_errors_and_targets(self):
         m = self.model()

@@ -71,7 +71,7 @@ const ModelSpec kSpec = test::MlpSpec(
 struct Layout {
   int64_t params = 0;
   size_t head = 24, inputs = 28, outputs = 36, hidden = 44, layer0 = 48, layer1 = 64;
-  size_t count = 80, arena = 88;
+  size_t precision = 80, count = 84, arena = 92;
   size_t flag() const { return arena + 4 * static_cast<size_t>(params); }
   size_t kind() const { return flag() + 4; }
   size_t config(int i) const { return kind() + 4 + 4 * static_cast<size_t>(i); }  // lr .. clip
@@ -162,6 +162,9 @@ INSTANTIATE_TEST_SUITE_P(
         Crafted{"alpha_nan", Optimizer::kAdam,
                 [](std::string& s, const Layout& l) { PutF(s, l.layer1 + 12, kNaN); },
                 "hidden layer 1's activation parameter nan is not finite"},
+        Crafted{"precision", Optimizer::kAdam,
+                [](std::string& s, const Layout& l) { Put32(s, l.precision, 2); },
+                "byte 80: unknown precision 2 (0 fp32, 1 bf16)"},
         Crafted{"count", Optimizer::kAdam,
                 [](std::string& s, const Layout& l) { Put64(s, l.count, 400); },
                 "the parameter count 400 does not match"},

@@ -170,6 +170,42 @@ TEST(Checkpoint, ResumeIsBitExact) {
   EXPECT_EQ(Params(resumed), Params(straight));
 }
 
+// The precision a model was trained in travels with it; files of format version 1 (before the
+// field existed) load as fp32 with the same parameters.
+TEST(Checkpoint, RecordsThePrecisionAndReadsVersionOne) {
+  TempDir dir;
+  Model m(kSpec, 2);
+  StepOptions so;
+  so.precision = Precision::kBf16;
+  Trainer t(m, OptimizerConfig{}, 8, so);
+  EXPECT_EQ(m.precision(), Precision::kBf16);
+  save_checkpoint(dir / "bf16.ckpt", m, &t, 1);
+  EXPECT_EQ(read_checkpoint_info(dir / "bf16.ckpt").precision, Precision::kBf16);
+  const Model loaded = load_model(dir / "bf16.ckpt");
+  EXPECT_EQ(loaded.precision(), Precision::kBf16);
+  Model into(kSpec, 5);
+  load_checkpoint(dir / "bf16.ckpt", into);
+  EXPECT_EQ(into.precision(), Precision::kBf16);  // no trainer: the file's
+  Model trained(kSpec, 5);
+  Trainer fp32(trained, OptimizerConfig{}, 8);
+  load_checkpoint(dir / "bf16.ckpt", trained, &fp32);
+  EXPECT_EQ(trained.precision(), Precision::kFp32);  // the trainer's
+  EXPECT_EQ(Params(trained), Params(m));
+
+  // Version 1: the same bytes without the precision field (offset 80 for kSpec's two layers).
+  std::string v1 = Read(dir / "bf16.ckpt");
+  v1.erase(80, 4);
+  v1[8] = 1;
+  const uint64_t body = static_cast<uint64_t>(v1.size()) - 24 - 4;
+  for (int i = 0; i < 8; ++i) v1[16 + i] = static_cast<char>(body >> (8 * i));
+  Write(dir / "v1.ckpt", Resealed(v1));
+  const Model old = load_model(dir / "v1.ckpt");
+  EXPECT_EQ(old.precision(), Precision::kFp32);
+  EXPECT_EQ(Params(old), Params(m));
+  EXPECT_EQ(read_checkpoint_info(dir / "v1.ckpt").steps, 0);
+  EXPECT_EQ(read_checkpoint_info(dir / "v1.ckpt").epochs_done, 1);
+}
+
 // Expects an Error of code kIo containing `part`, and the model's parameters unchanged.
 void ExpectRejected(const std::string& path, const std::string& part) {
   Model m(kSpec, 1);
@@ -210,9 +246,12 @@ TEST(Checkpoint, DamagedFilesAreRejectedAndChangeNothing) {
   Write(bad, s);
   ExpectRejected(bad, "byte 0: not a propel checkpoint");
   s = good;
-  s[8] = 2;
+  s[8] = 3;
   Write(bad, Resealed(s));
-  ExpectRejected(bad, "byte 12: format version 2 is not supported (this build reads 1)");
+  ExpectRejected(bad, "byte 12: format version 3 is not supported (this build reads 1 to 2)");
+  s[8] = 0;
+  Write(bad, Resealed(s));
+  ExpectRejected(bad, "byte 12: format version 0 is not supported");
   s = good;
   std::swap(s[12], s[15]);
   Write(bad, Resealed(s));

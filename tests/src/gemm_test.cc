@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -17,6 +18,7 @@
 #include "propel/error.h"
 #include "propel/gemm.h"
 #include "propel/threading.h"
+#include "tests/reference/bf16_ref.h"
 #include "tests/reference/gemm_ref.h"
 #include "tests/test_util.h"
 
@@ -33,8 +35,29 @@ struct Case {
   int64_t pad;  // extra elements per stored row of A, B and C
 };
 
+// sum_p |alpha a_ip b_pj| of every element (the scale of the bf16 operand-rounding error).
+std::vector<double> AbsProducts(const Case& cs, const float* a, int64_t lda, const float* b,
+                                int64_t ldb) {
+  std::vector<double> out(static_cast<size_t>(cs.m * cs.n), 0.0);
+  for (int64_t i = 0; i < cs.m; ++i) {
+    for (int64_t j = 0; j < cs.n; ++j) {
+      double s = 0.0;
+      for (int64_t p = 0; p < cs.k; ++p) {
+        s += std::fabs(static_cast<double>(cs.ta ? a[p * lda + i] : a[i * lda + p]) *
+                       static_cast<double>(cs.tb ? b[j * ldb + p] : b[p * ldb + j]));
+      }
+      out[static_cast<size_t>(i * cs.n + j)] = std::fabs(static_cast<double>(cs.alpha)) * s;
+    }
+  }
+  return out;
+}
+
 // Runs one case on the pinned target and checks every element against the reference bound.
-void CheckCase(const Case& cs, uint32_t seed) {
+// bf16 (propel::gemm_bf16): against the double product of the operands rounded by the scalar
+// reference (ref::Bf16) with the fp32 bound, which only a GEMM that rounds every operand meets;
+// and against the double product of the unrounded operands within the fp32 bound plus
+// (2^-7 + 2^-16) sum |alpha a b|, the bound gemm_bf16 documents.
+void CheckCase(const Case& cs, uint32_t seed, Precision precision = Precision::kFp32) {
   const int64_t a_rows = cs.ta ? cs.k : cs.m, a_cols = cs.ta ? cs.m : cs.k;
   const int64_t b_rows = cs.tb ? cs.n : cs.k, b_cols = cs.tb ? cs.k : cs.n;
   const int64_t lda = std::max<int64_t>(1, a_cols + cs.pad);
@@ -45,10 +68,26 @@ void CheckCase(const Case& cs, uint32_t seed) {
   auto c = RandomVector(static_cast<size_t>(std::max<int64_t>(1, cs.m * ldc)), seed + 2);
   if (cs.beta == 0.0f) std::fill(c.begin(), c.end(), std::numeric_limits<float>::quiet_NaN());
   const auto c_in = c;
-  const auto want = ref::GemmRef(cs.ta, cs.tb, cs.m, cs.n, cs.k, cs.alpha, a.data(), lda, b.data(),
-                                 ldb, cs.beta, c_in.data(), ldc);
-  sgemm(cs.ta ? Trans::kYes : Trans::kNo, cs.tb ? Trans::kYes : Trans::kNo, cs.m, cs.n, cs.k,
-        cs.alpha, a.data(), lda, b.data(), ldb, cs.beta, c.data(), ldc);
+  const bool bf16 = precision == Precision::kBf16;
+  std::vector<float> ar = a, br = b;
+  if (bf16) {
+    for (float& v : ar) v = ref::Bf16(v);
+    for (float& v : br) v = ref::Bf16(v);
+  }
+  const auto want = ref::GemmRef(cs.ta, cs.tb, cs.m, cs.n, cs.k, cs.alpha, ar.data(), lda,
+                                 br.data(), ldb, cs.beta, c_in.data(), ldc);
+  const auto unrounded = bf16 ? ref::GemmRef(cs.ta, cs.tb, cs.m, cs.n, cs.k, cs.alpha, a.data(),
+                                             lda, b.data(), ldb, cs.beta, c_in.data(), ldc)
+                              : ref::GemmRefResult{};
+  const std::vector<double> mag =
+      bf16 ? AbsProducts(cs, a.data(), lda, b.data(), ldb) : std::vector<double>{};
+  const Trans ta = cs.ta ? Trans::kYes : Trans::kNo, tb = cs.tb ? Trans::kYes : Trans::kNo;
+  if (bf16) {
+    gemm_bf16(ta, tb, cs.m, cs.n, cs.k, cs.alpha, a.data(), lda, b.data(), ldb, cs.beta, c.data(),
+              ldc);
+  } else {
+    sgemm(ta, tb, cs.m, cs.n, cs.k, cs.alpha, a.data(), lda, b.data(), ldb, cs.beta, c.data(), ldc);
+  }
   int64_t bad = 0;
   for (int64_t i = 0; i < cs.m; ++i) {
     for (int64_t j = 0; j < ldc; ++j) {
@@ -62,14 +101,25 @@ void CheckCase(const Case& cs, uint32_t seed) {
       if (!(err <= want.bound[i * cs.n + j])) {
         if (++bad <= 3) {
           ADD_FAILURE() << "C(" << i << "," << j << ") = " << got << ", want "
-                        << want.c[i * cs.n + j] << " +- " << want.bound[i * cs.n + j];
+                        << want.c[i * cs.n + j] << " +- " << want.bound[i * cs.n + j] << " ("
+                        << precision_name(precision) << ")";
+        }
+      }
+      if (bf16) {
+        const size_t e = static_cast<size_t>(i * cs.n + j);
+        const double bound =
+            unrounded.bound[e] + (std::ldexp(1.0, -7) + std::ldexp(1.0, -16)) * mag[e];
+        const double err_exact = std::fabs(static_cast<double>(got) - unrounded.c[e]);
+        if (!(err_exact <= bound) && ++bad <= 3) {
+          ADD_FAILURE() << "C(" << i << "," << j << ") = " << got << ", exact " << unrounded.c[e]
+                        << " +- " << bound << " (bf16 bound)";
         }
       }
     }
   }
   EXPECT_EQ(bad, 0) << "m=" << cs.m << " n=" << cs.n << " k=" << cs.k << " ta=" << cs.ta
                     << " tb=" << cs.tb << " alpha=" << cs.alpha << " beta=" << cs.beta
-                    << " pad=" << cs.pad;
+                    << " pad=" << cs.pad << " " << precision_name(precision);
 }
 
 class GemmTargetTest : public ::testing::TestWithParam<std::string> {
@@ -80,13 +130,13 @@ class GemmTargetTest : public ::testing::TestWithParam<std::string> {
 };
 
 // A tiny exhaustive sweep: every m, n, k in [0, 9) with all transposes (gemma's TestTiny).
-TEST_P(GemmTargetTest, TinySweep) {
+void TinySweep(Precision precision) {
   uint32_t seed = 1;
   for (int64_t m = 0; m < 9; ++m) {
     for (int64_t n = 0; n < 9; ++n) {
       for (int64_t k = 0; k < 9; k += 2) {
         for (int t = 0; t < 4; ++t)
-          CheckCase({m, n, k, (t & 1) != 0, (t & 2) != 0, 1.0f, 0.0f, 0}, ++seed);
+          CheckCase({m, n, k, (t & 1) != 0, (t & 2) != 0, 1.0f, 0.0f, 0}, ++seed, precision);
       }
     }
   }
@@ -94,7 +144,7 @@ TEST_P(GemmTargetTest, TinySweep) {
 
 // Sizes just below, at and above the tile and block sizes of every target (MR in 4..8,
 // NR in 4..48, KC/MC/NC of the blocking table), primes, and the MLP shapes' odd cousins.
-TEST_P(GemmTargetTest, NamedEdgeShapes) {
+void NamedEdgeShapes(Precision precision) {
   const int64_t subtile[] = {1, 3, 5, 7, 8, 9, 13, 15, 16, 17};
   const int64_t around_nr[] = {31, 32, 33, 47, 48, 49, 97};
   const int64_t k_around_kc[] = {1, 127, 128, 129, 255, 257, 383, 385};
@@ -102,21 +152,21 @@ TEST_P(GemmTargetTest, NamedEdgeShapes) {
   for (int64_t m : subtile) {
     for (int64_t n : around_nr) {
       for (int t = 0; t < 4; ++t)
-        CheckCase({m, n, 37, (t & 1) != 0, (t & 2) != 0, 1.0f, 1.0f, 0}, ++seed);
+        CheckCase({m, n, 37, (t & 1) != 0, (t & 2) != 0, 1.0f, 1.0f, 0}, ++seed, precision);
     }
   }
   for (int64_t k : k_around_kc) {
     for (int t = 0; t < 4; ++t)
-      CheckCase({23, 41, k, (t & 1) != 0, (t & 2) != 0, -0.5f, 0.25f, 3}, ++seed);
+      CheckCase({23, 41, k, (t & 1) != 0, (t & 2) != 0, -0.5f, 0.25f, 3}, ++seed, precision);
   }
   // m around MC, n around NC-sized blocks (with small k to stay quick).
   for (int64_t m : {95, 97, 143, 145, 191, 193})
-    CheckCase({m, 19, 11, false, true, 1.0f, 0.0f, 1}, ++seed);
+    CheckCase({m, 19, 11, false, true, 1.0f, 0.0f, 1}, ++seed, precision);
   for (int64_t n : {2047, 2049, 4079, 4081})
-    CheckCase({9, n, 7, true, false, 1.0f, 1.0f, 0}, ++seed);
+    CheckCase({9, n, 7, true, false, 1.0f, 1.0f, 0}, ++seed, precision);
 }
 
-TEST_P(GemmTargetTest, AlphaBetaCasesAndStrides) {
+void AlphaBetaCasesAndStrides(Precision precision) {
   uint32_t seed = 500;
   for (float alpha : {1.0f, -0.5f, 0.0f}) {
     for (float beta : {0.0f, 1.0f, 0.25f}) {
@@ -124,7 +174,7 @@ TEST_P(GemmTargetTest, AlphaBetaCasesAndStrides) {
         for (int64_t pad : {0, 5}) {
           CheckCase({test::NextPrime(20), test::NextPrime(40), test::NextPrime(70), (t & 1) != 0,
                      (t & 2) != 0, alpha, beta, pad},
-                    ++seed);
+                    ++seed, precision);
         }
       }
     }
@@ -133,7 +183,7 @@ TEST_P(GemmTargetTest, AlphaBetaCasesAndStrides) {
 
 // Seeded random problems: any shape up to a few tiles and blocks, any transposes, strides,
 // alpha and beta, to reach combinations the named cases above do not.
-TEST_P(GemmTargetTest, RandomProblems) {
+void RandomProblems(Precision precision) {
   std::mt19937 rng(2024);
   auto dim = [&](int64_t hi) {
     return static_cast<int64_t>(rng() % static_cast<uint32_t>(hi + 1));
@@ -143,23 +193,36 @@ TEST_P(GemmTargetTest, RandomProblems) {
   for (int i = 0; i < 100; ++i) {
     const Case cs{dim(130),         dim(130),          dim(300),         (rng() & 1) != 0,
                   (rng() & 2) != 0, alphas[rng() % 4], betas[rng() % 4], dim(3)};
-    CheckCase(cs, 5000 + static_cast<uint32_t>(i));
+    CheckCase(cs, 5000 + static_cast<uint32_t>(i), precision);
   }
 }
 
 // Few rows or few columns: the forward-pass shapes of an output layer and of single-row
 // inference, which take the unpacked dot-product path in the NT case (and tiles elsewhere).
-TEST_P(GemmTargetTest, SkinnyShapes) {
+void SkinnyShapes(Precision precision) {
   uint32_t seed = 700;
   for (int64_t thin : {1, 2, 3, 4, 5, 9, 10, 11}) {
     for (int t = 0; t < 4; ++t) {
       const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
-      CheckCase({thin, 131, 67, ta, tb, 1.0f, 0.0f, 0}, ++seed);
-      CheckCase({131, thin, 67, ta, tb, -0.5f, 0.25f, 2}, ++seed);
-      CheckCase({57, thin, 1, ta, tb, 1.0f, 1.0f, 1}, ++seed);
+      CheckCase({thin, 131, 67, ta, tb, 1.0f, 0.0f, 0}, ++seed, precision);
+      CheckCase({131, thin, 67, ta, tb, -0.5f, 0.25f, 2}, ++seed, precision);
+      CheckCase({57, thin, 1, ta, tb, 1.0f, 1.0f, 1}, ++seed, precision);
     }
   }
 }
+
+TEST_P(GemmTargetTest, TinySweep) { TinySweep(Precision::kFp32); }
+TEST_P(GemmTargetTest, NamedEdgeShapes) { NamedEdgeShapes(Precision::kFp32); }
+TEST_P(GemmTargetTest, AlphaBetaCasesAndStrides) { AlphaBetaCasesAndStrides(Precision::kFp32); }
+TEST_P(GemmTargetTest, RandomProblems) { RandomProblems(Precision::kFp32); }
+TEST_P(GemmTargetTest, SkinnyShapes) { SkinnyShapes(Precision::kFp32); }
+
+// The same shape classes through gemm_bf16 (docs/precision.md), on every target.
+TEST_P(GemmTargetTest, Bf16TinySweep) { TinySweep(Precision::kBf16); }
+TEST_P(GemmTargetTest, Bf16NamedEdgeShapes) { NamedEdgeShapes(Precision::kBf16); }
+TEST_P(GemmTargetTest, Bf16AlphaBetaCasesAndStrides) { AlphaBetaCasesAndStrides(Precision::kBf16); }
+TEST_P(GemmTargetTest, Bf16RandomProblems) { RandomProblems(Precision::kBf16); }
+TEST_P(GemmTargetTest, Bf16SkinnyShapes) { SkinnyShapes(Precision::kBf16); }
 
 // Large products are checked in O(n^2) with a probe vector: C t must equal A (B t).
 TEST_P(GemmTargetTest, LargeByRandomProbe) {
@@ -257,6 +320,83 @@ TEST_P(GemmTargetTest, BitwiseIdenticalAcrossThreadCounts) {
   }
   set_executor(Executor::kTbb);
   set_num_threads(saved);
+}
+
+TEST_P(GemmTargetTest, Bf16BitwiseIdenticalAcrossThreadCountsAndStorage) {
+  const int saved = num_threads();
+  for (int t = 0; t < 4; ++t) {
+    const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+    const int64_t m = 263, n = 389, k = 517;
+    const auto a = RandomVector(static_cast<size_t>(m * k), 31 + t);
+    const auto b = RandomVector(static_cast<size_t>(k * n), 33 + t);
+    std::vector<bf16> a16(a.size()), b16(b.size());
+    to_bf16(static_cast<int64_t>(a.size()), a.data(), a16.data());
+    to_bf16(static_cast<int64_t>(b.size()), b.data(), b16.data());
+    const Trans tra = ta ? Trans::kYes : Trans::kNo, trb = tb ? Trans::kYes : Trans::kNo;
+    std::vector<float> c1;
+    for (int threads : {1, 3}) {
+      for (Executor ex : test::Executors()) {
+        set_num_threads(threads);
+        set_executor(ex);
+        std::vector<float> c(static_cast<size_t>(m * n), 0.5f);
+        std::vector<float> c_stored = c;
+        gemm_bf16(tra, trb, m, n, k, 0.75f, a.data(), ta ? m : k, b.data(), tb ? k : n, 0.5f,
+                  c.data(), n);
+        gemm_bf16(tra, trb, m, n, k, 0.75f, a16.data(), ta ? m : k, b16.data(), tb ? k : n, 0.5f,
+                  c_stored.data(), n);
+        ASSERT_EQ(0, std::memcmp(c.data(), c_stored.data(), c.size() * sizeof(float)))
+            << "stored bf16 operands, " << threads << " threads, ta=" << ta << " tb=" << tb;
+        if (c1.empty()) {
+          c1 = c;
+        } else {
+          ASSERT_EQ(0, std::memcmp(c1.data(), c.data(), c.size() * sizeof(float)))
+              << threads << " threads, executor " << static_cast<int>(ex) << ", ta=" << ta
+              << " tb=" << tb;
+        }
+      }
+    }
+  }
+  set_executor(Executor::kTbb);
+  set_num_threads(saved);
+}
+
+// The vector conversion of every target against the scalar reference, bit for bit: zeros,
+// denormals (to zero, sign kept), the smallest and largest normals, ties both ways, the largest
+// bf16 and what rounds past it (infinity), infinities, quiet and signalling NaNs with payloads,
+// then random bit patterns over the whole binary32 range; arrays long enough for vectors and a
+// tail, and the scalar form.
+TEST_P(GemmTargetTest, Bf16RoundingMatchesTheScalarReference) {
+  std::vector<uint32_t> bits = {
+      0x00000000u, 0x80000000u, 0x00000001u, 0x807FFFFFu, 0x00400000u, 0x00800000u, 0x80800000u,
+      0x3F800000u, 0x3F808000u, 0x3F818000u, 0x3F807FFFu, 0x3F808001u, 0xBF808000u, 0xBF818000u,
+      0x7F7F0000u, 0x7F7F7FFFu, 0x7F7F8000u, 0x7F7FFFFFu, 0xFF7F8000u, 0x7F800000u, 0xFF800000u,
+      0x7FC00000u, 0xFFC00000u, 0x7F800001u, 0x7FA50001u, 0xFF812345u, 0x7FFFFFFFu, 0x00FF8000u,
+      0x0080FFFFu, 0x33800000u, 0x4B7FFFFFu};
+  std::mt19937 rng(77);
+  for (int i = 0; i < 20000; ++i) bits.push_back(static_cast<uint32_t>(rng()));
+  std::vector<float> x(bits.size());
+  std::memcpy(x.data(), bits.data(), bits.size() * sizeof(float));
+  std::vector<bf16> got(x.size());
+  to_bf16(static_cast<int64_t>(x.size()), x.data(), got.data());
+  std::vector<float> back(x.size());
+  to_float(static_cast<int64_t>(got.size()), got.data(), back.data());
+  int64_t bad = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const uint32_t want = std::bit_cast<uint32_t>(ref::Bf16(x[i])) >> 16;
+    const uint16_t scalar = to_bf16(x[i]).bits;
+    if ((got[i].bits != want || scalar != want ||
+         std::bit_cast<uint32_t>(back[i]) != (want << 16)) &&
+        ++bad <= 5) {
+      ADD_FAILURE() << std::hex << "0x" << bits[i] << ": got 0x" << got[i].bits << " (scalar 0x"
+                    << scalar << "), want 0x" << want;
+    }
+  }
+  EXPECT_EQ(bad, 0) << GetParam();
+  // The reference's own corner cases, as numbers.
+  EXPECT_EQ(ref::Bf16(1.0f + std::ldexp(1.0f, -8)), 1.0f);  // tie to even (down)
+  EXPECT_EQ(ref::Bf16(1.0f + 3 * std::ldexp(1.0f, -8)), 1.0f + std::ldexp(1.0f, -6));  // up
+  EXPECT_TRUE(std::isinf(ref::Bf16(std::numeric_limits<float>::max())));
+  EXPECT_TRUE(std::signbit(ref::Bf16(-std::numeric_limits<float>::denorm_min())));
 }
 
 // Callers on several threads at once each get their own packing buffers and the same answer.

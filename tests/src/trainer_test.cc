@@ -94,11 +94,19 @@ std::string CaseName(const testing::TestParamInfo<GradCase>& info) {
 }
 
 class GradientCheck : public testing::TestWithParam<GradCase> {};
+class GradientCheckBf16 : public testing::TestWithParam<GradCase> {};
 
 // Every parameter's analytical gradient (propel, float) against central differences of the
 // double reference network, on a batch of 11 rows cut into shards of 4, 4 and 3.
-TEST_P(GradientCheck, MatchesFiniteDifferences) {
-  const GradCase c = GetParam();
+//
+// In bf16 (docs/precision.md) the tolerance grows by what rounding the GEMM operands can do. Each
+// GEMM's operands carry a relative error of at most 2^-8 each, so each product at most
+// 2^-7 + 2^-16; a gradient entry of layer l is reached through the L forward GEMMs below the
+// loss, the backward input-gradient GEMMs from the output down to layer l, and its weight-gradient
+// GEMM: at most 2L + 1 of them. To first order in 2^-7, and with the activations' derivatives
+// (at most ~1.1 for the ones tested) bounding how an error in Z moves A, the entry is within
+// (2L + 1) 2^-7 (1 + 2^-9) of the layer's largest gradient entry, on top of the fp32 tolerance.
+void CheckGradients(const GradCase& c, Precision precision) {
   std::vector<Layer> hidden;
   const int64_t widths[] = {7, 5};
   for (int i = 0; i < c.depth; ++i) hidden.push_back({widths[i], c.act});
@@ -112,12 +120,18 @@ TEST_P(GradientCheck, MatchesFiniteDifferences) {
   StepOptions opt;
   opt.shard_rows = 4;
   opt.threads = 3;
+  opt.precision = precision;
   Trainer trainer(m, OptimizerConfig{}, 11, opt);
   const StepResult r = trainer.compute_gradients(d.View());
 
   const ref::MlpRef net(m);
   const std::vector<double> p = AsDouble(m.parameters(), m.parameter_count());
-  EXPECT_NEAR(r.loss, net.Loss(p, d.View()), 1e-5 * (1 + std::fabs(r.loss)));
+  const bool bf16 = precision == Precision::kBf16;
+  const double gemms = 2.0 * static_cast<double>(m.num_layers()) + 1.0;
+  const double bf16_rel = bf16 ? gemms * std::ldexp(1.0, -7) * (1.0 + std::ldexp(1.0, -9)) : 0.0;
+  EXPECT_NEAR(
+      r.loss, net.Loss(p, d.View()),
+      (1e-5 + (bf16 ? m.num_layers() * std::ldexp(1.0, -7) : 0.0)) * (1 + std::fabs(r.loss)));
   // The scale a gradient entry is judged against: the largest of its layer.
   std::vector<double> fd(p.size());
   int one_sided = 0;
@@ -135,12 +149,19 @@ TEST_P(GradientCheck, MatchesFiniteDifferences) {
     }
     for (int64_t j = L.weight_offset; j < L.bias_offset + L.out; ++j) {
       const double g = m.gradients()[j], want = fd[static_cast<size_t>(j)];
-      ASSERT_NEAR(g, want, 1e-5 * scale + 1e-4 * std::fabs(want))
+      ASSERT_NEAR(g, want, (1e-5 + bf16_rel) * scale + 1e-4 * std::fabs(want))
           << "layer " << l << (j < L.bias_offset ? " weight " : " bias ")
-          << (j < L.bias_offset ? j - L.weight_offset : j - L.bias_offset);
+          << (j < L.bias_offset ? j - L.weight_offset : j - L.bias_offset) << ", "
+          << precision_name(precision);
     }
   }
-  RecordProperty("one_sided", one_sided);
+  testing::Test::RecordProperty("one_sided", one_sided);
+}
+
+TEST_P(GradientCheck, MatchesFiniteDifferences) { CheckGradients(GetParam(), Precision::kFp32); }
+
+TEST_P(GradientCheckBf16, MatchesFiniteDifferencesToTheBf16Bound) {
+  CheckGradients(GetParam(), Precision::kBf16);
 }
 
 std::vector<GradCase> GradCases() {
@@ -157,6 +178,8 @@ std::vector<GradCase> GradCases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllActivationsAndHeads, GradientCheck, testing::ValuesIn(GradCases()),
+                         CaseName);
+INSTANTIATE_TEST_SUITE_P(AllActivationsAndHeads, GradientCheckBf16, testing::ValuesIn(GradCases()),
                          CaseName);
 
 // ReLU's kink: inputs placed so that pre-activations sit within the finite-difference step of 0
@@ -187,13 +210,15 @@ TEST(GradientCheckKink, ReluNearZeroUsesTheRightPiece) {
 // ---------------------------------------------------------------------------- determinism
 
 std::vector<float> TrainSteps(const ModelSpec& spec, const OptimizerConfig& opt, int64_t batch,
-                              int64_t shard, Executor e, int threads, int steps) {
+                              int64_t shard, Executor e, int threads, int steps,
+                              Precision precision = Precision::kFp32) {
   Model m(spec, 21);
   const Data d = RandomData(m, batch * steps, 8);
   StepOptions so;
   so.shard_rows = shard;
   so.executor = e;
   so.threads = threads;
+  so.precision = precision;
   Trainer t(m, opt, batch, so);
   for (int s = 0; s < steps; ++s) t.step(d.View(s * batch, s == steps - 1 ? batch - 3 : batch));
   return std::vector<float>(m.parameters(), m.parameters() + m.parameter_count());
@@ -224,6 +249,45 @@ TEST(Determinism, BitwiseAcrossExecutorsAndThreads) {
         }
       }
     }
+  }
+}
+
+// bf16 mixed precision keeps every guarantee of the fp32 step: the same bits on every executor
+// and thread count, pre-packed (rounded) weights included, on every target; and it is another
+// computation than fp32's.
+TEST(Determinism, Bf16BitwiseAcrossExecutorsThreadsAndPrepacking) {
+  const ModelSpec spec =
+      Spec(45, {{96, Activation::kRelu}, {40, Activation::kGeluTanh}, {33, Activation::kTanh}}, 7,
+           Head::kMulticlass);
+  OptimizerConfig adam;
+  adam.kind = Optimizer::kAdamW;
+  adam.lr = 1e-2f;
+  adam.weight_decay = 1e-2f;
+  for (const std::string& target : test::TargetNames()) {
+    test::ScopedTarget pin(target);
+    for (const int64_t batch : {50, 64}) {
+      const std::vector<float> want =
+          TrainSteps(spec, adam, batch, 8, Executor::kSerial, 1, 4, Precision::kBf16);
+      const std::vector<float> fp32 = TrainSteps(spec, adam, batch, 8, Executor::kSerial, 1, 4);
+      EXPECT_NE(std::memcmp(want.data(), fp32.data(), want.size() * sizeof(float)), 0) << target;
+      for (Executor e : test::Executors()) {
+        for (int threads : {2, 3}) {
+          const std::vector<float> got =
+              TrainSteps(spec, adam, batch, 8, e, threads, 4, Precision::kBf16);
+          ASSERT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+              << target << ", batch " << batch << ", executor " << static_cast<int>(e) << ", "
+              << threads << " threads";
+        }
+      }
+    }
+    // One 512-row shard: W pre-packed (and rounded) once on several threads, by each GEMM on one.
+    const ModelSpec wide =
+        Spec(64, {{256, Activation::kRelu}, {256, Activation::kSigmoid}}, 10, Head::kMulticlass);
+    const std::vector<float> one =
+        TrainSteps(wide, adam, 512, 512, Executor::kSerial, 1, 2, Precision::kBf16);
+    const std::vector<float> three =
+        TrainSteps(wide, adam, 512, 512, Executor::kTbb, 3, 2, Precision::kBf16);
+    EXPECT_EQ(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)), 0) << target;
   }
 }
 
@@ -775,7 +839,9 @@ Data Split(Data& d, int64_t every) {
   return test;
 }
 
-TEST(Fit, DigitsReachesNinetySixPercent) {
+class FitPrecision : public testing::TestWithParam<Precision> {};
+
+TEST_P(FitPrecision, DigitsReachesNinetySixPercent) {
   Data train = ReadCsv("digits.csv", 0, 10, false);
   ASSERT_EQ(train.rows, 1797);
   ASSERT_EQ(train.cols, 64);
@@ -789,16 +855,19 @@ TEST(Fit, DigitsReachesNinetySixPercent) {
   fo.epochs = 60;
   fo.batch = 32;
   fo.schedule.kind = Schedule::kCosine;
+  StepOptions so;
+  so.precision = GetParam();
   const DataView val = test.View();
-  const FitResult r = fit(m, train.View(), &val, opt, fo);
+  const FitResult r = fit(m, train.View(), &val, opt, fo, so);
+  EXPECT_EQ(m.precision(), GetParam());
   const Evaluation e = evaluate(m, test.View());
   EXPECT_GE(e.accuracy, 0.96) << "loss " << e.loss;
-  std::printf("digits: test accuracy %.4f\n", e.accuracy);
+  std::printf("digits (%s): test accuracy %.4f\n", precision_name(GetParam()), e.accuracy);
   EXPECT_EQ(e.accuracy, r.history.back().val_accuracy);
   EXPECT_GT(r.history.back().train_accuracy, 0.98);
 }
 
-TEST(Fit, BreastCancerBinaryReachesNinetyFivePercent) {
+TEST_P(FitPrecision, BreastCancerBinaryReachesNinetyFivePercent) {
   Data train = ReadCsv("breast_cancer.csv", 1, 2, true);
   ASSERT_EQ(train.rows, 569);
   ASSERT_EQ(train.cols, 30);
@@ -823,12 +892,20 @@ TEST(Fit, BreastCancerBinaryReachesNinetyFivePercent) {
   FitOptions fo;
   fo.epochs = 40;
   fo.batch = 16;
-  const FitResult r = fit(m, train.View(), nullptr, opt, fo);
+  StepOptions so;
+  so.precision = GetParam();
+  const FitResult r = fit(m, train.View(), nullptr, opt, fo, so);
   const double accuracy = evaluate(m, test.View()).accuracy;
   EXPECT_GE(accuracy, 0.95);
-  std::printf("breast cancer: test accuracy %.4f\n", accuracy);
+  std::printf("breast cancer (%s): test accuracy %.4f\n", precision_name(GetParam()), accuracy);
   EXPECT_LT(r.history.back().train_loss, r.history.front().train_loss);
 }
+
+INSTANTIATE_TEST_SUITE_P(Precisions, FitPrecision,
+                         testing::Values(Precision::kFp32, Precision::kBf16),
+                         [](const testing::TestParamInfo<Precision>& info) {
+                           return std::string(precision_name(info.param));
+                         });
 
 TEST(Fit, SameParametersForAnyThreadCountAndExecutor) {
   Model proto(Spec(16, {{32, Activation::kRelu}}, 4, Head::kMulticlass), 6);

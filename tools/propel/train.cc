@@ -83,6 +83,12 @@ CLI::App* AddTrainCommand(CLI::App& app, TrainArgs& a) {
   train->add_option("--executor", a.executor, "tbb, omp, serial")
       ->check(CLI::IsMember({"tbb", "omp", "serial"}))
       ->capture_default_str();
+  train
+      ->add_option("--precision", a.precision,
+                   "fp32, or bf16: the GEMMs' operands rounded to bf16, products summed in fp32 "
+                   "(docs/precision.md)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   train->add_option("--seed", a.seed, "seed of the initial weights and the shuffles")
       ->capture_default_str();
   train
@@ -231,6 +237,7 @@ struct RunPlan {
   std::optional<propel::Head> requested_head;  // --binary or --loss; none: from the data
   propel::CheckpointInfo resumed;              // --resume's checkpoint
   propel::OptimizerConfig opt;
+  propel::Precision precision = propel::Precision::kFp32;
 };
 
 RunPlan Plan(const TrainArgs& a) {
@@ -306,6 +313,11 @@ RunPlan Plan(const TrainArgs& a) {
     conflict("--weight-decay", Num(opt.weight_decay), Num(saved.weight_decay));
     conflict("--clip", Num(opt.clip_norm), Num(saved.clip_norm));
     opt = saved;
+  }
+  plan.precision = propel::parse_precision(a.precision);
+  if (plan.resumed.has_optimizer) {
+    // The precision too is the saved run's unless the command line asks for another one.
+    if (!a.given.count("--precision")) plan.precision = plan.resumed.precision;
   }
   return plan;
 }
@@ -489,6 +501,7 @@ void Finish(const TrainArgs& a, propel::Model& model, propel::Trainer& trainer, 
       << ",\n  \"threads\": " << threads << ",\n  \"ranks\": " << g_mpi.ranks
       << ",\n  \"executor\": " << Json(a.executor)
       << ",\n  \"target\": " << Json(propel::active_target().name)
+      << ",\n  \"precision\": " << Json(propel::precision_name(model.precision()))
       << ",\n  \"cpu\": " << Json(CpuModel()) << ",\n  \"model\": " << Json(model.describe())
       << ",\n  \"optimizer\": " << Json(propel::optimizer_name(opt.kind))
       << ",\n  \"lr\": " << opt.lr << ",\n  \"batch\": " << a.batch
@@ -520,6 +533,7 @@ int Train(TrainArgs a) {
   propel::StepOptions so;
   so.shard_rows = a.shard;
   so.threads = a.threads;
+  so.precision = plan.precision;
   so.executor = a.executor == "omp"      ? propel::Executor::kOpenMp
                 : a.executor == "serial" ? propel::Executor::kSerial
                                          : propel::Executor::kTbb;
@@ -529,12 +543,13 @@ int Train(TrainArgs a) {
   if (!a.quiet) {
     std::printf(
         "propel %s: %s\n  data %s: %lld training, %lld validation, %lld test rows; "
-        "%s, lr %g, batch %lld, %lld epochs; %s target, %d thread(s), %s\n",
+        "%s, lr %g, batch %lld, %lld epochs; %s target, %s, %d thread(s), %s\n",
         PROPEL_VERSION_STRING, model.describe().c_str(), a.data.c_str(),
         static_cast<long long>(d.train.rows), static_cast<long long>(d.val.rows),
         static_cast<long long>(d.test.rows), propel::optimizer_name(opt.kind), opt.lr,
         static_cast<long long>(a.batch), static_cast<long long>(a.epochs),
-        propel::active_target().name, o.threads, a.executor.c_str());
+        propel::active_target().name, propel::precision_name(plan.precision), o.threads,
+        a.executor.c_str());
     if (g_mpi.on) {
       std::printf("  data parallel: %d ranks x batch %lld (global batch %lld), %s reduction\n",
                   g_mpi.ranks, static_cast<long long>(a.batch),

@@ -21,6 +21,7 @@ struct TrainArgs {
   double validation = 0.1;
   int threads = 0;
   std::string executor = "tbb";
+  std::string precision = "fp32";
   uint64_t seed = 1;
   std::vector<int> binary;
   std::string normalize = "auto";
