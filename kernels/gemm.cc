@@ -48,57 +48,39 @@ constexpr PackAFn RowsPack() {
 
 void RoundBf16N(int64_t n, const float* src, float* dst) { RoundBf16Array(n, src, dst); }
 
+// This target's table in one precision; `other` is the other precision's (kernels/gemm.h). The
+// bf16 table has the fp32 one's micro-kernels, on panels rounded to bf16.
+template <bool kBf16>
+constexpr GemmKernels Table(const GemmKernels* other) {
+  return {
+      HWY_TARGET,
+      static_cast<int>(kMR),
+      static_cast<int>(kNR),
+      static_cast<int>(kLanes),
+      &Ukernel<kNV>,
+      {ColsKernel<1>(), ColsKernel<2>(), ColsKernel<3>(), ColsKernel<4>()},
+      kBf16 ? &PackABf16 : &PackA,
+      {RowsKernel<1>(), RowsKernel<2>(), RowsKernel<3>(), RowsKernel<4>(), RowsKernel<5>(),
+       RowsKernel<6>(), RowsKernel<7>(), RowsKernel<8>()},
+      {RowsPack<1, kBf16>(), RowsPack<2, kBf16>(), RowsPack<3, kBf16>(), RowsPack<4, kBf16>(),
+       RowsPack<5, kBf16>(), RowsPack<6, kBf16>(), RowsPack<7, kBf16>(), RowsPack<8, kBf16>()},
+      kBf16 ? &PackBBf16 : &PackB,
+      &ScaleC,
+      kBf16 ? &DotNTBf16 : &DotNT,
+      static_cast<int>(kDotRows),
+      static_cast<int>(kDotCols),
+      &FmaPeak,
+      static_cast<int64_t>(kPeakChains * kLanes),
+      &RoundBf16N,
+      kBf16,
+      other,
+  };
+}
+
 extern const GemmKernels kGemmKernels;
-
-// The bf16 table: the fp32 one's micro-kernels on panels rounded to bf16 (kernels/gemm.h).
-constexpr GemmKernels kGemmKernelsBf16 = {
-    HWY_TARGET,
-    static_cast<int>(kMR),
-    static_cast<int>(kNR),
-    static_cast<int>(kLanes),
-    &Ukernel<kNV>,
-    {ColsKernel<1>(), ColsKernel<2>(), ColsKernel<3>(), ColsKernel<4>()},
-    &PackABf16,
-    {RowsKernel<1>(), RowsKernel<2>(), RowsKernel<3>(), RowsKernel<4>(), RowsKernel<5>(),
-     RowsKernel<6>(), RowsKernel<7>(), RowsKernel<8>()},
-    {RowsPack<1, true>(), RowsPack<2, true>(), RowsPack<3, true>(), RowsPack<4, true>(),
-     RowsPack<5, true>(), RowsPack<6, true>(), RowsPack<7, true>(), RowsPack<8, true>()},
-    &PackBBf16,
-    &ScaleC,
-    &DotNTBf16,
-    static_cast<int>(kDotRows),
-    static_cast<int>(kDotCols),
-    &FmaPeak,
-    static_cast<int64_t>(kPeakChains* kLanes),
-    &RoundBf16N,
-    true,
-    &kGemmKernels,
-};
-
+constexpr GemmKernels kGemmKernelsBf16 = Table<true>(&kGemmKernels);
 // This target's table, registered below (kernels/registry.h).
-constexpr GemmKernels kGemmKernels = {
-    HWY_TARGET,
-    static_cast<int>(kMR),
-    static_cast<int>(kNR),
-    static_cast<int>(kLanes),
-    &Ukernel<kNV>,
-    {ColsKernel<1>(), ColsKernel<2>(), ColsKernel<3>(), ColsKernel<4>()},
-    &PackA,
-    {RowsKernel<1>(), RowsKernel<2>(), RowsKernel<3>(), RowsKernel<4>(), RowsKernel<5>(),
-     RowsKernel<6>(), RowsKernel<7>(), RowsKernel<8>()},
-    {RowsPack<1, false>(), RowsPack<2, false>(), RowsPack<3, false>(), RowsPack<4, false>(),
-     RowsPack<5, false>(), RowsPack<6, false>(), RowsPack<7, false>(), RowsPack<8, false>()},
-    &PackB,
-    &ScaleC,
-    &DotNT,
-    static_cast<int>(kDotRows),
-    static_cast<int>(kDotCols),
-    &FmaPeak,
-    static_cast<int64_t>(kPeakChains* kLanes),
-    &RoundBf16N,
-    false,
-    &kGemmKernelsBf16,
-};
+constexpr GemmKernels kGemmKernels = Table<false>(&kGemmKernelsBf16);
 
 PROPEL_REGISTER_TARGET_TABLE(GemmKernels, &kGemmKernels);
 
