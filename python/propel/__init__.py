@@ -4,6 +4,7 @@ The compiled core (propel._propel, the C++ library through nanobind) with a NumP
 
     propel.Model, propel.Trainer        models, training steps, parameters as NumPy views
     propel.sgemm, propel.linear_forward the GEMM kernels on NumPy arrays
+    propel.gemm_bf16, to_bf16, ...      bf16 products, bf16 storage (docs/precision.md)
     propel.load, propel.save            checkpoints, the same files as the `propel` CLI
     propel.export_onnx                  a model (or a fitted estimator) as an ONNX graph
     propel.MLPClassifier, MLPRegressor  scikit-learn estimators (needs scikit-learn)
@@ -26,7 +27,18 @@ from propel._propel import (
     set_num_threads,
     unpin_target,
 )
-from propel._core import Model, Trainer, export_onnx, linear_forward, load, save, sgemm
+from propel._core import (
+    Model,
+    Trainer,
+    bf16_to_float,
+    export_onnx,
+    gemm_bf16,
+    linear_forward,
+    load,
+    save,
+    sgemm,
+    to_bf16,
+)
 
 __all__ = [
     "Model",
@@ -34,6 +46,9 @@ __all__ = [
     "MLPClassifier",
     "MLPRegressor",
     "sgemm",
+    "gemm_bf16",
+    "to_bf16",
+    "bf16_to_float",
     "linear_forward",
     "load",
     "save",

@@ -62,6 +62,12 @@ class Model:
     outputs = property(lambda self: self._m.outputs)
     head = property(lambda self: self._m.head)
     parameter_count = property(lambda self: self._m.parameter_count)
+    precision = property(
+        lambda self: self._m.precision,
+        lambda self, v: setattr(self._m, "precision", str(v)),
+        doc="The precision predict, predict_logits and evaluate run their GEMMs in: 'fp32', or "
+            "'bf16' (operands rounded to bf16, fp32 sums; docs/precision.md). A Trainer sets its "
+            "own; a checkpoint keeps it.")
 
     @property
     def layers(self):
@@ -134,16 +140,18 @@ class Model:
 class Trainer:
     """The training step of one model: optimizer state and workspace for batches of up to
     max_batch rows (docs/training.md). Results are bitwise the same for any thread count and
-    executor ("tbb", "omp", "serial"); they depend on shard_rows."""
+    executor ("tbb", "omp", "serial"); they depend on shard_rows and precision: "fp32", or
+    "bf16" mixed precision (every GEMM's operands rounded to bf16, products summed in fp32,
+    everything else fp32; docs/precision.md). The trainer sets the model's precision to its own."""
 
     def __init__(self, model, optimizer="adam", lr=1e-3, momentum=0.9, beta1=0.9, beta2=0.999,
                  eps=1e-8, weight_decay=0.0, clip_norm=0.0, max_batch=256, shard_rows=256,
-                 executor="tbb", threads=0):
+                 executor="tbb", threads=0, precision="fp32"):
         self.model = model
         self._t = _propel._Trainer(model._m, optimizer, float(lr), float(momentum), float(beta1),
                                    float(beta2), float(eps), float(weight_decay),
                                    float(clip_norm), int(max_batch), int(shard_rows), executor,
-                                   int(threads))
+                                   int(threads), str(precision))
 
     def step(self, x, y):
         """Forward, loss, backward and update on one batch; {'loss', 'rows', 'correct', ...}."""
@@ -171,6 +179,7 @@ class Trainer:
     steps = property(lambda self: self._t.steps)
     max_batch = property(lambda self: self._t.max_batch)
     threads = property(lambda self: self._t.threads)
+    precision = property(lambda self: self._t.precision)
 
     @property
     def state(self):
@@ -200,14 +209,70 @@ def sgemm(a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
     a float32 C-contiguous array of the result's shape; None: a new one)."""
     a = as_matrix(a, "a")
     b = as_matrix(b, "b")
-    m = a.shape[1] if trans_a else a.shape[0]
-    n = b.shape[0] if trans_b else b.shape[1]
-    if c is None:
-        c = np.zeros((m, n), dtype=np.float32)
-    elif not (isinstance(c, np.ndarray) and c.dtype == np.float32 and c.flags.c_contiguous
-              and c.flags.writeable and c.ndim == 2):
-        raise ValueError("c must be a writeable float32 C-contiguous 2-D array")
+    c = _result(c, a.shape[1] if trans_a else a.shape[0], b.shape[0] if trans_b else b.shape[1])
     _propel._sgemm(bool(trans_a), bool(trans_b), float(alpha), a, b, float(beta), c)
+    return c
+
+
+def gemm_bf16(a, b, c=None, alpha=1.0, beta=0.0, trans_a=False, trans_b=False):
+    """sgemm with bf16 products: the operands rounded to bf16 (ties to even), products summed in
+    float32 (docs/precision.md). a and b are float32 arrays (rounded as they are packed) or both
+    uint16 arrays of bf16 bits (from to_bf16: converted once, e.g. weights); the result is the
+    same for both forms. c as sgemm's."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    stored = a.dtype == np.uint16, b.dtype == np.uint16
+    if stored[0] != stored[1]:
+        # One operand already in bf16: the other converted the same way gives the same products.
+        if not stored[0]:
+            a = to_bf16(as_matrix(a, "a"))
+        if not stored[1]:
+            b = to_bf16(as_matrix(b, "b"))
+    if a.dtype == np.uint16:
+        a = _bf16_matrix(a, "a")
+        b = _bf16_matrix(b, "b")
+        gemm = _propel._gemm_bf16_stored
+    else:
+        a = as_matrix(a, "a")
+        b = as_matrix(b, "b")
+        gemm = _propel._gemm_bf16
+    c = _result(c, a.shape[1] if trans_a else a.shape[0], b.shape[0] if trans_b else b.shape[1])
+    gemm(bool(trans_a), bool(trans_b), float(alpha), a, b, float(beta), c)
+    return c
+
+
+def to_bf16(x):
+    """The bf16 nearest to every value of x (ties to even, NaN stays NaN, float32 denormals to
+    zero, past the largest bf16 to infinity), as a uint16 array of bf16 bits of x's shape."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    out = np.empty(x.shape, dtype=np.uint16)
+    _propel._to_bf16(x, out)
+    return out
+
+
+def bf16_to_float(bits):
+    """The float32 values (exact) of a uint16 array of bf16 bits, of its shape."""
+    bits = np.asarray(bits)
+    if bits.dtype != np.uint16:
+        raise ValueError(f"bf16 values are uint16 arrays of their bits, got dtype {bits.dtype}")
+    bits = np.ascontiguousarray(bits)
+    out = np.empty(bits.shape, dtype=np.float32)
+    _propel._bf16_to_float(bits, out)
+    return out
+
+
+def _bf16_matrix(x, name):
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got an array of shape {x.shape}")
+    return np.ascontiguousarray(x)
+
+
+def _result(c, m, n):
+    if c is None:
+        return np.zeros((m, n), dtype=np.float32)
+    if not (isinstance(c, np.ndarray) and c.dtype == np.float32 and c.flags.c_contiguous
+            and c.flags.writeable and c.ndim == 2):
+        raise ValueError("c must be a writeable float32 C-contiguous 2-D array")
     return c
 
 

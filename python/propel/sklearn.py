@@ -35,6 +35,7 @@ _ACTIVATIONS = {
     "softplus": "softplus",
 }
 _SOLVERS = ("adam", "adamw", "sgd")
+_PRECISIONS = ("fp32", "bf16")
 
 
 class _BaseMLP(BaseEstimator):
@@ -46,7 +47,7 @@ class _BaseMLP(BaseEstimator):
                  tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, threads=None,
-                 shard_size=256, executor="tbb"):
+                 shard_size=256, executor="tbb", precision="fp32"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -71,6 +72,7 @@ class _BaseMLP(BaseEstimator):
         self.threads = threads
         self.shard_size = shard_size
         self.executor = executor
+        self.precision = precision
 
     # -- parameters -------------------------------------------------------------------------
     def _check_params(self):
@@ -83,6 +85,8 @@ class _BaseMLP(BaseEstimator):
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver='{self.solver}' is not supported by propel (one of {_SOLVERS}; "
                              "lbfgs is a full-batch method propel does not implement)")
+        if self.precision not in _PRECISIONS:
+            raise ValueError(f"precision='{self.precision}' is not one of {_PRECISIONS}")
         if self.learning_rate != "constant":
             raise ValueError(f"learning_rate='{self.learning_rate}': propel's estimators support "
                              "'constant' (schedules: propel.Trainer / `propel train --schedule`)")
@@ -132,7 +136,7 @@ class _BaseMLP(BaseEstimator):
             self.model_, optimizer=kind, lr=self.learning_rate_init, momentum=self.momentum,
             beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon, weight_decay=decay,
             max_batch=batch, shard_rows=self.shard_size, executor=self.executor,
-            threads=0 if self.threads is None else int(self.threads))
+            threads=0 if self.threads is None else int(self.threads), precision=self.precision)
 
     def _fit(self, X, y, incremental):
         hidden = self._check_params()
@@ -197,10 +201,15 @@ class _BaseMLP(BaseEstimator):
         if incremental and getattr(self, "_trainer", None) is None and saved is not None:
             self._trainer = self._new_trainer(max(batch, saved[0]))
             self._trainer.load_bytes(saved[1], "<pickled optimizer state>")
-        if incremental and getattr(self, "_trainer", None) is not None and \
-                self._trainer.max_batch >= batch:
-            trainer = self._trainer
-        else:
+        trainer = getattr(self, "_trainer", None) if incremental else None
+        if trainer is not None and (trainer.max_batch < batch or
+                                    trainer.precision != self.precision):
+            # A larger batch or another precision: a new trainer, with the optimizer state and
+            # update count of the one it replaces.
+            previous = trainer.to_bytes()
+            trainer = self._new_trainer(max(batch, trainer.max_batch))
+            trainer.load_bytes(previous, "<optimizer state>")
+        if trainer is None:
             trainer = self._new_trainer(max(batch, 1))
         self._trainer = trainer
 
@@ -321,7 +330,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Two classes: one sigmoid output with binary cross-entropy; more: softmax with cross-entropy;
     a label-indicator matrix y (multilabel): one sigmoid output per label. Parameters as
     scikit-learn's MLPClassifier, plus threads (None: propel.num_threads()), shard_size (rows
-    per shard: results depend on it, never on threads) and executor ("tbb", "omp", "serial").
+    per shard: results depend on it, never on threads), executor ("tbb", "omp", "serial") and
+    precision ("fp32", or "bf16": the GEMMs' operands rounded to bf16, products summed in fp32;
+    predict runs in the precision the model was last trained in).
     """
 
     _y_numeric = False
@@ -404,7 +415,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """A multilayer perceptron regressor trained by propel: an identity output layer with the
     squared error, one output per target column. Parameters as scikit-learn's MLPRegressor, plus
-    threads, shard_size and executor (see MLPClassifier)."""
+    threads, shard_size, executor and precision (see MLPClassifier)."""
 
     _y_numeric = True
 

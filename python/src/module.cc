@@ -30,6 +30,13 @@ namespace {
 using Matrix = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 using OutMatrix = nb::ndarray<float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
 using Labels = nb::ndarray<const int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+// bf16 storage: the 16 bits of every value, as NumPy's uint16 (propel::bf16 is one uint16_t).
+using Bf16Matrix = nb::ndarray<const uint16_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using FloatArray = nb::ndarray<const float, nb::c_contig, nb::device::cpu>;
+using OutFloatArray = nb::ndarray<float, nb::c_contig, nb::device::cpu>;
+using Bf16Array = nb::ndarray<const uint16_t, nb::c_contig, nb::device::cpu>;
+using OutBf16Array = nb::ndarray<uint16_t, nb::c_contig, nb::device::cpu>;
+static_assert(sizeof(propel::bf16) == sizeof(uint16_t), "bf16 is its 16 bits");
 using NumpyArray = nb::ndarray<nb::numpy, float>;
 
 // The exception types (created at import): PropelError and its subclasses.
@@ -201,6 +208,41 @@ propel::Executor ParseExecutor(const std::string& name) {
 
 propel::Trans TransOf(bool t) { return t ? propel::Trans::kYes : propel::Trans::kNo; }
 
+// C = op(A) op(B): the sizes, checked against C's shape; A, B, C are dense row-major.
+struct GemmShape {
+  int64_t m, n, k, lda, ldb;
+};
+
+template <class A, class B>
+GemmShape CheckGemm(const char* what, bool ta, bool tb, const A& a, const B& b,
+                    const OutMatrix& c) {
+  GemmShape g;
+  g.m = static_cast<int64_t>(c.shape(0));
+  g.n = static_cast<int64_t>(c.shape(1));
+  g.k = static_cast<int64_t>(ta ? a.shape(0) : a.shape(1));
+  g.lda = static_cast<int64_t>(a.shape(1));
+  g.ldb = static_cast<int64_t>(b.shape(1));
+  const int64_t a_rows = static_cast<int64_t>(ta ? a.shape(1) : a.shape(0));
+  const int64_t b_k = static_cast<int64_t>(tb ? b.shape(1) : b.shape(0));
+  const int64_t b_n = static_cast<int64_t>(tb ? b.shape(0) : b.shape(1));
+  if (a_rows != g.m || b_k != g.k || b_n != g.n) {
+    throw propel::Error(propel::ErrorCode::kInvalidArgument,
+                        std::string(what) + ": op(A) is " + std::to_string(a_rows) + " x " +
+                            std::to_string(g.k) + ", op(B) " + std::to_string(b_k) + " x " +
+                            std::to_string(b_n) + ", C " + std::to_string(g.m) + " x " +
+                            std::to_string(g.n));
+  }
+  return g;
+}
+
+void CheckSameSize(const char* what, size_t in, size_t out) {
+  if (in != out) {
+    throw propel::Error(propel::ErrorCode::kInvalidArgument,
+                        std::string(what) + ": " + std::to_string(in) + " values in, room for " +
+                            std::to_string(out) + " out");
+  }
+}
+
 }  // namespace
 
 NB_MODULE(_propel, m) {
@@ -237,24 +279,52 @@ NB_MODULE(_propel, m) {
       "_sgemm",
       [](bool ta, bool tb, float alpha, const Matrix& a, const Matrix& b, float beta,
          OutMatrix& c) {
-        const int64_t m_ = static_cast<int64_t>(c.shape(0)), n_ = static_cast<int64_t>(c.shape(1));
-        const int64_t k_ = static_cast<int64_t>(ta ? a.shape(0) : a.shape(1));
-        const int64_t a_rows = static_cast<int64_t>(ta ? a.shape(1) : a.shape(0));
-        const int64_t b_k = static_cast<int64_t>(tb ? b.shape(1) : b.shape(0));
-        const int64_t b_n = static_cast<int64_t>(tb ? b.shape(0) : b.shape(1));
-        if (a_rows != m_ || b_k != k_ || b_n != n_) {
-          throw propel::Error(propel::ErrorCode::kInvalidArgument,
-                              "propel.sgemm: op(A) is " + std::to_string(a_rows) + " x " +
-                                  std::to_string(k_) + ", op(B) " + std::to_string(b_k) + " x " +
-                                  std::to_string(b_n) + ", C " + std::to_string(m_) + " x " +
-                                  std::to_string(n_));
-        }
+        const GemmShape g = CheckGemm("propel.sgemm", ta, tb, a, b, c);
         nb::gil_scoped_release release;
-        propel::sgemm(TransOf(ta), TransOf(tb), m_, n_, k_, alpha, a.data(),
-                      static_cast<int64_t>(a.shape(1)), b.data(), static_cast<int64_t>(b.shape(1)),
-                      beta, c.data(), n_);
+        propel::sgemm(TransOf(ta), TransOf(tb), g.m, g.n, g.k, alpha, a.data(), g.lda, b.data(),
+                      g.ldb, beta, c.data(), g.n);
       },
       "trans_a"_a, "trans_b"_a, "alpha"_a, "a"_a, "b"_a, "beta"_a, "c"_a.noconvert());
+  m.def(
+      "_gemm_bf16",
+      [](bool ta, bool tb, float alpha, const Matrix& a, const Matrix& b, float beta,
+         OutMatrix& c) {
+        const GemmShape g = CheckGemm("propel.gemm_bf16", ta, tb, a, b, c);
+        nb::gil_scoped_release release;
+        propel::gemm_bf16(TransOf(ta), TransOf(tb), g.m, g.n, g.k, alpha, a.data(), g.lda, b.data(),
+                          g.ldb, beta, c.data(), g.n);
+      },
+      "trans_a"_a, "trans_b"_a, "alpha"_a, "a"_a, "b"_a, "beta"_a, "c"_a.noconvert());
+  m.def(
+      "_gemm_bf16_stored",
+      [](bool ta, bool tb, float alpha, const Bf16Matrix& a, const Bf16Matrix& b, float beta,
+         OutMatrix& c) {
+        const GemmShape g = CheckGemm("propel.gemm_bf16", ta, tb, a, b, c);
+        nb::gil_scoped_release release;
+        propel::gemm_bf16(TransOf(ta), TransOf(tb), g.m, g.n, g.k, alpha,
+                          reinterpret_cast<const propel::bf16*>(a.data()), g.lda,
+                          reinterpret_cast<const propel::bf16*>(b.data()), g.ldb, beta, c.data(),
+                          g.n);
+      },
+      "trans_a"_a, "trans_b"_a, "alpha"_a, "a"_a, "b"_a, "beta"_a, "c"_a.noconvert());
+  m.def(
+      "_to_bf16",
+      [](const FloatArray& x, OutBf16Array& out) {
+        CheckSameSize("propel.to_bf16", x.size(), out.size());
+        nb::gil_scoped_release release;
+        propel::to_bf16(static_cast<int64_t>(x.size()), x.data(),
+                        reinterpret_cast<propel::bf16*>(out.data()));
+      },
+      "x"_a, "out"_a.noconvert());
+  m.def(
+      "_bf16_to_float",
+      [](const Bf16Array& x, OutFloatArray& out) {
+        CheckSameSize("propel.bf16_to_float", x.size(), out.size());
+        nb::gil_scoped_release release;
+        propel::to_float(static_cast<int64_t>(x.size()),
+                         reinterpret_cast<const propel::bf16*>(x.data()), out.data());
+      },
+      "x"_a, "out"_a.noconvert());
   m.def(
       "_linear_forward",
       [](const Matrix& x, const Matrix& w, nb::object bias, const std::string& act, float alpha,
@@ -306,6 +376,14 @@ NB_MODULE(_propel, m) {
       .def_prop_ro("head", [](const propel::Model& self) { return propel::head_name(self.head()); })
       .def_prop_ro("num_layers", &propel::Model::num_layers)
       .def_prop_ro("parameter_count", &propel::Model::parameter_count)
+      .def_prop_rw(
+          "precision",
+          [](const propel::Model& self) {
+            return std::string(propel::precision_name(self.precision()));
+          },
+          [](propel::Model& self, const std::string& name) {
+            self.set_precision(propel::parse_precision(name));
+          })
       .def("describe", &propel::Model::describe)
       .def(
           "layer",
@@ -433,7 +511,7 @@ NB_MODULE(_propel, m) {
           [](propel::Trainer* self, propel::Model& model, const std::string& optimizer, float lr,
              float momentum, float beta1, float beta2, float eps, float weight_decay,
              float clip_norm, int64_t max_batch, int64_t shard_rows, const std::string& executor,
-             int threads) {
+             int threads, const std::string& precision) {
             propel::OptimizerConfig o;
             o.kind = propel::parse_optimizer(optimizer);
             o.lr = lr;
@@ -447,11 +525,12 @@ NB_MODULE(_propel, m) {
             s.shard_rows = shard_rows;
             s.executor = ParseExecutor(executor);
             s.threads = threads;
+            s.precision = propel::parse_precision(precision);
             new (self) propel::Trainer(model, o, max_batch, s);
           },
           "model"_a, "optimizer"_a, "lr"_a, "momentum"_a, "beta1"_a, "beta2"_a, "eps"_a,
           "weight_decay"_a, "clip_norm"_a, "max_batch"_a, "shard_rows"_a, "executor"_a, "threads"_a,
-          nb::keep_alive<1, 2>())
+          "precision"_a, nb::keep_alive<1, 2>())
       .def(
           "step",
           [](propel::Trainer& self, const Matrix& x, std::optional<Labels> labels,
@@ -490,6 +569,10 @@ NB_MODULE(_propel, m) {
       .def_prop_ro("steps", &propel::Trainer::steps)
       .def_prop_ro("max_batch", &propel::Trainer::max_batch)
       .def_prop_ro("threads", &propel::Trainer::threads)
+      .def_prop_ro("precision",
+                   [](const propel::Trainer& self) {
+                     return std::string(propel::precision_name(self.options().precision));
+                   })
       .def("state",
            [](nb::handle self) {
              propel::Trainer& t = nb::cast<propel::Trainer&>(self);

@@ -128,6 +128,103 @@ def test_sgemm_and_linear_forward_match_numpy():
         propel.sgemm(a, a)
 
 
+def _round_bf16(x):
+    """The bf16 rounding written from its definition, on float32 bit patterns (float64 out)."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    exponent = (bits >> 23) & 0xFF
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000)
+    out = np.where(exponent == 0, bits & 0x80000000, rounded)
+    out = np.where(np.isnan(x), (bits & 0xFFFF0000) | 0x00400000, out)
+    return out.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def test_bf16_conversion_rounds_to_nearest_even():
+    one = np.float32(1.0)
+    step = np.float32(2.0**-7)  # bf16's spacing at 1
+    x = np.array([1.0, one + step / 2, one + 3 * step / 2, one + step / 2 + 2.0**-20, -2.5,
+                  np.inf, -np.inf, 1e-40, -1e-40, 3.4e38, np.finfo(np.float32).max, 0.0],
+                 dtype=np.float32)
+    bits = propel.to_bf16(x)
+    assert bits.dtype == np.uint16 and bits.shape == x.shape
+    assert [hex(b) for b in bits] == [
+        "0x3f80", "0x3f80", "0x3f82", "0x3f81", "0xc020", "0x7f80", "0xff80", "0x0", "0x8000",
+        "0x7f80", "0x7f80", "0x0"]
+    nan = propel.to_bf16(np.array([np.nan], dtype=np.float32))
+    assert np.isnan(propel.bf16_to_float(nan))[0] and nan[0] & 0x0040  # quiet NaN
+    rng = np.random.default_rng(3)
+    r = (rng.standard_normal((7, 33)) * 10.0 ** rng.integers(-30, 30, (7, 33))).astype(np.float32)
+    back = propel.bf16_to_float(propel.to_bf16(r))
+    assert back.shape == r.shape and back.dtype == np.float32
+    assert np.array_equal(back.astype(np.float64), _round_bf16(r))
+    with pytest.raises(ValueError, match="uint16"):
+        propel.bf16_to_float(np.zeros(3, dtype=np.int16))
+
+
+def test_gemm_bf16_sums_bf16_products_in_float32():
+    rng = np.random.default_rng(4)
+    m, n, k = 37, 29, 301
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    exact = _round_bf16(a) @ _round_bf16(b)  # float64: the rounded operands' exact products
+    bound = (k + 2) * 2.0**-24 * (np.abs(_round_bf16(a)) @ np.abs(_round_bf16(b)))
+    c = propel.gemm_bf16(a, b)
+    assert np.all(np.abs(c - exact) <= bound)
+    # It is not sgemm: the rounding of the operands shows at this size.
+    assert np.max(np.abs(c - a.astype(np.float64) @ b)) > 10 * np.max(bound)
+    # bf16 storage (converted once), mixed and transposed forms give the same bits.
+    a16, b16 = propel.to_bf16(a), propel.to_bf16(b)
+    assert np.array_equal(propel.gemm_bf16(a16, b16), c)
+    assert np.array_equal(propel.gemm_bf16(a16, b), c)
+    assert np.array_equal(propel.gemm_bf16(a.T.copy(), b16.T.copy(), trans_a=True, trans_b=True), c)
+    out = np.ones((m, n), dtype=np.float32)
+    assert propel.gemm_bf16(a, b, out, alpha=2.0, beta=0.5) is out
+    np.testing.assert_allclose(out, 2 * exact + 0.5, rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="gemm_bf16: op\\(A\\) is 37 x 301"):
+        propel.gemm_bf16(a, a)
+
+
+def test_bf16_training_runs_in_bf16_bitwise_on_any_threads_and_is_kept_by_checkpoints():
+    x, y = data(rows=600, features=20, classes=4)
+    results = []
+    for executor, threads in [("tbb", 1), ("tbb", 2), ("omp", 2), ("serial", 1)]:
+        m = propel.Model(20, 4, hidden=[64, 32], seed=7)
+        assert m.precision == "fp32"
+        t = propel.Trainer(m, max_batch=300, shard_rows=64, executor=executor, threads=threads,
+                           precision="bf16")
+        assert t.precision == "bf16" and m.precision == "bf16"  # the trainer sets the model's
+        t.fit(x, y, epochs=2, batch=300, seed=5)
+        results.append(m.parameters.copy())
+    for r in results[1:]:
+        assert np.array_equal(results[0], r)
+    fp32 = propel.Model(20, 4, hidden=[64, 32], seed=7)
+    propel.Trainer(fp32, max_batch=300, shard_rows=64).fit(x, y, epochs=2, batch=300, seed=5)
+    assert not np.array_equal(fp32.parameters, results[0])
+    assert np.max(np.abs(fp32.parameters - results[0])) < 0.05  # the same training, nearly
+    back = propel.Model.from_bytes(m.to_bytes())
+    assert back.precision == "bf16" and np.array_equal(back.predict(x), m.predict(x))
+    assert pickle.loads(pickle.dumps(m)).precision == "bf16"
+    with pytest.raises(propel.InvalidArgumentError, match="fp16"):
+        propel.Trainer(m, precision="fp16")
+    with pytest.raises(propel.InvalidArgumentError, match="fp16"):
+        m.precision = "fp16"
+
+
+def test_predict_runs_in_the_models_precision():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((50, 40)).astype(np.float32)
+    m = propel.Model(40, 3, head="regression", seed=2)  # one layer: predict = X W^T + b
+    m.bias(0)[:] = [0.5, -1.0, 2.0]
+    w = m.weights(0)
+    exact = _round_bf16(x) @ _round_bf16(w).T + m.bias(0)
+    m.precision = "bf16"
+    p = m.predict(x)
+    bound = 42 * 2.0**-24 * (np.abs(_round_bf16(x)) @ np.abs(_round_bf16(w)).T + np.abs(m.bias(0)))
+    assert np.all(np.abs(p - exact) <= bound)
+    m.precision = "fp32"
+    np.testing.assert_allclose(m.predict(x), x.astype(np.float64) @ w.T + m.bias(0), atol=1e-5)
+    assert not np.array_equal(m.predict(x), p)
+
+
 def test_errors_arrive_as_python_exceptions_with_the_library_message():
     with pytest.raises(propel.InvalidArgumentError, match="propel::Model"):
         propel.Model(0, 3)

@@ -108,6 +108,28 @@ def test_warm_start_partial_fit_and_pickle():
     assert np.array_equal(back.model_.parameters, inc.model_.parameters)
 
 
+def test_bf16_precision_reaches_the_fp32_accuracy_and_can_change_between_partial_fits():
+    xtr, xte, ytr, yte = digits()
+    clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=60, random_state=0, precision="bf16")
+    clf.fit(xtr, ytr)
+    assert clf.model_.precision == "bf16" and clf.score(xte, yte) > 0.95
+    fp32 = MLPClassifier(hidden_layer_sizes=(64,), max_iter=60, random_state=0).fit(xtr, ytr)
+    assert not np.array_equal(fp32.model_.parameters, clf.model_.parameters)
+    assert pickle.loads(pickle.dumps(clf)).model_.precision == "bf16"
+    # partial_fit: another precision (or a larger batch) continues the optimizer state.
+    a = MLPClassifier(hidden_layer_sizes=(32,), random_state=0, batch_size=100)
+    b = MLPClassifier(hidden_layer_sizes=(32,), random_state=0, batch_size=100)
+    for est in (a, b):
+        est.partial_fit(xtr, ytr, classes=np.arange(10))
+    b.set_params(precision="bf16").partial_fit(xtr, ytr)
+    assert b.model_.precision == "bf16" and b._trainer.steps == 2 * a._trainer.steps
+    b.set_params(precision="fp32", batch_size=200).partial_fit(xtr, ytr)
+    assert b.model_.precision == "fp32" and b._trainer.max_batch == 200
+    assert b._trainer.steps == 2 * a._trainer.steps + -(-len(xtr) // 200)
+    with pytest.raises(ValueError, match="precision='fp16'"):
+        MLPRegressor(precision="fp16").fit(xtr, ytr)
+
+
 def test_feature_names_and_threads_parameters():
     xtr, xte, ytr, _ = digits()
     frame = pd.DataFrame(xtr, columns=[f"px{i}" for i in range(xtr.shape[1])])
