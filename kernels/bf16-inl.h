@@ -54,43 +54,6 @@ HWY_INLINE void RoundBf16Array(int64_t n, const float* src, float* dst) {
   for (; i < n; ++i) hn::StoreU(RoundBf16(d1, hn::LoadU(d1, src + i)), d1, dst + i);
 }
 
-// The k-major packed panels (kernels/gemm.h) of `total` rows or columns, W per panel, depth kc,
-// rounded in place and put into the order of a bf16 dot product over k pairs: within every pair
-// of depths (2q, 2q + 1) from the start of the block, depth 2q + 1 first. An FMA micro-kernel that
-// streams these panels then adds, for every element, the product of the pair's second operands
-// before the first's: the order VDPBF16PS accumulates a pair in (Intel SDM). An odd kc leaves the
-// last depth alone, as a pair whose second half is zero would.
-template <size_t W>
-HWY_INLINE void RoundPanelsBf16(int64_t total, int64_t kc, float* HWY_RESTRICT panels) {
-  const int64_t w = static_cast<int64_t>(W);
-  const int64_t count = (total + w - 1) / w;
-  // The panels are contiguous: one vectorized pass rounds them all, whatever W is.
-  RoundBf16Array(count * w * kc, panels, panels);
-  if (kc < 2) return;
-  const hn::ScalableTag<float> d;
-  constexpr size_t N = hn::MaxLanes(d);
-  for (int64_t panel = 0; panel < count; ++panel) {
-    float* HWY_RESTRICT p = panels + panel * w * kc;
-    for (int64_t q = 0; q + 2 <= kc; q += 2) {
-      float* HWY_RESTRICT r0 = p + q * w;
-      float* HWY_RESTRICT r1 = r0 + w;
-      if constexpr (W % N == 0) {
-        for (size_t j = 0; j < W; j += N) {
-          const auto v0 = hn::LoadU(d, r0 + j);
-          hn::StoreU(hn::LoadU(d, r1 + j), d, r0 + j);
-          hn::StoreU(v0, d, r1 + j);
-        }
-      } else {
-        for (size_t j = 0; j < W; ++j) {
-          const float v0 = r0[j];
-          r0[j] = r1[j];
-          r1[j] = v0;
-        }
-      }
-    }
-  }
-}
-
 }  // namespace propel::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 

@@ -39,10 +39,8 @@ template <size_t R, bool kBf16>
 constexpr PackAFn RowsPack() {
   if constexpr (R < kMinRows || R > kMR) {
     return nullptr;
-  } else if constexpr (kBf16) {
-    return &PackAPanelsBf16<R>;
   } else {
-    return &PackAPanels<R>;
+    return &PackAPanels<R, kBf16>;
   }
 }
 

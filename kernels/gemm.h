@@ -21,10 +21,11 @@
 //                             vectors for ukernel_cols[v - 1]); ragged edge tiles are computed
 //                             into a scratch tile by the driver and copied out
 //
-// bf16 tables (GemmKernels::bf16, docs/precision.md): the same micro-kernel, whose packing rounds
-// every operand to bf16 (kernels/bf16-inl.h) and orders each pair of depths p as VDPBF16PS
-// accumulates them (2q + 1 before 2q); the skinny path rounds as it loads. Products of rounded
-// operands are exact in binary32, so each element is its k bf16 products accumulated in fp32.
+// bf16 tables (GemmKernels::bf16_operands, docs/precision.md): the same micro-kernel, whose
+// packing rounds every operand to bf16 (kernels/bf16-inl.h) as it copies or transposes it and
+// orders each pair of depths p as VDPBF16PS accumulates them (2q + 1 before 2q); the skinny path
+// rounds as it loads. Products of rounded operands are exact in binary32, so each element is its
+// k bf16 products accumulated in fp32.
 //
 // Kernels do no allocation, no threading, no I/O and throw nothing: arguments are validated by
 // the caller (src/runtime/check.h); HWY_DASSERT guards invariants in debug builds.

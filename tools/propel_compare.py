@@ -383,6 +383,17 @@ def metric_of(family, instructions):
     return FAMILY_METRIC.get(family, (None, "us/iteration", 1.0))
 
 
+def repetitions_by_name(run, name_filter):
+    """The run's repetitions of each benchmark whose name matches name_filter (None: all), by
+    name, in the run's order."""
+    by_name = {}
+    for b in run.benchmarks:
+        if name_filter and not re.search(name_filter, b["name"]):
+            continue
+        by_name.setdefault(b["name"], []).append(b)
+    return by_name
+
+
 def table_report(runs, args):
     instructions = runs[0].measure.startswith("instructions")
     group_by = args.group_by or ("target" if len(runs) == 1 else "cpu")
@@ -394,12 +405,7 @@ def table_report(runs, args):
     rows, families, column_keys = [], {}, {}  # column label -> (run index, target rank)
     for index, (run, label) in enumerate(zip(runs, labels)):
         targets = [t for t in run.context.get("propel_available_targets", "").split(",") if t]
-        by_name = {}
-        for b in run.benchmarks:
-            if args.filter and not re.search(args.filter, b["name"]):
-                continue
-            by_name.setdefault(b["name"], []).append(b)
-        for name, reps in by_name.items():
+        for name, reps in repetitions_by_name(run, args.filter).items():
             family, kernel, target, threads = parse_name(name)
             is_peer = "/peer:" in name
             counter, unit, scale = metric_of(family, instructions)
@@ -448,11 +454,7 @@ def precision_report(runs, args):
     """Each ':bf16' case beside its fp32 twin (the same name without ':bf16'), per run."""
     rows = []
     for run in runs:
-        by_name = {}
-        for b in run.benchmarks:
-            if args.filter and not re.search(args.filter, b["name"]):
-                continue
-            by_name.setdefault(b["name"], []).append(b)
+        by_name = repetitions_by_name(run, args.filter)
         for name, reps in by_name.items():
             if ":bf16" not in name:
                 continue
