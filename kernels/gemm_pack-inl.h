@@ -135,8 +135,7 @@ HWY_INLINE void PackGather(int64_t rows, int64_t kc, const float* HWY_RESTRICT s
   if constexpr (kBf16) RoundBf16Array(kc * static_cast<int64_t>(W), dst, dst);
 }
 
-// Depths [p0, p0 + rows) of one panel of PackCopyRows: `cols` source floats per depth at `in`
-// (the first of them), into the panel at `panel`.
+// One depth of a panel: `cols` floats from `in`, the rest of the W zero.
 template <size_t W>
 HWY_INLINE void CopyRow(int64_t cols, const float* HWY_RESTRICT in, float* HWY_RESTRICT row) {
   if (cols == static_cast<int64_t>(W)) {
@@ -147,6 +146,8 @@ HWY_INLINE void CopyRow(int64_t cols, const float* HWY_RESTRICT in, float* HWY_R
   }
 }
 
+// Depths [p0, p0 + rows) of one panel of PackCopyRows: `cols` source floats per depth at `in`
+// (the first of them), into the panel at `panel`.
 template <size_t W, bool kBf16>
 HWY_INLINE void CopyRowGroup(int64_t p0, int64_t rows, int64_t cols, const float* HWY_RESTRICT in,
                              int64_t ld, float* HWY_RESTRICT panel) {
