@@ -18,6 +18,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "propel/propel.hpp"
@@ -235,6 +236,25 @@ GemmShape CheckGemm(const char* what, bool ta, bool tb, const A& a, const B& b,
   return g;
 }
 
+// Binds C = alpha op(A) op(B) + beta C on dense row-major arrays (A, B of type In: float32, or
+// uint16 bf16 bits) as `name`; `gemm` is called with propel::sgemm's arguments.
+template <class In, class Gemm>
+void DefGemm(nb::module_& m, const char* name, const char* what, Gemm gemm) {
+  using T = std::remove_const_t<typename In::Scalar>;
+  using Operand = std::conditional_t<std::is_same_v<T, uint16_t>, propel::bf16, float>;
+  m.def(
+      name,
+      [what, gemm](bool ta, bool tb, float alpha, const In& a, const In& b, float beta,
+                   OutMatrix& c) {
+        const GemmShape g = CheckGemm(what, ta, tb, a, b, c);
+        nb::gil_scoped_release release;
+        gemm(TransOf(ta), TransOf(tb), g.m, g.n, g.k, alpha,
+             reinterpret_cast<const Operand*>(a.data()), g.lda,
+             reinterpret_cast<const Operand*>(b.data()), g.ldb, beta, c.data(), g.n);
+      },
+      "trans_a"_a, "trans_b"_a, "alpha"_a, "a"_a, "b"_a, "beta"_a, "c"_a.noconvert());
+}
+
 void CheckSameSize(const char* what, size_t in, size_t out) {
   if (in != out) {
     throw propel::Error(propel::ErrorCode::kInvalidArgument,
@@ -275,38 +295,11 @@ NB_MODULE(_propel, m) {
   m.def("num_threads", &propel::num_threads);
 
   // ---- GEMM ---------------------------------------------------------------------------------
-  m.def(
-      "_sgemm",
-      [](bool ta, bool tb, float alpha, const Matrix& a, const Matrix& b, float beta,
-         OutMatrix& c) {
-        const GemmShape g = CheckGemm("propel.sgemm", ta, tb, a, b, c);
-        nb::gil_scoped_release release;
-        propel::sgemm(TransOf(ta), TransOf(tb), g.m, g.n, g.k, alpha, a.data(), g.lda, b.data(),
-                      g.ldb, beta, c.data(), g.n);
-      },
-      "trans_a"_a, "trans_b"_a, "alpha"_a, "a"_a, "b"_a, "beta"_a, "c"_a.noconvert());
-  m.def(
-      "_gemm_bf16",
-      [](bool ta, bool tb, float alpha, const Matrix& a, const Matrix& b, float beta,
-         OutMatrix& c) {
-        const GemmShape g = CheckGemm("propel.gemm_bf16", ta, tb, a, b, c);
-        nb::gil_scoped_release release;
-        propel::gemm_bf16(TransOf(ta), TransOf(tb), g.m, g.n, g.k, alpha, a.data(), g.lda, b.data(),
-                          g.ldb, beta, c.data(), g.n);
-      },
-      "trans_a"_a, "trans_b"_a, "alpha"_a, "a"_a, "b"_a, "beta"_a, "c"_a.noconvert());
-  m.def(
-      "_gemm_bf16_stored",
-      [](bool ta, bool tb, float alpha, const Bf16Matrix& a, const Bf16Matrix& b, float beta,
-         OutMatrix& c) {
-        const GemmShape g = CheckGemm("propel.gemm_bf16", ta, tb, a, b, c);
-        nb::gil_scoped_release release;
-        propel::gemm_bf16(TransOf(ta), TransOf(tb), g.m, g.n, g.k, alpha,
-                          reinterpret_cast<const propel::bf16*>(a.data()), g.lda,
-                          reinterpret_cast<const propel::bf16*>(b.data()), g.ldb, beta, c.data(),
-                          g.n);
-      },
-      "trans_a"_a, "trans_b"_a, "alpha"_a, "a"_a, "b"_a, "beta"_a, "c"_a.noconvert());
+  DefGemm<Matrix>(m, "_sgemm", "propel.sgemm", [](auto&&... args) { propel::sgemm(args...); });
+  DefGemm<Matrix>(m, "_gemm_bf16", "propel.gemm_bf16",
+                  [](auto&&... args) { propel::gemm_bf16(args...); });
+  DefGemm<Bf16Matrix>(m, "_gemm_bf16_stored", "propel.gemm_bf16",
+                      [](auto&&... args) { propel::gemm_bf16(args...); });
   m.def(
       "_to_bf16",
       [](const FloatArray& x, OutBf16Array& out) {
