@@ -122,9 +122,13 @@ class InstructionCounter {
   }
 
  private:
-  // Callgrind writes dump k of --callgrind-out-file=F to F.k; its "totals:" line is the count.
+  // With --separate-threads=yes callgrind writes dump k of --callgrind-out-file=F to one file
+  // per thread, F.k-TT; the benchmark runs on the main thread, TT = 01. Its "totals:" line is
+  // the count: the calling thread's alone, as perf counts it (an idle pool thread that wakes
+  // while the loop runs would otherwise add a number of instructions that depends on the load
+  // of the machine).
   double CallgrindTotal(int k) const {
-    std::ifstream in(out_ + "." + std::to_string(k));
+    std::ifstream in(out_ + "." + std::to_string(k) + "-01");
     std::string line;
     while (std::getline(in, line)) {
       if (line.rfind("totals:", 0) == 0 || line.rfind("summary:", 0) == 0)

@@ -86,12 +86,14 @@ grep -q "<svg" targets.svg || fail "no SVG chart"
 [ ! -e listed.json ] || fail "--list wrote results"
 grep -q "^train/784-256-128-10/batch:64/target:SCALAR/threads:1" list.txt || fail "--list: $(head list.txt)"
 
-# ---- instruction counts: deterministic, and a slower target is flagged exactly
+# ---- instruction counts: deterministic (a training step too: only the benchmark's thread is
+# counted, not the pool thread that initialized its model), and a slower target is flagged exactly
 # (sanitizer builds skip this: Valgrind cannot run them)
 if [ -z "${PROPEL_TEST_NO_VALGRIND:-}" ]; then
 for run in 1 2; do
-  "$propel" bench --instructions --quick --family elementwise,gemm --filter 'relu_forward|square' \
-    --targets best,SCALAR --out "count$run.json" > "count$run.log" 2>&1 || {
+  "$propel" bench --instructions --quick --family elementwise,gemm,train \
+    --filter 'relu_forward|square|train/784-256-128-10/batch:64' --targets best,SCALAR \
+    --out "count$run.json" > "count$run.log" 2>&1 || {
     cat "count$run.log" >&2
     fail "propel bench --instructions"
   }
@@ -100,7 +102,7 @@ done
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["context"]["propel_measure"].startswith("instructions:"), d["context"]["propel_measure"]
-assert len(d["benchmarks"]) == 4, [b["name"] for b in d["benchmarks"]]
+assert len(d["benchmarks"]) == 6, [b["name"] for b in d["benchmarks"]]
 for b in d["benchmarks"]:
     assert b["instructions"] > 1000, b
     assert "GFLOPS" not in b and "bytes_per_second" not in b, b  # no rates from a counted run

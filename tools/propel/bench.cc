@@ -80,6 +80,7 @@ int RunUnderCallgrind(int argc, char** argv) {
                                    "-q",
                                    "--tool=callgrind",
                                    "--callgrind-out-file=" + out,
+                                   "--separate-threads=yes",
                                    "--dump-instr=no",
                                    "--dump-line=no",
                                    "--compress-strings=no",
