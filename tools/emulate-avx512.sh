@@ -58,10 +58,10 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 if [ ${#missing[@]} -ne 0 ]; then
   echo "emulate-avx512: installing ${missing[*]}" >&2
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
@@ -78,8 +78,13 @@ if [ ! -f "$work/vmlinuz" ]; then
   [ -n "$kpkg" ] || { echo "emulate-avx512: apt knows no linux-image-cloud-amd64" >&2; exit 1; }
   echo "emulate-avx512: downloading $kpkg" >&2
   rm -rf "$work/kernel" && mkdir -p "$work/kernel"
-  (cd "$work/kernel" && apt-get download -qq "$kpkg" 2> /dev/null) ||
-    { echo "emulate-avx512: apt-get download $kpkg failed" >&2; exit 1; }
+  # Stale package lists can name a version the mirror no longer has: refresh them once.
+  (cd "$work/kernel" && apt-get download -qq "$kpkg" 2> /dev/null) || {
+    $sudo apt-get update -qq
+    kpkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+      awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+    (cd "$work/kernel" && apt-get download -qq "$kpkg" 2> /dev/null)
+  } || { echo "emulate-avx512: apt-get download $kpkg failed" >&2; exit 1; }
   dpkg-deb -x "$work"/kernel/*.deb "$work/kernel/x"
   cp "$work"/kernel/x/boot/vmlinuz-* "$work/vmlinuz"
   rm -rf "$work/kernel"
