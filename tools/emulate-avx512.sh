@@ -5,16 +5,17 @@
 # Debian's cloud kernel with the program, its shared libraries and busybox in an initramfs.
 # Prints what the program prints and exits with its exit status.
 #
-#   tools/emulate-avx512.sh [--env NAME=VALUE]... [--timeout SECONDS] [--memory MIB] \
-#       -- PROGRAM [ARGUMENTS...]
+#   tools/emulate-avx512.sh [--env NAME=VALUE]... [--copy PATH]... [--timeout SECONDS] \
+#       [--memory MIB] -- PROGRAM [ARGUMENTS...]
 #   tools/emulate-avx512.sh -- build/release/tests/propel_tests --gtest_filter='*/AVX3'
 #
 # Emulation is slow, about 30 million instructions per second: the boot takes about a minute and
 # a half, the AVX3 instances of propel_tests' target-parameterized tests about 7 more. Bochs's
 # display is its text terminal on a pseudo-terminal of `script` (no port is opened). The program
-# runs as root in /tmp of a file system holding only it, its libraries and busybox (no network),
-# with the environment given by --env only. Installs its Debian packages when missing (root or sudo) and downloads the kernel
-# package once; work files go to build/emulate (PROPEL_EMULATE_DIR).
+# runs as root in /tmp of a file system holding only it, its libraries, busybox and the files
+# or folders given by --copy (at their absolute paths), with no network and the environment
+# given by --env only. Installs its Debian packages when missing (root or sudo) and downloads
+# the kernel package once; work files go to build/emulate (PROPEL_EMULATE_DIR).
 set -euo pipefail
 here=$(pwd)
 cd "$(dirname "$0")/.."
@@ -25,11 +26,13 @@ usage() {
 }
 
 envs=()
+copies=()
 timeout_s=3600
 memory=2048
 while [ $# -gt 0 ]; do
   case "$1" in
     --env) [ $# -ge 2 ] || usage; envs+=("$2"); shift 2 ;;
+    --copy) [ $# -ge 2 ] || usage; copies+=("$2"); shift 2 ;;
     --timeout) [ $# -ge 2 ] || usage; timeout_s=$2; shift 2 ;;
     --memory) [ $# -ge 2 ] || usage; memory=$2; shift 2 ;;
     --) shift; break ;;
@@ -47,6 +50,13 @@ case "$program" in /*) ;; *) program="$here/$program" ;; esac
   { echo "emulate-avx512: --timeout '$timeout_s' is not a number of seconds" >&2; exit 2; }
 [[ "$memory" =~ ^[0-9]+$ ]] ||
   { echo "emulate-avx512: --memory '$memory' is not a number of MiB" >&2; exit 2; }
+for i in ${copies[@]+"${!copies[@]}"}; do
+  c=${copies[$i]}
+  case "$c" in /*) ;; *) c="$here/$c" ;; esac
+  [ -e "$c" ] ||
+    { echo "emulate-avx512: --copy '${copies[$i]}': no such file or folder" >&2; exit 2; }
+  copies[$i]=$(realpath "$c")
+done
 for e in ${envs[@]+"${envs[@]}"}; do
   [[ "$e" =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] ||
     { echo "emulate-avx512: --env '$e' is not NAME=VALUE" >&2; exit 2; }
@@ -101,11 +111,21 @@ while read -r lib; do
   copy_with_path "$lib"
 done < <(ldd "$program" 2> /dev/null | awk '/=> \// { print $3 } /^[ \t]*\/[^ ]+ \(/ { print $1 }')
 cp -L "$program" "$root/prog/"
+for c in ${copies[@]+"${copies[@]}"}; do
+  mkdir -p "$root$(dirname "$c")" && cp -rL "$c" "$root$c"
+done
 
 quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 {
   echo '#!/bin/sh'
-  for e in ${envs[@]+"${envs[@]}"}; do echo "export ${e%%=*}=$(quote "${e#*=}")"; done
+  for i in ${copies[@]+"${!copies[@]}"}; do
+  c=${copies[$i]}
+  case "$c" in /*) ;; *) c="$here/$c" ;; esac
+  [ -e "$c" ] ||
+    { echo "emulate-avx512: --copy '${copies[$i]}': no such file or folder" >&2; exit 2; }
+  copies[$i]=$(realpath "$c")
+done
+for e in ${envs[@]+"${envs[@]}"}; do echo "export ${e%%=*}=$(quote "${e#*=}")"; done
   printf 'cd /tmp && /prog/%s' "$(quote "$(basename "$program")")"
   for a in "$@"; do printf ' %s' "$(quote "$a")"; done
   echo ' 2>&1'
@@ -193,7 +213,8 @@ shown=0
 status=""
 while :; do
   if [ -f "$serial" ]; then
-    lines=$(tr -d '\r' < "$serial" | sed -n '/^emulate-avx512: booted/,/^emulate-avx512: exit status/p')
+    lines=$(tr -d '\r' < "$serial" |
+      sed -n '/^emulate-avx512: booted/,/^emulate-avx512: exit status/p')
     total=$(printf '%s\n' "$lines" | grep -c '' || true)
     [ -z "$lines" ] && total=0
     if [ "$total" -gt "$shown" ]; then
