@@ -82,17 +82,19 @@ mkdir -p "$work"
 work=$(cd "$work" && pwd)
 
 # ---- the kernel: Debian's cloud image (built-in serial console and initramfs support)
+kernel_package() {
+  apt-cache depends linux-image-cloud-amd64 2> /dev/null |
+    awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+}
 if [ ! -f "$work/vmlinuz" ]; then
-  kpkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-    awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+  kpkg=$(kernel_package)
   [ -n "$kpkg" ] || { echo "emulate-avx512: apt knows no linux-image-cloud-amd64" >&2; exit 1; }
   echo "emulate-avx512: downloading $kpkg" >&2
   rm -rf "$work/kernel" && mkdir -p "$work/kernel"
   # Stale package lists can name a version the mirror no longer has: refresh them once.
   (cd "$work/kernel" && apt-get download -qq "$kpkg" 2> /dev/null) || {
     $sudo apt-get update -qq
-    kpkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-      awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+    kpkg=$(kernel_package)
     (cd "$work/kernel" && apt-get download -qq "$kpkg" 2> /dev/null)
   } || { echo "emulate-avx512: apt-get download $kpkg failed" >&2; exit 1; }
   dpkg-deb -x "$work"/kernel/*.deb "$work/kernel/x"
@@ -106,26 +108,17 @@ rm -rf "$root" "$work/iso"
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,prog}
 cp /bin/busybox "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
-copy_with_path() { mkdir -p "$root$(dirname "$1")" && cp -L "$1" "$root$1"; }
+copy_with_path() { mkdir -p "$root$(dirname "$1")" && cp -rL "$1" "$root$1"; }
 while read -r lib; do
   copy_with_path "$lib"
 done < <(ldd "$program" 2> /dev/null | awk '/=> \// { print $3 } /^[ \t]*\/[^ ]+ \(/ { print $1 }')
 cp -L "$program" "$root/prog/"
-for c in ${copies[@]+"${copies[@]}"}; do
-  mkdir -p "$root$(dirname "$c")" && cp -rL "$c" "$root$c"
-done
+for c in ${copies[@]+"${copies[@]}"}; do copy_with_path "$c"; done
 
 quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 {
   echo '#!/bin/sh'
-  for i in ${copies[@]+"${!copies[@]}"}; do
-  c=${copies[$i]}
-  case "$c" in /*) ;; *) c="$here/$c" ;; esac
-  [ -e "$c" ] ||
-    { echo "emulate-avx512: --copy '${copies[$i]}': no such file or folder" >&2; exit 2; }
-  copies[$i]=$(realpath "$c")
-done
-for e in ${envs[@]+"${envs[@]}"}; do echo "export ${e%%=*}=$(quote "${e#*=}")"; done
+  for e in ${envs[@]+"${envs[@]}"}; do echo "export ${e%%=*}=$(quote "${e#*=}")"; done
   printf 'cd /tmp && /prog/%s' "$(quote "$(basename "$program")")"
   for a in "$@"; do printf ' %s' "$(quote "$a")"; done
   echo ' 2>&1'
