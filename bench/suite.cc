@@ -487,6 +487,13 @@ std::vector<std::string> SelectedTargets(const SuiteOptions& o) {
   return out;
 }
 
+bool Bf16DotTarget(const std::string& name) {
+  for (const Target& t : available_targets()) {
+    if (name == t.name) return t.bf16_gemm != Bf16Gemm::kFma;
+  }
+  return false;
+}
+
 bool Wants(const SuiteOptions& o, const std::string& family) {
   return o.families.empty() ||
          std::find(o.families.begin(), o.families.end(), family) != o.families.end();
@@ -531,10 +538,13 @@ Limits MeasureLimits(const SuiteOptions& options) {
   if (options.measure != Measure::kTime) return l;  // fractions of time limits: not counted
   for (const std::string& t : SelectedTargets(options)) {
     for (const Target& target : available_targets()) {
-      if (t == target.name) l.fma_peak_gflops[t] = measure_fma_peak_gflops(target, 0.2);
+      if (t != target.name) continue;
+      l.fma_peak_gflops[t] = measure_fma_peak_gflops(target, 0.2);
+      l.bf16_peak_gflops[t] = target.bf16_gemm != Bf16Gemm::kFma
+                                  ? measure_bf16_peak_gflops(target, 0.2)
+                                  : l.fma_peak_gflops[t];
     }
   }
-  l.bf16_peak_gflops = l.fma_peak_gflops;
   l.copy_bandwidth_gbs =
       MeasureCopyBandwidth(OutOfCacheElements(), options.preset == Preset::kQuick ? 3 : 5);
   return l;
@@ -681,6 +691,7 @@ int RegisterSuite(const SuiteOptions& o, const Limits& limits) {
     for (propel::Activation act : acts) {
       for (bool backward : {false, true}) {
         for (const std::string& t : targets) {
+          if (Bf16DotTarget(t)) continue;  // its element-wise kernels are its base target's
           r.Activation(act, backward, kInCache, t);
           const bool streamed = full || act == Activation::kRelu || act == Activation::kSigmoid;
           if (out_of_cache && streamed) r.Activation(act, backward, big, t);
@@ -688,6 +699,7 @@ int RegisterSuite(const SuiteOptions& o, const Limits& limits) {
       }
     }
     for (const std::string& t : targets) {
+      if (Bf16DotTarget(t)) continue;
       r.SoftmaxCe(10, t);
       if (quick) continue;
       r.SoftmaxCe(1000, t);
@@ -702,6 +714,7 @@ int RegisterSuite(const SuiteOptions& o, const Limits& limits) {
               : std::vector<std::string>{"sgd", "momentum", "adam", "adamw"};
     for (const std::string& k : kinds) {
       for (const std::string& t : targets) {
+        if (Bf16DotTarget(t)) continue;
         r.Optimizer(k, kInCache, t);
         if (out_of_cache) r.Optimizer(k, big, t);
       }
@@ -756,8 +769,10 @@ void AddSuiteContext(const SuiteOptions& o, const Limits& limits) {
     benchmark::AddCustomContext("fma_peak_gflops_per_core:" + target, Format(gflops));
   for (const auto& [target, gflops] : limits.bf16_peak_gflops) {
     benchmark::AddCustomContext("bf16_peak_gflops_per_core:" + target, Format(gflops));
-    benchmark::AddCustomContext("bf16_dot_product:" + target,
-                                "fp32 FMA on operands rounded to bf16 (no native bf16 kernel)");
+    benchmark::AddCustomContext(
+        "bf16_dot_product:" + target,
+        Bf16DotTarget(target) ? "VDPBF16PS (AVX512_BF16)"
+                              : "fp32 FMA on operands rounded to bf16 (no native bf16 kernel)");
   }
   if (limits.copy_bandwidth_gbs > 0.0)
     benchmark::AddCustomContext("copy_bandwidth_gbs", Format(limits.copy_bandwidth_gbs));

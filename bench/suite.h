@@ -51,9 +51,10 @@ extern const char* const kFamilies[4];
 // Limits of this machine the counters are measured against.
 struct Limits {
   std::map<std::string, double> fma_peak_gflops;  // per core, per target name
-  // The peak of the arithmetic the bf16 GEMM runs on, per core and target: this build's bf16
-  // kernels are fp32 FMAs on rounded operands on every target (docs/precision.md), so it is the
-  // measured FMA peak; the context says so (bf16_dot_product:<target>).
+  // The peak of the arithmetic the bf16 GEMM runs on, per core and target: measured VDPBF16PS
+  // chains on AVX3_BF16, the measured FMA peak on the others, whose bf16
+  // kernels are fp32 FMAs on rounded operands (docs/precision.md); the context says which
+  // (bf16_dot_product:<target>).
   std::map<std::string, double> bf16_peak_gflops;
   double copy_bandwidth_gbs = 0.0;  // one core, memcpy far out of cache
 };

@@ -5,6 +5,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
+#include "kernels/gemm_bf16_dot-inl.h"
 #include "kernels/gemm_dot-inl.h"
 #include "kernels/gemm_pack-inl.h"
 #include "kernels/gemm_ukernel-inl.h"
@@ -71,6 +72,7 @@ constexpr GemmKernels Table(const GemmKernels* other) {
       static_cast<int64_t>(kPeakChains * kLanes),
       &RoundBf16N,
       kBf16,
+      false,
       other,
   };
 }
@@ -82,6 +84,65 @@ constexpr GemmKernels kGemmKernels = Table<false>(&kGemmKernelsBf16);
 
 PROPEL_REGISTER_TARGET_TABLE(GemmKernels, &kGemmKernels);
 
+#ifdef PROPEL_HAVE_BF16_DOT
+template <size_t NV>
+constexpr UkernelFn DotColsKernel() {
+  if constexpr (NV == 0 || NV > kNV) {
+    return nullptr;
+  } else {
+    return &UkernelDot<NV>;
+  }
+}
+
+template <size_t R>
+constexpr UkernelFn DotRowsKernel() {
+  if constexpr (R < kMinRows || R > kMR) {
+    return nullptr;
+  } else {
+    return &UkernelDotTile<R, kNV>;
+  }
+}
+
+template <size_t R>
+constexpr PackAFn DotRowsPack() {
+  if constexpr (R < kMinRows || R > kMR) {
+    return nullptr;
+  } else {
+    return &PackAPairs<R>;
+  }
+}
+
+// The bf16 table on VDPBF16PS (kernels/gemm_bf16_dot-inl.h): the tile and blocking of the fp32
+// table, panels of bf16 pairs; the skinny path and the epilogue-only scaling are the emulated bf16
+// table's (operands rounded as they are loaded, fp32 FMA).
+constexpr GemmKernels kGemmKernelsBf16Dot = {
+    HWY_TARGET,
+    static_cast<int>(kMR),
+    static_cast<int>(kNR),
+    static_cast<int>(kLanes),
+    &UkernelDot<kNV>,
+    {DotColsKernel<1>(), DotColsKernel<2>(), DotColsKernel<3>(), DotColsKernel<4>()},
+    &PackAPairs<kMR>,
+    {DotRowsKernel<1>(), DotRowsKernel<2>(), DotRowsKernel<3>(), DotRowsKernel<4>(),
+     DotRowsKernel<5>(), DotRowsKernel<6>(), DotRowsKernel<7>(), DotRowsKernel<8>()},
+    {DotRowsPack<1>(), DotRowsPack<2>(), DotRowsPack<3>(), DotRowsPack<4>(), DotRowsPack<5>(),
+     DotRowsPack<6>(), DotRowsPack<7>(), DotRowsPack<8>()},
+    &PackBPairs,
+    &ScaleC,
+    &DotNTBf16,
+    static_cast<int>(kDotRows),
+    static_cast<int>(kDotCols),
+    &DotPeak,
+    kDotPeakMacsPerIter,
+    &RoundBf16Dot,
+    true,
+    true,
+    &kGemmKernels,
+};
+constexpr Bf16DotTable kBf16DotTable = {HWY_TARGET, &kGemmKernelsBf16Dot};
+PROPEL_REGISTER_TARGET_TABLE(Bf16DotTable, &kBf16DotTable);
+#endif  // PROPEL_HAVE_BF16_DOT
+
 }  // namespace propel::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -89,6 +150,11 @@ HWY_AFTER_NAMESPACE();
 namespace propel::kernels {
 
 const GemmKernels* GemmKernelsFor(int64_t target) { return TargetTables<GemmKernels>::For(target); }
+
+const GemmKernels* Bf16DotKernelsFor(int64_t target) {
+  const Bf16DotTable* t = TargetTables<Bf16DotTable>::For(target);
+  return t != nullptr ? t->kernels : nullptr;
+}
 
 int64_t GemmCompiledTargets() { return TargetTables<GemmKernels>::Mask(); }
 

@@ -21,11 +21,19 @@
 //                             vectors for ukernel_cols[v - 1]); ragged edge tiles are computed
 //                             into a scratch tile by the driver and copied out
 //
-// bf16 tables (GemmKernels::bf16_operands, docs/precision.md): the same micro-kernel, whose
-// packing rounds every operand to bf16 (kernels/bf16-inl.h) as it copies or transposes it and
-// orders each pair of depths p as VDPBF16PS accumulates them (2q + 1 before 2q); the skinny path
-// rounds as it loads. Products of rounded operands are exact in binary32, so each element is its
-// k bf16 products accumulated in fp32.
+// bf16 tables (GemmKernels::bf16_operands, docs/precision.md), two kinds:
+// - on every target, the fp32 micro-kernel, whose packing rounds every operand to bf16
+//   (kernels/bf16-inl.h) as it copies or transposes it and orders each pair of depths as
+//   VDPBF16PS accumulates them (2q + 1 before 2q); the skinny path rounds as it loads. Products
+//   of rounded operands are exact in binary32, so each element is its k bf16 products
+//   accumulated in fp32;
+// - on AVX3 with AVX512_BF16 (kernels/gemm_bf16_dot-inl.h, GemmKernels::bf16_pairs), a
+//   micro-kernel on VDPBF16PS over panels of bf16 pairs, half the bytes of the fp32 panels:
+//     A~: for q in [0, ceil(kc/2)): MR 32-bit words, word r = bf16 A(i0+r, 2q) in its lower half
+//         and bf16 A(i0+r, 2q+1) in its upper half;
+//     B~: for q: NR words, word j = bf16 B(2q, j0+j) | bf16 B(2q+1, j0+j) << 16;
+//   an odd kc's last pair has a zero upper half. A panel is PanelDepth(kc) = ceil(kc/2) words
+//   deep where an fp32 panel is kc floats deep: the driver's offsets count in those units.
 //
 // Kernels do no allocation, no threading, no I/O and throw nothing: arguments are validated by
 // the caller (src/runtime/check.h); HWY_DASSERT guards invariants in debug builds.
@@ -78,8 +86,9 @@ using ScaleFn = void (*)(int64_t m, int64_t n, float beta, const float* bias, co
 using DotNTFn = void (*)(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                          const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
-// Runs `iters` rounds of independent FMA chains; returns a value derived from them so the work
-// cannot be elided. Flops done: iters * 2 * FmaPeakFlopsPerIter().
+// Runs `iters` rounds of independent chains of the table's multiply-add instruction (the fp32
+// FMA; VDPBF16PS in a bf16_pairs table); returns a value derived from them so the work cannot be
+// elided. Flops done: iters * 2 * GemmKernels::fma_peak_fmas_per_iter.
 using FmaPeakFn = float (*)(int64_t iters);
 
 // dst[i] = src[i] rounded to bf16 (kernels/bf16-inl.h) for i < n; dst may be src.
@@ -112,17 +121,36 @@ struct GemmKernels {
   int dot_rows;  // rows of A per dot tile (the skinny path's split granularity)
   int dot_cols;  // rows of B per dot tile
   FmaPeakFn fma_peak;
-  int64_t fma_peak_fmas_per_iter;  // FMA lanes per fma_peak iteration
+  int64_t fma_peak_fmas_per_iter;  // multiply-adds per fma_peak iteration
   RoundBf16Fn round_bf16;
   // Operands rounded to bf16 (this is a bf16 table); else fp32.
   bool bf16_operands;
-  // The same target's table in the other precision: the bf16 one from the fp32 one, the fp32 one
-  // from the bf16 one.
+  // Panels of bf16 pairs for a VDPBF16PS micro-kernel (the layout above); else panels of floats.
+  bool bf16_pairs;
+  // The same target's table in the other precision: the fp32 one from a bf16 one; from the fp32
+  // one, the bf16 table that runs on the fp32 FMA (every CPU of the target has it).
   const GemmKernels* other_precision;
 };
 
+// The depth of a packed panel in 32-bit slots (the unit of the panels' float pointers): kc for
+// panels of floats, ceil(kc / 2) for panels of bf16 pairs.
+inline int64_t PanelDepth(const GemmKernels& k, int64_t kc) {
+  return k.bf16_pairs ? (kc + 1) / 2 : kc;
+}
+
 // Kernels compiled for `target` (a single HWY_* bit), or nullptr if this build has none.
 const GemmKernels* GemmKernelsFor(int64_t target);
+
+// A registered VDPBF16PS table (kernels/registry.h), by target.
+struct Bf16DotTable {
+  int64_t target;
+  const GemmKernels* kernels;
+};
+
+// The bf16 table of `target` whose micro-kernel runs on VDPBF16PS (AVX512_BF16), or nullptr where
+// this build has none for that target. Its kernels run only on a CPU with AVX512_BF16: the target
+// layer checks (src/runtime/target.cc). Its other_precision is the target's fp32 table.
+const GemmKernels* Bf16DotKernelsFor(int64_t target);
 
 // Bitmask of HWY_* targets whose GEMM kernels registered (kernels/registry.h).
 int64_t GemmCompiledTargets();

@@ -70,43 +70,25 @@ HWY_INLINE void ActivateRows(const ActParams& act, size_t rows, int64_t n, float
   }
 }
 
-// kReadC: beta != 0 (C is loaded); kRelu: the epilogue activation. Both are template
-// parameters so that the epilogue is straight-line code over registers, without spills.
-// NV <= kNV vectors of the kNR-wide B micro-panel are used: the narrower instantiations compute
-// the right-edge tiles of C (n % kNR columns) in place, with the same per-element arithmetic.
-template <size_t MR, size_t NV, bool kReadC, bool kRelu>
-HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float* HWY_RESTRICT b,
-                            float* HWY_RESTRICT c, int64_t ldc, const UkernelParams& params) {
-  const DF d;
-  using V = hn::Vec<DF>;
-  HWY_DASSERT(hn::Lanes(d) == kLanes);
-
-  // The C tile is read or written only after the k loop: request its lines now, so that the
-  // epilogue does not wait on L2/L3 misses (C is rarely cache-resident for large products).
+// The C tile is read or written only after the k loop: its lines are requested before it, so
+// that the epilogue does not wait on L2/L3 misses (C is rarely cache-resident for large products).
+template <size_t MR, size_t NV>
+HWY_INLINE void PrefetchTile(const float* c, int64_t ldc) {
   for (size_t r = 0; r < MR; ++r) {
     const float* crow = c + static_cast<int64_t>(r) * ldc;
     for (size_t off = 0; off < NV * kLanes; off += 64 / sizeof(float)) hwy::Prefetch(crow + off);
     hwy::Prefetch(crow + NV * kLanes - 1);
   }
+}
 
-  V acc[MR][NV];
-  for (size_t r = 0; r < MR; ++r) {
-    for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
-  }
-
-  for (int64_t p = 0; p < kc; ++p) {
-    V bv[NV];
-    for (size_t v = 0; v < NV; ++v) bv[v] = hn::Load(d, b + v * kLanes);
-    for (size_t r = 0; r < MR; ++r) {
-      const V av = hn::Set(d, a[r]);
-      for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
-    }
-    a += MR;
-    b += kNR;
-  }
-
-  // Epilogue, in the order of the contract: alpha * acc, + beta * C, + bias, activation.
-  // Without a bias, +0 is added (only the sign of a zero result can differ from skipping it).
+// The epilogue of an MR x (NV vectors) tile of accumulators, in the order of the contract:
+// alpha * acc, + beta * C, + bias, activation, stored to C. Without a bias, +0 is added (only the
+// sign of a zero result can differ from skipping it). Shared by every micro-kernel of a target.
+template <size_t MR, size_t NV, bool kReadC, bool kRelu>
+HWY_INLINE void EpilogueStore(const hn::Vec<DF> (&acc)[MR][NV], float* HWY_RESTRICT c, int64_t ldc,
+                              const UkernelParams& params) {
+  const DF d;
+  using V = hn::Vec<DF>;
   const V alpha = hn::Set(d, params.alpha);
   const V beta = hn::Set(d, params.beta);
   V bias[NV];
@@ -124,6 +106,38 @@ HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float
     }
   }
   if constexpr (!kRelu) ActivateRows(params.act, MR, NV * kLanes, c, ldc);
+}
+
+// kReadC: beta != 0 (C is loaded); kRelu: the epilogue activation. Both are template
+// parameters so that the epilogue is straight-line code over registers, without spills.
+// NV <= kNV vectors of the kNR-wide B micro-panel are used: the narrower instantiations compute
+// the right-edge tiles of C (n % kNR columns) in place, with the same per-element arithmetic.
+template <size_t MR, size_t NV, bool kReadC, bool kRelu>
+HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float* HWY_RESTRICT b,
+                            float* HWY_RESTRICT c, int64_t ldc, const UkernelParams& params) {
+  const DF d;
+  using V = hn::Vec<DF>;
+  HWY_DASSERT(hn::Lanes(d) == kLanes);
+
+  PrefetchTile<MR, NV>(c, ldc);
+
+  V acc[MR][NV];
+  for (size_t r = 0; r < MR; ++r) {
+    for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(d);
+  }
+
+  for (int64_t p = 0; p < kc; ++p) {
+    V bv[NV];
+    for (size_t v = 0; v < NV; ++v) bv[v] = hn::Load(d, b + v * kLanes);
+    for (size_t r = 0; r < MR; ++r) {
+      const V av = hn::Set(d, a[r]);
+      for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
+    }
+    a += MR;
+    b += kNR;
+  }
+
+  EpilogueStore<MR, NV, kReadC, kRelu>(acc, c, ldc, params);
 }
 
 // The MR x (NV vectors) tile.

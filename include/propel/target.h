@@ -1,9 +1,12 @@
 // SIMD targets: which ones this build compiled, which one runs, and how to pin one.
 //
 // Every kernel family is compiled once per target (SSSE3, SSE4, AVX2, AVX3 on x86, plus the
-// portable scalar fallback) and the best one the CPU supports is chosen at run time. Tests and
-// benchmarks pin each target in turn; users compare targets on one CPU the same way. The
-// environment variable PROPEL_TARGET (e.g. PROPEL_TARGET=AVX2) pins a target at start-up.
+// portable scalar fallback) and the best one the CPU supports is chosen at run time. AVX3_BF16
+// is AVX3 whose bf16 GEMMs run on VDPBF16PS, for CPUs with AVX512_BF16 (AMD Zen 4, Intel Cooper
+// Lake, Sapphire Rapids and later): its fp32 kernels are AVX3's; on AVX3 itself, as on every
+// other target, bf16 GEMMs multiply the rounded operands with the fp32 FMA (docs/precision.md).
+// Tests and benchmarks pin each target in turn; users compare targets on one CPU the same way.
+// The environment variable PROPEL_TARGET (e.g. PROPEL_TARGET=AVX2) pins a target at start-up.
 #pragma once
 
 #include <cstdint>
@@ -12,9 +15,16 @@
 
 namespace propel {
 
+// What the bf16 GEMMs of a target multiply with (docs/precision.md).
+enum class Bf16Gemm {
+  kFma,  // the fp32 FMA on operands rounded to bf16 (every target's base form)
+  kDot,  // VDPBF16PS of AVX512_BF16 on bf16 pairs
+};
+
 struct Target {
-  int64_t bits = 0;       // Highway's HWY_* bit for this target
-  const char* name = "";  // "AVX3", "AVX2", "SSE4", "SSSE3", "SCALAR", ...
+  int64_t bits = 0;       // Highway's HWY_* bit of the code this target runs
+  const char* name = "";  // "AVX3_BF16", "AVX3", "AVX2", "SSE4", "SSSE3", "SCALAR", ...
+  Bf16Gemm bf16_gemm = Bf16Gemm::kFma;  // fp32 kernels are those of `bits` whatever this is
 };
 
 // Targets compiled into this build and supported by this CPU, best first.
@@ -34,5 +44,9 @@ void unpin_target();
 // (two flops per FMA lane), running independent FMA chains for at least `min_seconds`.
 // Runs on the calling thread. Used by benchmarks to report fractions of the peak.
 double measure_fma_peak_gflops(const Target& target, double min_seconds = 0.05);
+
+// The same for the multiply-adds of the target's bf16 GEMMs: VDPBF16PS chains on an AVX3_BF16
+// target (two multiply-adds per fp32 lane), the fp32 FMA on the others.
+double measure_bf16_peak_gflops(const Target& target, double min_seconds = 0.05);
 
 }  // namespace propel

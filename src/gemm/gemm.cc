@@ -147,7 +147,7 @@ Precision parse_precision(const std::string& name) {
 
 bf16 to_bf16(float x) {
   float r;
-  detail::ActiveGemmKernels().round_bf16(1, &x, &r);
+  detail::ActiveGemmKernels(Precision::kBf16).round_bf16(1, &x, &r);
   return bf16{static_cast<uint16_t>(std::bit_cast<uint32_t>(r) >> 16)};
 }
 
@@ -158,7 +158,7 @@ void to_bf16(int64_t n, const float* src, bf16* dst) {
   if (n == 0) return;
   detail::Check(src != nullptr && dst != nullptr, "propel::to_bf16",
                 "src or dst is null with n = ", n);
-  const kernels::RoundBf16Fn round = detail::ActiveGemmKernels().round_bf16;
+  const kernels::RoundBf16Fn round = detail::ActiveGemmKernels(Precision::kBf16).round_bf16;
   constexpr int64_t kChunk = 1024;
   alignas(64) float buf[kChunk];
   for (int64_t i = 0; i < n; i += kChunk) {

@@ -54,8 +54,9 @@ PackSizes BlockPackSizes(const kernels::GemmKernels& kern, const Blocking& table
   const int64_t mc = BalancedBlock(i1 - i0, table.mc, kern.mr);
   const int64_t kc = std::min(BalancedBlock(p.k, table.kc, 8), p.k);
   const int64_t nc = BalancedBlock(j1 - j0, table.nc, kern.nr);
-  return {RoundUp(std::min(mc, i1 - i0), kern.mr) * kc,
-          RoundUp(std::min(nc, j1 - j0), kern.nr) * kc};
+  const int64_t depth = kernels::PanelDepth(kern, kc);
+  return {RoundUp(std::min(mc, i1 - i0), kern.mr) * depth,
+          RoundUp(std::min(nc, j1 - j0), kern.nr) * depth};
 }
 
 }  // namespace
@@ -158,9 +159,12 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
       const int64_t kc = std::min(blk.kc, p.k - pc);
       const bool first = pc == 0;
       const bool last = pc + kc == p.k;
+      // Panel offsets in the panels' own depth units (bf16 pairs: half of kc; every k block but
+      // the last has an even depth, so the blocks before pc hold PanelDepth(pc)).
+      const int64_t depth = kernels::PanelDepth(kern, kc);
       const float* bp_block;
       if (p.b_packed != nullptr) {
-        bp_block = p.b_packed + pc * RoundUp(p.n, nr) + jc * kc;
+        bp_block = p.b_packed + kernels::PanelDepth(kern, pc) * RoundUp(p.n, nr) + jc * depth;
       } else {
         const float* bsrc = p.trans_b ? p.b + jc * p.ldb + pc : p.b + pc * p.ldb + jc;
         kern.pack_b(p.trans_b, kc, nc, bsrc, p.ldb, bpack);
@@ -179,10 +183,10 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
 
         for (int64_t ir = 0; ir < mc; ir += mr) {
           const int64_t m_tile = std::min(mr, mc - ir);
-          const float* ap = apack + ir * kc;
+          const float* ap = apack + ir * depth;
           for (int64_t jr = 0; jr < nc; jr += nr) {
             const int64_t n_tile = std::min(nr, nc - jr);
-            const float* bp = bp_block + jr * kc;
+            const float* bp = bp_block + jr * depth;
             params.bias = (last && p.bias != nullptr) ? p.bias + jc + jr : nullptr;
             float* ct = p.c + (ic + ir) * p.ldc + jc + jr;
             if (padded_c || (m_tile == mr && n_tile == nr)) {
@@ -425,7 +429,7 @@ int64_t BPackings(const kernels::GemmKernels& kern, bool trans_a, bool trans_b, 
 }
 
 int64_t PackedBFloats(const kernels::GemmKernels& kern, int64_t k, int64_t n) {
-  return k * RoundUp(n, kern.nr);
+  return kernels::PanelDepth(kern, k) * RoundUp(n, kern.nr);
 }
 
 void PackWholeB(const kernels::GemmKernels& kern, const Blocking& table, bool trans_b, int64_t k,
@@ -443,7 +447,8 @@ void PackWholeB(const kernels::GemmKernels& kern, const Blocking& table, bool tr
       const int64_t pc = (t / pieces_n) * kc_max, kc = std::min(kc_max, k - pc);
       const int64_t jc = (t % pieces_n) * piece, nc = std::min(piece, n - jc);
       const float* src = trans_b ? b + jc * ldb + pc : b + pc * ldb + jc;
-      kern.pack_b(trans_b, kc, nc, src, ldb, dst + pc * n_pad + jc * kc);
+      kern.pack_b(trans_b, kc, nc, src, ldb,
+                  dst + kernels::PanelDepth(kern, pc) * n_pad + jc * kernels::PanelDepth(kern, kc));
     }
   };
   const int64_t parts = std::min<int64_t>(std::max(threads, 1), tasks);

@@ -99,13 +99,13 @@ void RunGemm(const kernels::GemmKernels& kernels, const Blocking& blocking, cons
 // op(B) (k x n) packed whole, as the blocked path would pack it block by block: for each KC block
 // of k in order (the blocking's KC, balanced over k), ceil(n / NR) B micro-panels of that depth.
 // A problem with b_packed set reads its panels from there, so that a B used by several GEMMs (the
-// weights of a layer, read by every shard of a step) is packed once. PackedBFloats: the floats
-// PackWholeB writes (k * n rounded up to whole panels); dst is 64-byte aligned. PackWholeB runs on
-// up to `threads` threads; the packed values do not depend on them.
-// How many times RunGemm on `threads` threads packs each panel of op(B) of a problem of this
-// shape: the rows of the thread grid (each thread packs the B panels of its own block), or 0 when
-// the problem does not pack B (the skinny and transposed paths, k == 0). A B packed more than once
-// per use is worth packing whole beforehand.
+// weights of a layer, read by every shard of a step) is packed once. PackedBFloats: the float slots
+// PackWholeB writes (PanelDepth(k) * n rounded up to whole panels); dst is 64-byte aligned.
+// PackWholeB runs on up to `threads` threads; the packed values do not depend on them. How many
+// times RunGemm on `threads` threads packs each panel of op(B) of a problem of this shape: the rows
+// of the thread grid (each thread packs the B panels of its own block), or 0 when the problem does
+// not pack B (the skinny and transposed paths, k == 0). A B packed more than once per use is worth
+// packing whole beforehand.
 int64_t BPackings(const kernels::GemmKernels& kernels, bool trans_a, bool trans_b, int64_t m,
                   int64_t n, int64_t k, int threads);
 

@@ -1,4 +1,5 @@
-// SIMD target selection: available targets, pinning (API and PROPEL_TARGET), FMA peak probe.
+// SIMD target selection: available targets, pinning (API and PROPEL_TARGET), the FMA and bf16
+// dot-product peak probes.
 #include "propel/target.h"
 
 #include <algorithm>
@@ -7,6 +8,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <string>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 #include "hwy/targets.h"
 #include "propel/error.h"
@@ -16,17 +22,28 @@
 namespace propel {
 namespace {
 
-// Targets compiled and supported by this CPU, as a HWY_* bitmask. Lower bits are better targets.
-int64_t AvailableMask() { return hwy::SupportedTargets() & kernels::GemmCompiledTargets(); }
-
-// Computed once: hwy::SupportedTargets() runs CPUID, too slow for every GEMM call.
-int64_t BestTarget() {
-  static const int64_t best = [] {
-    const int64_t mask = AvailableMask();
-    return mask & -mask;  // lowest set bit = best target
-  }();
-  return best;
+// CPUID.(EAX=7, ECX=1):EAX bit 5: AVX512_BF16 (VCVTNE2PS2BF16, VCVTNEPS2BF16, VDPBF16PS). The
+// OS support of the AVX-512 state it needs is the AVX3 target's, which hwy::SupportedTargets()
+// checks.
+bool CpuHasAvx512Bf16() {
+#if HWY_ARCH_X86 && (defined(__GNUC__) || defined(__clang__))
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0 || eax < 1) return false;
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) == 0) return false;
+  return (eax & (1u << 5)) != 0;
+#else
+  return false;
+#endif
 }
+
+// Every target this build compiled, best first: each Highway target of the GEMM kernels and,
+// just before the one it extends, the variant whose bf16 GEMMs run on VDPBF16PS ("AVX3_BF16").
+// Built once; the names point into it.
+struct Compiled {
+  std::vector<Target> targets;
+  std::vector<bool> supported;  // by this CPU
+  std::vector<std::string> names;
+};
 
 std::string Upper(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
@@ -34,21 +51,52 @@ std::string Upper(std::string s) {
   return s;
 }
 
-Target MakeTarget(int64_t bits) {
-  return Target{bits, bits == HWY_SCALAR ? "SCALAR" : hwy::TargetName(bits)};
+const Compiled& CompiledTargets() {
+  static const Compiled compiled = [] {
+    Compiled c;
+    const int64_t cpu = hwy::SupportedTargets();
+    const bool bf16 = CpuHasAvx512Bf16();
+    for (int64_t bits = kernels::GemmCompiledTargets(); bits != 0; bits &= bits - 1) {
+      const int64_t t = bits & -bits;  // lowest set bit first: the better targets
+      const std::string name = t == HWY_SCALAR ? "SCALAR" : hwy::TargetName(t);
+      if (kernels::Bf16DotKernelsFor(t) != nullptr) {
+        c.names.push_back(name + "_BF16");
+        c.targets.push_back(Target{t, "", Bf16Gemm::kDot});
+        c.supported.push_back((cpu & t) != 0 && bf16);
+      }
+      c.names.push_back(name);
+      c.targets.push_back(Target{t, "", Bf16Gemm::kFma});
+      c.supported.push_back((cpu & t) != 0);
+    }
+    for (size_t i = 0; i < c.targets.size(); ++i) c.targets[i].name = c.names[i].c_str();
+    return c;
+  }();
+  return compiled;
 }
 
-int64_t ParseTarget(const std::string& name, const char* where) {
-  const std::string want = Upper(name);
-  for (int64_t bits = kernels::GemmCompiledTargets(); bits != 0; bits &= bits - 1) {
-    const int64_t t = bits & -bits;
-    if (want == MakeTarget(t).name) {
-      if ((hwy::SupportedTargets() & t) == 0) {
-        detail::Fail(ErrorCode::kUnsupported, where, "target ", want,
-                     " was compiled but this CPU does not support it");
-      }
-      return t;
+// Targets are kept as indices into CompiledTargets() plus one; 0 means "the best available".
+int BestIndex() {
+  static const int best = [] {
+    const Compiled& c = CompiledTargets();
+    for (size_t i = 0; i < c.targets.size(); ++i) {
+      if (c.supported[i]) return static_cast<int>(i) + 1;
     }
+    return 0;
+  }();
+  return best;
+}
+
+int ParseTarget(const std::string& name, const char* where) {
+  const std::string want = Upper(name);
+  const Compiled& c = CompiledTargets();
+  for (size_t i = 0; i < c.targets.size(); ++i) {
+    if (want != c.names[i]) continue;
+    if (!c.supported[i]) {
+      detail::Fail(ErrorCode::kUnsupported, where, "target ", want,
+                   " was compiled but this CPU does not support it",
+                   c.targets[i].bf16_gemm == Bf16Gemm::kDot ? " (it needs AVX512_BF16)" : "");
+    }
+    return static_cast<int>(i) + 1;
   }
   std::string known;
   for (const Target& t : available_targets())
@@ -59,44 +107,45 @@ int64_t ParseTarget(const std::string& name, const char* where) {
 
 // The target named by PROPEL_TARGET (0: unset or "best"), parsed on first use. A bad name
 // throws on every use, so the error is not lost; a pin through the API takes precedence.
-int64_t EnvironmentTarget() {
-  static const int64_t target = [] {
+int EnvironmentTarget() {
+  static const int target = [] {
     const char* env = std::getenv("PROPEL_TARGET");
-    if (env == nullptr || *env == '\0' || Upper(env) == "BEST") return int64_t{0};
+    if (env == nullptr || *env == '\0' || Upper(env) == "BEST") return 0;
     return ParseTarget(env, "PROPEL_TARGET");
   }();
   return target;
 }
 
 std::atomic<bool> g_api_pinned{false};  // pin_target/unpin_target was called
-std::atomic<int64_t> g_api_target{0};   // its target (0: the best one)
+std::atomic<int> g_api_target{0};       // its target (0: the best one)
 
-}  // namespace
-
-std::vector<Target> available_targets() {
-  std::vector<Target> out;
-  for (int64_t bits = AvailableMask(); bits != 0; bits &= bits - 1)
-    out.push_back(MakeTarget(bits & -bits));
-  return out;
+const Target& ActiveTargetEntry() {
+  const int pinned = g_api_pinned.load(std::memory_order_relaxed)
+                         ? g_api_target.load(std::memory_order_relaxed)
+                         : EnvironmentTarget();
+  const int index = pinned != 0 ? pinned : BestIndex();
+  if (index == 0) detail::Fail(ErrorCode::kInternal, "propel", "no SIMD target is available");
+  return CompiledTargets().targets[static_cast<size_t>(index - 1)];
 }
 
-Target active_target() { return MakeTarget(detail::ActiveTargetBits()); }
-
-void pin_target(const std::string& name) {
-  const bool best = name.empty() || Upper(name) == "BEST";
-  g_api_target.store(best ? 0 : ParseTarget(name, "propel::pin_target"));
-  g_api_pinned.store(true);
-}
-
-void unpin_target() {
-  g_api_target.store(0);
-  g_api_pinned.store(true);
-}
-
-double measure_fma_peak_gflops(const Target& target, double min_seconds) {
+// The GEMM table of `target` for operands in `precision`.
+const kernels::GemmKernels* GemmTable(const Target& target, Precision precision) {
   const kernels::GemmKernels* k = kernels::GemmKernelsFor(target.bits);
-  detail::Check(k != nullptr && (hwy::SupportedTargets() & target.bits) != 0,
-                "propel::measure_fma_peak_gflops", "target ", target.name, " is not available");
+  if (k == nullptr || precision == Precision::kFp32) return k;
+  return target.bf16_gemm == Bf16Gemm::kDot ? kernels::Bf16DotKernelsFor(target.bits)
+                                            : k->other_precision;
+}
+
+double MeasurePeak(const Target& target, Precision precision, double min_seconds,
+                   const char* where) {
+  const Compiled& c = CompiledTargets();
+  bool available = false;
+  for (size_t i = 0; i < c.targets.size(); ++i) {
+    available = available || (c.supported[i] && c.targets[i].bits == target.bits &&
+                              c.targets[i].bf16_gemm == target.bf16_gemm);
+  }
+  const kernels::GemmKernels* k = available ? GemmTable(target, precision) : nullptr;
+  detail::Check(k != nullptr, where, "target ", target.name, " is not available");
   using Clock = std::chrono::steady_clock;
   volatile float sink = k->fma_peak(1000);  // warm up (and wake a throttled vector unit)
   double best = 0.0;
@@ -117,21 +166,48 @@ double measure_fma_peak_gflops(const Target& target, double min_seconds) {
   return best;
 }
 
-namespace detail {
+}  // namespace
 
-int64_t ActiveTargetBits() {
-  const int64_t pinned = g_api_pinned.load(std::memory_order_relaxed)
-                             ? g_api_target.load(std::memory_order_relaxed)
-                             : EnvironmentTarget();
-  return pinned != 0 ? pinned : BestTarget();
+std::vector<Target> available_targets() {
+  std::vector<Target> out;
+  const Compiled& c = CompiledTargets();
+  for (size_t i = 0; i < c.targets.size(); ++i) {
+    if (c.supported[i]) out.push_back(c.targets[i]);
+  }
+  return out;
 }
 
+Target active_target() { return ActiveTargetEntry(); }
+
+void pin_target(const std::string& name) {
+  const bool best = name.empty() || Upper(name) == "BEST";
+  g_api_target.store(best ? 0 : ParseTarget(name, "propel::pin_target"));
+  g_api_pinned.store(true);
+}
+
+void unpin_target() {
+  g_api_target.store(0);
+  g_api_pinned.store(true);
+}
+
+double measure_fma_peak_gflops(const Target& target, double min_seconds) {
+  return MeasurePeak(target, Precision::kFp32, min_seconds, "propel::measure_fma_peak_gflops");
+}
+
+double measure_bf16_peak_gflops(const Target& target, double min_seconds) {
+  return MeasurePeak(target, Precision::kBf16, min_seconds, "propel::measure_bf16_peak_gflops");
+}
+
+namespace detail {
+
+int64_t ActiveTargetBits() { return ActiveTargetEntry().bits; }
+
 const kernels::GemmKernels& ActiveGemmKernels(Precision precision) {
-  const kernels::GemmKernels* k = kernels::GemmKernelsFor(ActiveTargetBits());
-  if (k == nullptr) Fail(ErrorCode::kInternal, "propel", "no GEMM kernels for the active target");
   const int p = static_cast<int>(precision);
   Check(p == 0 || p == 1, "propel", "unknown precision ", p);
-  return precision == Precision::kBf16 ? *k->other_precision : *k;
+  const kernels::GemmKernels* k = GemmTable(ActiveTargetEntry(), precision);
+  if (k == nullptr) Fail(ErrorCode::kInternal, "propel", "no GEMM kernels for the active target");
+  return *k;
 }
 
 const kernels::ElementwiseKernels& ActiveElementwiseKernels() {

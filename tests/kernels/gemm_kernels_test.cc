@@ -4,6 +4,7 @@
 // references.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -281,6 +282,181 @@ TEST_P(GemmKernelsTest, FmaPeakKernelRuns) {
   const float v = K().fma_peak(100);
   EXPECT_TRUE(std::isfinite(v));
   EXPECT_GT(K().fma_peak_fmas_per_iter, 0);
+}
+
+// The VDPBF16PS tables (kernels/gemm_bf16_dot-inl.h) of the targets this CPU runs them on.
+std::vector<int64_t> Bf16DotTargets() {
+  std::vector<int64_t> out;
+  for (const Target& t : available_targets()) {
+    if (t.bf16_gemm == Bf16Gemm::kDot) out.push_back(t.bits);
+  }
+  return out;
+}
+
+uint32_t Bf16Bits(float v) { return std::bit_cast<uint32_t>(ref::Bf16(v)) >> 16; }
+
+uint32_t PanelWord(const float* panel, int64_t index) {
+  uint32_t w;
+  std::memcpy(&w, panel + index, sizeof(w));
+  return w;
+}
+
+// The pair panels: word (q, r) of a W-wide panel holds bf16 of depth 2q in its lower half and of
+// 2q + 1 in its upper half (zero past an odd kc), rows or columns past the matrix zero, panels
+// ceil(kc / 2) words deep; checked against the scalar rounding for every row kernel's A panels
+// and for B, both transposes, odd and even kc, kc past the gathered layout's 16-depth chunks.
+TEST(Bf16DotKernels, PackPairPanels) {
+  const auto targets = Bf16DotTargets();
+  if (targets.empty()) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
+  for (const int64_t target : targets) {
+    const kernels::GemmKernels& K = *kernels::Bf16DotKernelsFor(target);
+    ASSERT_TRUE(K.bf16_operands && K.bf16_pairs);
+    EXPECT_EQ(K.target, target);
+    EXPECT_EQ(K.other_precision, kernels::GemmKernelsFor(target));
+    for (int64_t kc : {1, 2, 3, 4, 9, 17, 33, 40}) {
+      EXPECT_EQ(kernels::PanelDepth(K, kc), (kc + 1) / 2);
+      const int64_t kq = (kc + 1) / 2;
+      for (bool trans : {false, true}) {
+        // A, every row kernel's panels (the blocked path's among them).
+        for (const int64_t mr : RowCounts(K)) {
+          for (int64_t mc : {int64_t{1}, mr - 1, mr, 2 * mr + 3}) {
+            if (mc < 1) continue;
+            const int64_t lda = (trans ? mc : kc) + 3;
+            const auto a = test::RandomVector(static_cast<size_t>((trans ? kc : mc) * lda), 7);
+            const int64_t panels = (mc + mr - 1) / mr;
+            auto dst = hwy::AllocateAligned<float>(static_cast<size_t>(panels * mr * kq));
+            K.pack_a_rows[mr - 1](trans, mc, kc, a.data(), lda, dst.get());
+            auto at = [&](int64_t i, int64_t p) -> float {
+              if (i >= mc || p >= kc) return 0.0f;
+              return trans ? a[p * lda + i] : a[i * lda + p];
+            };
+            for (int64_t i = 0; i < panels * mr; ++i) {
+              for (int64_t q = 0; q < kq; ++q) {
+                const uint32_t want = Bf16Bits(at(i, 2 * q)) | Bf16Bits(at(i, 2 * q + 1)) << 16;
+                const uint32_t got = PanelWord(dst.get(), (i / mr) * mr * kq + q * mr + i % mr);
+                ASSERT_EQ(got, want) << "A i=" << i << " q=" << q << " mr=" << mr << " mc=" << mc
+                                     << " kc=" << kc << " trans=" << trans;
+              }
+            }
+          }
+        }
+        // B.
+        const int64_t nr = K.nr;
+        for (int64_t nc : {int64_t{1}, nr - 1, nr, 2 * nr + 5}) {
+          const int64_t ldb = (trans ? kc : nc) + 3;
+          const auto b = test::RandomVector(static_cast<size_t>((trans ? nc : kc) * ldb), 8);
+          const int64_t panels = (nc + nr - 1) / nr;
+          auto dst = hwy::AllocateAligned<float>(static_cast<size_t>(panels * nr * kq));
+          K.pack_b(trans, kc, nc, b.data(), ldb, dst.get());
+          auto bt = [&](int64_t p, int64_t j) -> float {
+            if (j >= nc || p >= kc) return 0.0f;
+            return trans ? b[j * ldb + p] : b[p * ldb + j];
+          };
+          for (int64_t j = 0; j < panels * nr; ++j) {
+            for (int64_t q = 0; q < kq; ++q) {
+              const uint32_t want = Bf16Bits(bt(2 * q, j)) | Bf16Bits(bt(2 * q + 1, j)) << 16;
+              const uint32_t got = PanelWord(dst.get(), (j / nr) * nr * kq + q * nr + j % nr);
+              ASSERT_EQ(got, want) << "B j=" << j << " q=" << q << " nc=" << nc << " kc=" << kc
+                                   << " trans=" << trans;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The VDPBF16PS micro-kernels (the full tile, every row kernel, every right-edge width) against a
+// scalar model of the instruction, bit for bit: per element and pair, acc + a1 b1 then + a0 b0,
+// each sum rounded to binary32 (the products of bf16 values are exact), then the epilogue of the
+// contract in its order (alpha * acc, fma with beta * C, + bias, ReLU).
+TEST(Bf16DotKernels, MicroKernelsMatchTheInstructionModelBitwise) {
+  const auto targets = Bf16DotTargets();
+  if (targets.empty()) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
+  for (const int64_t target : targets) {
+    const kernels::GemmKernels& K = *kernels::Bf16DotKernelsFor(target);
+    const int64_t nr = K.nr, lanes = K.lanes;
+    std::vector<std::pair<int64_t, kernels::UkernelFn>> kernels_to_test;  // (rows, kernel)
+    for (const int64_t mr : RowCounts(K)) kernels_to_test.emplace_back(mr, K.ukernel_rows[mr - 1]);
+    for (int64_t kc : {1, 2, 7, 64, 301}) {
+      const int64_t kq = (kc + 1) / 2;
+      for (const auto& [mr, ukernel] : kernels_to_test) {
+        // Operands as bf16 values, packed as pair words.
+        std::vector<float> av(static_cast<size_t>(mr * 2 * kq), 0.0f);
+        std::vector<float> bv(static_cast<size_t>(nr * 2 * kq), 0.0f);
+        const auto ar = test::RandomVector(av.size(), 21), br = test::RandomVector(bv.size(), 22);
+        auto ap = hwy::AllocateAligned<float>(static_cast<size_t>(mr * kq));
+        auto bp = hwy::AllocateAligned<float>(static_cast<size_t>(nr * kq));
+        for (int64_t q = 0; q < kq; ++q) {
+          for (int64_t h = 0; h < 2 && 2 * q + h < kc; ++h) {
+            for (int64_t i = 0; i < mr; ++i)
+              av[(2 * q + h) * mr + i] = ref::Bf16(ar[(2 * q + h) * mr + i]);
+            for (int64_t j = 0; j < nr; ++j)
+              bv[(2 * q + h) * nr + j] = ref::Bf16(br[(2 * q + h) * nr + j]);
+          }
+          for (int64_t i = 0; i < mr; ++i) {
+            const uint32_t w = Bf16Bits(av[2 * q * mr + i]) | Bf16Bits(av[(2 * q + 1) * mr + i])
+                                                                  << 16;
+            std::memcpy(ap.get() + q * mr + i, &w, sizeof(w));
+          }
+          for (int64_t j = 0; j < nr; ++j) {
+            const uint32_t w = Bf16Bits(bv[2 * q * nr + j]) | Bf16Bits(bv[(2 * q + 1) * nr + j])
+                                                                  << 16;
+            std::memcpy(bp.get() + q * nr + j, &w, sizeof(w));
+          }
+        }
+        const auto bias = test::RandomVector(static_cast<size_t>(nr), 23);
+        const int64_t ldc = nr + 3;
+        for (float alpha : {1.0f, -0.5f}) {
+          for (float beta : {0.0f, 0.25f}) {
+            for (auto act : {kernels::Act::kIdentity, kernels::Act::kRelu}) {
+              const auto c_in = test::RandomVector(static_cast<size_t>(mr * ldc), 24);
+              const kernels::UkernelParams params{alpha, beta, bias.data(),
+                                                  kernels::ActParams{act, 0.0f, nullptr}};
+              auto c = c_in;
+              ukernel(kc, ap.get(), bp.get(), c.data(), ldc, params);
+              for (int64_t i = 0; i < mr; ++i) {
+                for (int64_t j = 0; j < ldc; ++j) {
+                  float want = c_in[i * ldc + j];  // outside the tile: untouched
+                  if (j < nr) {
+                    float acc = 0.0f;
+                    for (int64_t q = 0; q < kq; ++q) {
+                      acc = acc + av[(2 * q + 1) * mr + i] * bv[(2 * q + 1) * nr + j];
+                      acc = acc + av[2 * q * mr + i] * bv[2 * q * nr + j];
+                    }
+                    float out = alpha * acc;
+                    if (beta != 0.0f) out = std::fma(beta, c_in[i * ldc + j], out);
+                    out = out + bias[j];
+                    if (act == kernels::Act::kRelu && out < 0.0f) out = 0.0f;
+                    want = out;
+                  }
+                  ASSERT_EQ(std::bit_cast<uint32_t>(c[i * ldc + j]), std::bit_cast<uint32_t>(want))
+                      << "mr=" << mr << " kc=" << kc << " i=" << i << " j=" << j << " got "
+                      << c[i * ldc + j] << " want " << want;
+                }
+              }
+              // The right-edge kernels of the blocked path: their columns of the same tile.
+              if (mr != K.mr) continue;
+              for (int64_t v = 1; v <= nr / lanes; ++v) {
+                auto narrow = c_in;
+                K.ukernel_cols[v - 1](kc, ap.get(), bp.get(), narrow.data(), ldc, params);
+                for (int64_t i = 0; i < mr; ++i) {
+                  for (int64_t j = 0; j < ldc; ++j) {
+                    const float want = j < v * lanes ? c[i * ldc + j] : c_in[i * ldc + j];
+                    ASSERT_EQ(std::bit_cast<uint32_t>(narrow[i * ldc + j]),
+                              std::bit_cast<uint32_t>(want))
+                        << "v=" << v << " i=" << i << " j=" << j;
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    EXPECT_TRUE(std::isfinite(K.fma_peak(100)));
+    EXPECT_EQ(K.fma_peak_fmas_per_iter % (2 * K.lanes), 0);  // two multiply-adds per lane
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTargets, GemmKernelsTest,

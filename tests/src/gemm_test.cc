@@ -399,6 +399,65 @@ TEST_P(GemmTargetTest, Bf16RoundingMatchesTheScalarReference) {
   EXPECT_TRUE(std::signbit(ref::Bf16(-std::numeric_limits<float>::denorm_min())));
 }
 
+// A target whose bf16 GEMMs run on VDPBF16PS gives, bit for bit, what its base target's bf16
+// GEMMs give with the fp32 FMA on rounded operands in pair order (kernels/gemm_bf16_dot-inl.h):
+// every path (blocked with edge tiles and row kernels, transposed, skinny), every transpose case,
+// odd and even k, alpha and beta, more than one k block. The operands keep every partial sum far
+// from the denormal range, where the two are documented to differ.
+TEST(GemmBf16Dot, MatchesTheFmaOnRoundedOperandsBitwise) {
+  int tested = 0;
+  for (const Target& t : available_targets()) {
+    if (t.bf16_gemm != Bf16Gemm::kDot) continue;
+    std::string base;
+    for (const Target& u : available_targets()) {
+      if (u.bits == t.bits && u.bf16_gemm == Bf16Gemm::kFma) base = u.name;
+    }
+    ASSERT_FALSE(base.empty()) << t.name;
+    ++tested;
+    const std::vector<Case> cases = {
+        {64, 1024, 784, false, true, 1.0f, 0.0f, 0},    // a forward layer
+        {256, 784, 1024, false, false, 1.0f, 0.0f, 0},  // an input gradient
+        {1024, 784, 256, true, false, 1.0f, 0.0f, 0},   // a weight gradient
+        {10, 1024, 256, true, false, 1.0f, 0.0f, 0},    // a 10-row weight gradient (row kernels)
+        {256, 10, 1024, false, false, 1.0f, 0.0f, 0},   // a 10-wide output (transposed path)
+        {256, 10, 1023, false, true, 1.0f, 0.0f, 0},    // the skinny path, odd k
+        {37, 53, 1, false, false, 1.0f, 0.0f, 1},      {37, 53, 3, true, true, -0.5f, 0.25f, 3},
+        {101, 97, 1201, true, true, 0.75f, 1.0f, 2},   {9, 200, 17, false, true, 2.0f, -1.0f, 0},
+        {200, 9, 17, true, false, 1.0f, 0.0f, 5},      {48, 48, 2, false, false, 1.0f, 0.5f, 0},
+    };
+    for (size_t ci = 0; ci < cases.size(); ++ci) {
+      const Case& cs = cases[ci];
+      const int64_t lda = (cs.ta ? cs.m : cs.k) + cs.pad, ldb = (cs.tb ? cs.k : cs.n) + cs.pad;
+      const int64_t ldc = cs.n + cs.pad;
+      // Values in [-1, 1): partial sums of order 1, never below 2^-126 (nor exactly zero).
+      const auto a = RandomVector(static_cast<size_t>((cs.ta ? cs.k : cs.m) * lda), 90 + ci);
+      const auto b = RandomVector(static_cast<size_t>((cs.tb ? cs.n : cs.k) * ldb), 190 + ci);
+      const auto c0 = RandomVector(static_cast<size_t>(cs.m * ldc), 290 + ci);
+      std::vector<float> c_dot = c0, c_fma = c0;
+      const Trans ta = cs.ta ? Trans::kYes : Trans::kNo, tb = cs.tb ? Trans::kYes : Trans::kNo;
+      {
+        ScopedTarget pin(t.name);
+        gemm_bf16(ta, tb, cs.m, cs.n, cs.k, cs.alpha, a.data(), lda, b.data(), ldb, cs.beta,
+                  c_dot.data(), ldc);
+      }
+      {
+        ScopedTarget pin(base);
+        gemm_bf16(ta, tb, cs.m, cs.n, cs.k, cs.alpha, a.data(), lda, b.data(), ldb, cs.beta,
+                  c_fma.data(), ldc);
+      }
+      int64_t bad = 0;
+      for (size_t i = 0; i < c_dot.size(); ++i) {
+        if (std::bit_cast<uint32_t>(c_dot[i]) != std::bit_cast<uint32_t>(c_fma[i]) && ++bad <= 3) {
+          ADD_FAILURE() << t.name << " vs " << base << ", case " << ci << " element " << i << ": "
+                        << c_dot[i] << " vs " << c_fma[i];
+        }
+      }
+      ASSERT_EQ(bad, 0) << "case " << ci;
+    }
+  }
+  if (tested == 0) GTEST_SKIP() << "this CPU has no target with a VDPBF16PS kernel";
+}
+
 // Callers on several threads at once each get their own packing buffers and the same answer.
 TEST_P(GemmTargetTest, ConcurrentCallersAgree) {
   const int64_t m = 150, n = 170, k = 190;

@@ -1,30 +1,37 @@
-// Target listing and pinning, and the FMA peak probe.
+// Target listing and pinning, the bf16 variants of a target, and the peak probes.
 #include <gtest/gtest.h>
 
 #include <string>
 
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
 #include "propel/error.h"
 #include "propel/target.h"
+#include "src/runtime/target.h"
 #include "tests/test_util.h"
 
 namespace propel {
 namespace {
+
+using test::ScopedTarget;
 
 TEST(Target, ScalarFallbackAlwaysAvailableAndBestIsFirst) {
   const auto targets = available_targets();
   ASSERT_FALSE(targets.empty());
   EXPECT_EQ(std::string(targets.back().name), "SCALAR");
   unpin_target();
-  EXPECT_EQ(active_target().bits, targets.front().bits);
+  EXPECT_EQ(std::string(active_target().name), targets.front().name);
 }
 
 TEST(Target, PinEachAndUnpin) {
   for (const Target& t : available_targets()) {
     pin_target(t.name);
     EXPECT_EQ(active_target().bits, t.bits);
+    EXPECT_EQ(std::string(active_target().name), t.name);
+    EXPECT_EQ(active_target().bf16_gemm, t.bf16_gemm);
   }
   pin_target("best");
-  EXPECT_EQ(active_target().bits, available_targets().front().bits);
+  EXPECT_EQ(std::string(active_target().name), available_targets().front().name);
   pin_target("scalar");  // case-insensitive
   EXPECT_EQ(std::string(active_target().name), "SCALAR");
   unpin_target();
@@ -44,6 +51,35 @@ TEST(Target, UnknownTargetIsAClearError) {
 TEST(Target, FmaPeakIsPositiveOnEveryTarget) {
   for (const Target& t : available_targets()) {
     EXPECT_GT(measure_fma_peak_gflops(t, 0.001), 0.0) << t.name;
+    EXPECT_GT(measure_bf16_peak_gflops(t, 0.001), 0.0) << t.name;
+  }
+}
+
+// A target whose bf16 GEMMs have their own kernels (AVX3_BF16) is its base target everywhere
+// else: the same fp32 GEMM table and element-wise kernels; its bf16 table is the pair-panel one.
+// Listed just before its base target.
+TEST(Target, Bf16VariantsShareEverythingButTheBf16Gemm) {
+  const auto targets = available_targets();
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const Target& t = targets[i];
+    ScopedTarget pin(t.name);
+    const kernels::GemmKernels& bf16 = detail::ActiveGemmKernels(Precision::kBf16);
+    const kernels::GemmKernels& fp32 = detail::ActiveGemmKernels(Precision::kFp32);
+    EXPECT_TRUE(bf16.bf16_operands) << t.name;
+    EXPECT_FALSE(fp32.bf16_operands) << t.name;
+    EXPECT_EQ(&fp32, kernels::GemmKernelsFor(t.bits)) << t.name;
+    EXPECT_EQ(&detail::ActiveElementwiseKernels(), kernels::ElementwiseKernelsFor(t.bits));
+    if (t.bf16_gemm == Bf16Gemm::kFma) {
+      EXPECT_EQ(&bf16, fp32.other_precision) << t.name;
+      EXPECT_FALSE(bf16.bf16_pairs) << t.name;
+      continue;
+    }
+    EXPECT_TRUE(bf16.bf16_pairs) << t.name;
+    EXPECT_EQ(bf16.other_precision, &fp32) << t.name;
+    ASSERT_LT(i + 1, targets.size()) << t.name;
+    EXPECT_EQ(targets[i + 1].bits, t.bits) << t.name << " is not followed by its base target";
+    EXPECT_EQ(targets[i + 1].bf16_gemm, Bf16Gemm::kFma);
+    EXPECT_EQ(std::string(t.name), std::string(targets[i + 1].name) + "_BF16");
   }
 }
 
