@@ -494,6 +494,16 @@ bool Bf16DotTarget(const std::string& name) {
   return false;
 }
 
+// What the bf16 GEMMs of a target multiply with, for the context (bf16_dot_product:<target>).
+const char* Bf16DotProduct(const std::string& name) {
+  for (const Target& t : available_targets()) {
+    if (name != t.name) continue;
+    if (t.bf16_gemm == Bf16Gemm::kAmx) return "TDPBF16PS (AMX-BF16 tiles)";
+    if (t.bf16_gemm == Bf16Gemm::kDot) return "VDPBF16PS (AVX512_BF16)";
+  }
+  return "fp32 FMA on operands rounded to bf16 (no native bf16 kernel)";
+}
+
 bool Wants(const SuiteOptions& o, const std::string& family) {
   return o.families.empty() ||
          std::find(o.families.begin(), o.families.end(), family) != o.families.end();
@@ -769,10 +779,7 @@ void AddSuiteContext(const SuiteOptions& o, const Limits& limits) {
     benchmark::AddCustomContext("fma_peak_gflops_per_core:" + target, Format(gflops));
   for (const auto& [target, gflops] : limits.bf16_peak_gflops) {
     benchmark::AddCustomContext("bf16_peak_gflops_per_core:" + target, Format(gflops));
-    benchmark::AddCustomContext(
-        "bf16_dot_product:" + target,
-        Bf16DotTarget(target) ? "VDPBF16PS (AVX512_BF16)"
-                              : "fp32 FMA on operands rounded to bf16 (no native bf16 kernel)");
+    benchmark::AddCustomContext("bf16_dot_product:" + target, Bf16DotProduct(target));
   }
   if (limits.copy_bandwidth_gbs > 0.0)
     benchmark::AddCustomContext("copy_bandwidth_gbs", Format(limits.copy_bandwidth_gbs));

@@ -5,6 +5,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
+#include "kernels/gemm_bf16_amx-inl.h"
 #include "kernels/gemm_bf16_dot-inl.h"
 #include "kernels/gemm_dot-inl.h"
 #include "kernels/gemm_pack-inl.h"
@@ -73,6 +74,11 @@ constexpr GemmKernels Table(const GemmKernels* other) {
       &RoundBf16N,
       kBf16,
       false,
+      1,
+      8,
+      false,
+      nullptr,
+      nullptr,
       other,
   };
 }
@@ -137,11 +143,58 @@ constexpr GemmKernels kGemmKernelsBf16Dot = {
     &RoundBf16Dot,
     true,
     true,
+    1,
+    8,
+    false,
+    nullptr,
+    nullptr,
     &kGemmKernels,
 };
 constexpr Bf16DotTable kBf16DotTable = {HWY_TARGET, &kGemmKernelsBf16Dot};
 PROPEL_REGISTER_TARGET_TABLE(Bf16DotTable, &kBf16DotTable);
 #endif  // PROPEL_HAVE_BF16_DOT
+
+#ifdef PROPEL_HAVE_BF16_AMX
+// The bf16 table on AMX tiles (kernels/gemm_bf16_amx-inl.h): one 32 x 32 kernel, which is also
+// the right-edge and the only row kernel (the driver computes narrower edges into a scratch
+// tile); the skinny path and the scaling are the emulated bf16 table's.
+constexpr GemmKernels kGemmKernelsBf16Amx = {
+    HWY_TARGET,
+    static_cast<int>(kAmxRows),
+    static_cast<int>(kAmxCols),
+    static_cast<int>(kLanes),
+    &UkernelAmx,
+    {nullptr, &UkernelAmx, nullptr, nullptr},
+    &PackAAmx,
+    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, &UkernelAmx},
+    {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+     nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, &PackAAmx},
+    &PackBAmx,
+    &ScaleC,
+    &DotNTBf16,
+    static_cast<int>(kDotRows),
+    static_cast<int>(kDotCols),
+    &AmxPeak,
+    kAmxPeakMacsPerIter,
+    &RoundBf16Dot,
+    true,
+    true,
+    static_cast<int>(kAmxStepPairs),
+    static_cast<int>(2 * kAmxStepPairs),
+    true,
+    &AmxBegin,
+    &AmxEnd,
+    &kGemmKernels,
+};
+static_assert(kAmxRows == kMaxTileRows, "the AMX tile is the tallest row kernel");
+constexpr Bf16AmxTable kBf16AmxTable = {HWY_TARGET, &kGemmKernelsBf16Amx};
+PROPEL_REGISTER_TARGET_TABLE(Bf16AmxTable, &kBf16AmxTable);
+#endif  // PROPEL_HAVE_BF16_AMX
 
 }  // namespace propel::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
@@ -153,6 +206,11 @@ const GemmKernels* GemmKernelsFor(int64_t target) { return TargetTables<GemmKern
 
 const GemmKernels* Bf16DotKernelsFor(int64_t target) {
   const Bf16DotTable* t = TargetTables<Bf16DotTable>::For(target);
+  return t != nullptr ? t->kernels : nullptr;
+}
+
+const GemmKernels* Bf16AmxKernelsFor(int64_t target) {
+  const Bf16AmxTable* t = TargetTables<Bf16AmxTable>::For(target);
   return t != nullptr ? t->kernels : nullptr;
 }
 

@@ -33,7 +33,13 @@
 //         and bf16 A(i0+r, 2q+1) in its upper half;
 //     B~: for q: NR words, word j = bf16 B(2q, j0+j) | bf16 B(2q+1, j0+j) << 16;
 //   an odd kc's last pair has a zero upper half. A panel is PanelDepth(kc) = ceil(kc/2) words
-//   deep where an fp32 panel is kc floats deep: the driver's offsets count in those units.
+//   deep where an fp32 panel is kc floats deep: the driver's offsets count in those units;
+// - on AVX3 with AMX-BF16 (kernels/gemm_bf16_amx-inl.h), a 32 x 32 micro-kernel on TDPBF16PS
+//   tiles: B~ as above, A~ row-major (GemmKernels::a_rows: row r's PanelDepth(kc) words
+//   contiguous, the layout of an A tile), both padded with zero pairs to whole tile steps of 16
+//   pairs (GemmKernels::pair_block); the driver cuts k into blocks of multiples of 32
+//   (GemmKernels::kc_step) and calls begin / end around each thread's micro-kernel calls (the
+//   tile configuration).
 //
 // Kernels do no allocation, no threading, no I/O and throw nothing: arguments are validated by
 // the caller (src/runtime/check.h); HWY_DASSERT guards invariants in debug builds.
@@ -97,7 +103,7 @@ using RoundBf16Fn = void (*)(int64_t n, const float* src, float* dst);
 // Most vectors in one micro-tile row (nr / lanes) on any target.
 constexpr int kMaxTileVectors = 4;
 // Most micro-tile rows (mr) on any target.
-constexpr int kMaxTileRows = 8;
+constexpr int kMaxTileRows = 32;
 
 struct GemmKernels {
   int64_t target;     // HWY_* bit of the target these kernels were compiled for
@@ -125,17 +131,31 @@ struct GemmKernels {
   RoundBf16Fn round_bf16;
   // Operands rounded to bf16 (this is a bf16 table); else fp32.
   bool bf16_operands;
-  // Panels of bf16 pairs for a VDPBF16PS micro-kernel (the layout above); else panels of floats.
+  // Panels of bf16 pairs (the layouts above); else panels of floats.
   bool bf16_pairs;
+  // Pairs per k step of the micro-kernel: panels are padded with zero pairs to a multiple (1; the
+  // AMX kernel's 16).
+  int pair_block;
+  // k blocks other than a GEMM's last are multiples of this many depths (8; the AMX kernel's 32:
+  // whole tile steps, so that the panels of the blocks before depth pc hold PanelDepth(pc)).
+  int kc_step;
+  // A~ micro-panels row-major (the AMX layout); else k-major.
+  bool a_rows;
+  // Called on the calling thread before its first and after its last micro-kernel call of a
+  // block of C (the AMX kernel's tile configuration and release), or nullptr. The kernels of such
+  // a table run only between the two.
+  void (*begin)();
+  void (*end)();
   // The same target's table in the other precision: the fp32 one from a bf16 one; from the fp32
   // one, the bf16 table that runs on the fp32 FMA (every CPU of the target has it).
   const GemmKernels* other_precision;
 };
 
 // The depth of a packed panel in 32-bit slots (the unit of the panels' float pointers): kc for
-// panels of floats, ceil(kc / 2) for panels of bf16 pairs.
+// panels of floats, ceil(kc / 2) for panels of bf16 pairs, rounded up to whole pair blocks.
 inline int64_t PanelDepth(const GemmKernels& k, int64_t kc) {
-  return k.bf16_pairs ? (kc + 1) / 2 : kc;
+  if (!k.bf16_pairs) return kc;
+  return ((kc + 1) / 2 + k.pair_block - 1) / k.pair_block * k.pair_block;
 }
 
 // Kernels compiled for `target` (a single HWY_* bit), or nullptr if this build has none.
@@ -146,6 +166,18 @@ struct Bf16DotTable {
   int64_t target;
   const GemmKernels* kernels;
 };
+
+// A registered AMX table, by target.
+struct Bf16AmxTable {
+  int64_t target;
+  const GemmKernels* kernels;
+};
+
+// The bf16 table of `target` whose micro-kernel runs on AMX-BF16 tiles (TDPBF16PS), or nullptr
+// where this build has none. Its kernels run only where the CPU has AMX-BF16 and AVX512_BF16 and
+// the process was granted the tile data state: the target layer checks and asks
+// (src/runtime/target.cc). Its other_precision is the target's fp32 table.
+const GemmKernels* Bf16AmxKernelsFor(int64_t target);
 
 // The bf16 table of `target` whose micro-kernel runs on VDPBF16PS (AVX512_BF16), or nullptr where
 // this build has none for that target. Its kernels run only on a CPU with AVX512_BF16: the target

@@ -88,20 +88,26 @@ PROPEL_ATTR_BF16_DOT HWY_INLINE void PairRow(int64_t cols, const float* HWY_REST
 }
 
 // The copied layouts (A transposed, B not): depth p of column j at src[p * ld + j], `total`
-// columns into ceil(total / W) panels of W columns, each PanelDepth(kc) * W words. Four pairs
-// (eight source rows, as the fp32 packing's row groups) per visit of a panel.
+// columns into ceil(total / W) panels of W columns, each kd * W words (kd >= ceil(kc / 2): the
+// pairs past kc zero). Four pairs (eight source rows, as the fp32 packing's row groups) per visit
+// of a panel.
 template <size_t W>
 PROPEL_ATTR_BF16_DOT void PackPairsCopy(int64_t total, int64_t kc, const float* HWY_RESTRICT src,
-                                        int64_t ld, float* HWY_RESTRICT dst) {
+                                        int64_t ld, float* HWY_RESTRICT dst, int64_t kd) {
   constexpr int64_t kGroup = 4;
   const int64_t w = static_cast<int64_t>(W);
   const int64_t kq = (kc + 1) / 2;
   const int64_t panels = (total + w - 1) / w;
+  if (kd > kq) {
+    for (int64_t jp = 0; jp < panels; ++jp) {
+      memset(dst + jp * w * kd + kq * w, 0, static_cast<size_t>((kd - kq) * w) * sizeof(float));
+    }
+  }
   for (int64_t q0 = 0; q0 < kq; q0 += kGroup) {
     const int64_t q1 = HWY_MIN(q0 + kGroup, kq);
     for (int64_t jp = 0; jp < panels; ++jp) {
       const int64_t cols = HWY_MIN(w, total - jp * w);
-      float* panel = dst + jp * w * kq;
+      float* panel = dst + jp * w * kd;
       for (int64_t q = q0; q < q1; ++q) {
         const float* even = src + 2 * q * ld + jp * w;
         PairRow<W>(cols, even, 2 * q + 1 < kc ? even + ld : nullptr, panel + q * w);
@@ -111,18 +117,20 @@ PROPEL_ATTR_BF16_DOT void PackPairsCopy(int64_t total, int64_t kc, const float* 
 }
 
 // The gathered layouts (A not transposed, B transposed): depth p of row r at src[r * ld + p],
-// `total` rows into panels of W. Each panel is gathered kChunk depths at a time into a k-major
-// fp32 block in L1 by the fp32 packing's register transposes, whose row pairs are then converted.
+// `total` rows into panels of W, kd words deep as PackPairsCopy. Each panel is gathered kChunk
+// depths at a time into a k-major fp32 block in L1 by the fp32 packing's register transposes,
+// whose row pairs are then converted.
 template <size_t W>
 PROPEL_ATTR_BF16_DOT void PackPairsGather(int64_t total, int64_t kc, const float* HWY_RESTRICT src,
-                                          int64_t ld, float* HWY_RESTRICT dst) {
+                                          int64_t ld, float* HWY_RESTRICT dst, int64_t kd) {
   constexpr int64_t kChunk = 16;  // even: whole pairs per chunk
   const int64_t w = static_cast<int64_t>(W);
   const int64_t kq = (kc + 1) / 2;
   alignas(64) float block[kChunk * W];
   for (int64_t i = 0; i < total; i += w) {
     const int64_t rows = HWY_MIN(w, total - i);
-    float* panel = dst + i * kq;
+    float* panel = dst + i * kd;
+    if (kd > kq) memset(panel + kq * w, 0, static_cast<size_t>((kd - kq) * w) * sizeof(float));
     for (int64_t p0 = 0; p0 < kc; p0 += kChunk) {
       const int64_t depths = HWY_MIN(kChunk, kc - p0);
       PackGather<W, false>(rows, depths, src + i * ld + p0, ld, block);
@@ -138,17 +146,17 @@ PROPEL_ATTR_BF16_DOT void PackPairsGather(int64_t total, int64_t kc, const float
 template <size_t W>
 void PackAPairs(bool trans, int64_t mc, int64_t kc, const float* a, int64_t lda, float* dst) {
   if (trans) {
-    PackPairsCopy<W>(mc, kc, a, lda, dst);
+    PackPairsCopy<W>(mc, kc, a, lda, dst, (kc + 1) / 2);
   } else {
-    PackPairsGather<W>(mc, kc, a, lda, dst);
+    PackPairsGather<W>(mc, kc, a, lda, dst, (kc + 1) / 2);
   }
 }
 
 void PackBPairs(bool trans, int64_t kc, int64_t nc, const float* b, int64_t ldb, float* dst) {
   if (trans) {
-    PackPairsGather<kNR>(nc, kc, b, ldb, dst);
+    PackPairsGather<kNR>(nc, kc, b, ldb, dst, (kc + 1) / 2);
   } else {
-    PackPairsCopy<kNR>(nc, kc, b, ldb, dst);
+    PackPairsCopy<kNR>(nc, kc, b, ldb, dst, (kc + 1) / 2);
   }
 }
 

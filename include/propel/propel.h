@@ -158,8 +158,8 @@ PROPEL_API int propel_set_num_threads(int n);
 PROPEL_API int propel_get_num_threads(void);
 PROPEL_API int propel_set_executor(int executor);
 
-/* SIMD target: pin by name ("AVX3", "AVX2", "SSE4", "SSSE3", "SCALAR"; "best" or NULL unpins)
- * and query the active one. */
+/* SIMD target: pin by name ("AVX3_AMX", "AVX3_BF16", "AVX3", "AVX2", "SSE4", "SSSE3",
+ * "SCALAR"; "best" or NULL unpins) and query the active one. */
 PROPEL_API int propel_set_target(const char* name);
 PROPEL_API const char* propel_get_target(void);
 

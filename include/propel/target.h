@@ -1,10 +1,12 @@
 // SIMD targets: which ones this build compiled, which one runs, and how to pin one.
 //
 // Every kernel family is compiled once per target (SSSE3, SSE4, AVX2, AVX3 on x86, plus the
-// portable scalar fallback) and the best one the CPU supports is chosen at run time. AVX3_BF16
-// is AVX3 whose bf16 GEMMs run on VDPBF16PS, for CPUs with AVX512_BF16 (AMD Zen 4, Intel Cooper
-// Lake, Sapphire Rapids and later): its fp32 kernels are AVX3's; on AVX3 itself, as on every
-// other target, bf16 GEMMs multiply the rounded operands with the fp32 FMA (docs/precision.md).
+// portable scalar fallback) and the best one the CPU supports is chosen at run time. Two
+// variants of AVX3 differ from it in their bf16 GEMMs only (their fp32 and element-wise kernels
+// are AVX3's): AVX3_AMX runs them on AMX-BF16 tiles (Intel Sapphire Rapids and later), AVX3_BF16
+// on VDPBF16PS (AVX512_BF16: AMD Zen 4, Intel Cooper Lake and later); on AVX3 itself, as on
+// every other target, bf16 GEMMs multiply the rounded operands with the fp32 FMA. All three give
+// the same bf16 results (docs/precision.md).
 // Tests and benchmarks pin each target in turn; users compare targets on one CPU the same way.
 // The environment variable PROPEL_TARGET (e.g. PROPEL_TARGET=AVX2) pins a target at start-up.
 #pragma once
@@ -19,11 +21,12 @@ namespace propel {
 enum class Bf16Gemm {
   kFma,  // the fp32 FMA on operands rounded to bf16 (every target's base form)
   kDot,  // VDPBF16PS of AVX512_BF16 on bf16 pairs
+  kAmx,  // TDPBF16PS of AMX-BF16 on tiles of bf16 pairs
 };
 
 struct Target {
   int64_t bits = 0;       // Highway's HWY_* bit of the code this target runs
-  const char* name = "";  // "AVX3_BF16", "AVX3", "AVX2", "SSE4", "SSSE3", "SCALAR", ...
+  const char* name = "";  // "AVX3_AMX", "AVX3_BF16", "AVX3", "AVX2", "SSE4", "SSSE3", "SCALAR"
   Bf16Gemm bf16_gemm = Bf16Gemm::kFma;  // fp32 kernels are those of `bits` whatever this is
 };
 
@@ -45,8 +48,9 @@ void unpin_target();
 // Runs on the calling thread. Used by benchmarks to report fractions of the peak.
 double measure_fma_peak_gflops(const Target& target, double min_seconds = 0.05);
 
-// The same for the multiply-adds of the target's bf16 GEMMs: VDPBF16PS chains on an AVX3_BF16
-// target (two multiply-adds per fp32 lane), the fp32 FMA on the others.
+// The same for the multiply-adds of the target's bf16 GEMMs: TDPBF16PS on AVX3_AMX (tiles from
+// L1, no loads in the loop), VDPBF16PS chains on AVX3_BF16 (two multiply-adds per fp32 lane), the
+// fp32 FMA on the others.
 double measure_bf16_peak_gflops(const Target& target, double min_seconds = 0.05);
 
 }  // namespace propel

@@ -86,10 +86,12 @@ Blocking BlockingFor(const kernels::GemmKernels& k, const CacheSizes& caches) {
   for (const BlockRow& r : kBlockTable) {
     if (r.target == k.target) row = r;
   }
-  const int64_t f = sizeof(float);
+  // Bytes per packed element: panels of bf16 pairs hold two bytes per depth.
+  const int64_t f = k.bf16_pairs ? 2 : static_cast<int64_t>(sizeof(float));
   Blocking b{};
   const int64_t kc_cache = static_cast<int64_t>(kL1ShareA * caches.l1d) / (k.mr * f);
-  b.kc = std::max<int64_t>(16, std::min(row.kc, kc_cache) / 8 * 8);
+  const int64_t step = std::max(8, k.kc_step);
+  b.kc = std::max<int64_t>(std::max<int64_t>(16, step), std::min(row.kc, kc_cache) / step * step);
   const int64_t nc_cache = static_cast<int64_t>(kL2ShareB * caches.l2) / (b.kc * f);
   b.nc = std::max<int64_t>(k.nr, std::min(row.nc, nc_cache) / k.nr * k.nr);
   const int64_t mc_cache = static_cast<int64_t>(kL3ShareA * caches.l3) / (b.kc * f);
@@ -107,7 +109,7 @@ Blocking BlockingFor(const kernels::GemmKernels& k, const CacheSizes& caches) {
     return o;
   }();
   if (kOverride.kc > 0) {
-    b.kc = kOverride.kc;
+    b.kc = std::max<int64_t>(step, kOverride.kc / step * step);
     b.mc = std::max<int64_t>(k.mr, kOverride.mc / k.mr * k.mr);
     b.nc = std::max<int64_t>(k.nr, kOverride.nc / k.nr * k.nr);
   }

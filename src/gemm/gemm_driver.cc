@@ -52,7 +52,7 @@ struct PackSizes {
 PackSizes BlockPackSizes(const kernels::GemmKernels& kern, const Blocking& table,
                          const GemmProblem& p, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   const int64_t mc = BalancedBlock(i1 - i0, table.mc, kern.mr);
-  const int64_t kc = std::min(BalancedBlock(p.k, table.kc, 8), p.k);
+  const int64_t kc = std::min(BalancedBlock(p.k, table.kc, kern.kc_step), p.k);
   const int64_t nc = BalancedBlock(j1 - j0, table.nc, kern.nr);
   const int64_t depth = kernels::PanelDepth(kern, kc);
   return {RoundUp(std::min(mc, i1 - i0), kern.mr) * depth,
@@ -145,13 +145,16 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
                bool padded_c = false) {
   const int64_t mr = kern.mr, nr = kern.nr;
   // k is blocked the same way in every thread's block (determinism); m and n per block.
-  const Blocking blk = {BalancedBlock(i1 - i0, table.mc, mr), BalancedBlock(p.k, table.kc, 8),
+  const Blocking blk = {BalancedBlock(i1 - i0, table.mc, mr),
+                        BalancedBlock(p.k, table.kc, kern.kc_step),
                         BalancedBlock(j1 - j0, table.nc, nr)};
   HWY_DASSERT(i0 % mr == 0 && j0 % nr == 0);
   HWY_DASSERT(blk.mc % mr == 0 && blk.nc % nr == 0);
   const PackSizes sizes = BlockPackSizes(kern, table, p, i0, i1, j0, j1);
   float* bpack = p.b_packed != nullptr ? nullptr : buf.b.Get(sizes.b);
   float* apack = buf.a.Get(sizes.a);
+  // Tile state (AMX) from here to the end of the block; the kernels throw nothing.
+  if (kern.begin != nullptr) kern.begin();
 
   for (int64_t jc = j0; jc < j1; jc += blk.nc) {
     const int64_t nc = std::min(blk.nc, j1 - jc);
@@ -202,6 +205,7 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
       }
     }
   }
+  if (kern.end != nullptr) kern.end();
 }
 
 }  // namespace
@@ -436,7 +440,7 @@ void PackWholeB(const kernels::GemmKernels& kern, const Blocking& table, bool tr
                 int64_t n, const float* b, int64_t ldb, float* dst, int threads) {
   if (k == 0 || n == 0) return;
   // The KC blocks of GemmBlock, cut into column pieces of whole panels: tasks of about 64 KiB.
-  const int64_t kc_max = BalancedBlock(k, table.kc, 8);
+  const int64_t kc_max = BalancedBlock(k, table.kc, kern.kc_step);
   const int64_t blocks_k = CeilDiv(k, kc_max);
   const int64_t n_pad = RoundUp(n, kern.nr);
   const int64_t piece = std::max<int64_t>(kern.nr, RoundUp((int64_t{16} << 10) / kc_max, kern.nr));
@@ -470,15 +474,16 @@ void ReserveGemm(const kernels::GemmKernels& kern, const Blocking& blk, int64_t 
   // the whole problem: a bound for every thread grid and every smaller shape.
   const int64_t mc = RoundUp(std::min(m, blk.mc * 5 / 4 + 1), kern.mr);
   const int64_t nc = RoundUp(std::min(n, blk.nc * 5 / 4 + 1), kern.nr);
-  const int64_t kc = std::min(k, RoundUp(blk.kc * 5 / 4 + 1, 8));
+  const int64_t depth =
+      kernels::PanelDepth(kern, std::min(k, RoundUp(blk.kc * 5 / 4 + 1, kern.kc_step)));
   // The transposed path (m >= NR, n <= NR): op(B)^T as A in panels of at most MR rows (the row
   // kernel pads n no more than MR-row panels do), op(A)^T as B, and C^T.
   const bool transposed = m >= kern.nr;
   const int64_t t_m = RoundUp(std::min<int64_t>(n, kern.nr), kern.mr);
   const int64_t t_n = RoundUp(std::min(m, blk.nc * 5 / 4 + 1), kern.nr);
   for (int64_t t = 0; t < scratch.count; ++t) {
-    scratch.tasks[t].a.Reserve((transposed ? std::max(mc, t_m) : mc) * kc);
-    scratch.tasks[t].b.Reserve((transposed ? std::max(nc, t_n) : nc) * kc);
+    scratch.tasks[t].a.Reserve((transposed ? std::max(mc, t_m) : mc) * depth);
+    scratch.tasks[t].b.Reserve((transposed ? std::max(nc, t_n) : nc) * depth);
     if (transposed) scratch.tasks[t].c.Reserve(t_m * t_n);
   }
 }

@@ -13,6 +13,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "hwy/targets.h"
 #include "propel/error.h"
@@ -36,8 +40,26 @@ bool CpuHasAvx512Bf16() {
 #endif
 }
 
+// CPUID.(EAX=7, ECX=0):EDX bits 22 and 24: AMX-BF16 and AMX-TILE; then the tile data state
+// (XFEATURE_XTILEDATA, 18), which Linux (5.16 and later) gives a process only when it asks
+// (arch_prctl ARCH_REQ_XCOMP_PERM): asked here, once, the first time the targets are listed. A
+// refusal (an older kernel, a hypervisor that hides the state) leaves AVX3_AMX unavailable.
+bool CpuHasAmxBf16() {
+#if defined(__linux__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  if ((edx & (1u << 22)) == 0 || (edx & (1u << 24)) == 0) return false;
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+
 // Every target this build compiled, best first: each Highway target of the GEMM kernels and,
-// just before the one it extends, the variant whose bf16 GEMMs run on VDPBF16PS ("AVX3_BF16").
+// just before the one they extend, the variants whose bf16 GEMMs run on AMX tiles ("AVX3_AMX")
+// and on VDPBF16PS ("AVX3_BF16").
 // Built once; the names point into it.
 struct Compiled {
   std::vector<Target> targets;
@@ -56,9 +78,16 @@ const Compiled& CompiledTargets() {
     Compiled c;
     const int64_t cpu = hwy::SupportedTargets();
     const bool bf16 = CpuHasAvx512Bf16();
+    const bool amx =
+        bf16 && (cpu & HWY_AVX3) != 0 && CpuHasAmxBf16();  // its packing: VCVTNE2PS2BF16
     for (int64_t bits = kernels::GemmCompiledTargets(); bits != 0; bits &= bits - 1) {
       const int64_t t = bits & -bits;  // lowest set bit first: the better targets
       const std::string name = t == HWY_SCALAR ? "SCALAR" : hwy::TargetName(t);
+      if (kernels::Bf16AmxKernelsFor(t) != nullptr) {
+        c.names.push_back(name + "_AMX");
+        c.targets.push_back(Target{t, "", Bf16Gemm::kAmx});
+        c.supported.push_back((cpu & t) != 0 && amx);
+      }
       if (kernels::Bf16DotKernelsFor(t) != nullptr) {
         c.names.push_back(name + "_BF16");
         c.targets.push_back(Target{t, "", Bf16Gemm::kDot});
@@ -94,7 +123,10 @@ int ParseTarget(const std::string& name, const char* where) {
     if (!c.supported[i]) {
       detail::Fail(ErrorCode::kUnsupported, where, "target ", want,
                    " was compiled but this CPU does not support it",
-                   c.targets[i].bf16_gemm == Bf16Gemm::kDot ? " (it needs AVX512_BF16)" : "");
+                   c.targets[i].bf16_gemm == Bf16Gemm::kDot   ? " (it needs AVX512_BF16)"
+                   : c.targets[i].bf16_gemm == Bf16Gemm::kAmx ? " (it needs AMX-BF16, AVX512_BF16 "
+                                                                "and the tile state from Linux)"
+                                                              : "");
     }
     return static_cast<int>(i) + 1;
   }
@@ -132,8 +164,15 @@ const Target& ActiveTargetEntry() {
 const kernels::GemmKernels* GemmTable(const Target& target, Precision precision) {
   const kernels::GemmKernels* k = kernels::GemmKernelsFor(target.bits);
   if (k == nullptr || precision == Precision::kFp32) return k;
-  return target.bf16_gemm == Bf16Gemm::kDot ? kernels::Bf16DotKernelsFor(target.bits)
-                                            : k->other_precision;
+  switch (target.bf16_gemm) {
+    case Bf16Gemm::kDot:
+      return kernels::Bf16DotKernelsFor(target.bits);
+    case Bf16Gemm::kAmx:
+      return kernels::Bf16AmxKernelsFor(target.bits);
+    case Bf16Gemm::kFma:
+      break;
+  }
+  return k->other_precision;
 }
 
 double MeasurePeak(const Target& target, Precision precision, double min_seconds,

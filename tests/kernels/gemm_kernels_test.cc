@@ -459,6 +459,158 @@ TEST(Bf16DotKernels, MicroKernelsMatchTheInstructionModelBitwise) {
   }
 }
 
+// The AMX tables (kernels/gemm_bf16_amx-inl.h) of the targets this CPU runs them on.
+std::vector<int64_t> Bf16AmxTargets() {
+  std::vector<int64_t> out;
+  for (const Target& t : available_targets()) {
+    if (t.bf16_gemm == Bf16Gemm::kAmx) out.push_back(t.bits);
+  }
+  return out;
+}
+
+// The AMX panels: A~ row-major (word (r, q) of a 32-row panel at r * kd + q), B~ k-major as
+// VDPBF16PS's, both kd = ceil(kc / 2) rounded up to 16 words deep with zero pairs past kc, both
+// transposes, rows and columns past the matrix zero.
+TEST(Bf16AmxKernels, PackTilePanels) {
+  const auto targets = Bf16AmxTargets();
+  if (targets.empty()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or no tile state from Linux)";
+  for (const int64_t target : targets) {
+    const kernels::GemmKernels& K = *kernels::Bf16AmxKernelsFor(target);
+    ASSERT_TRUE(K.bf16_operands && K.bf16_pairs && K.a_rows);
+    ASSERT_NE(K.begin, nullptr);
+    ASSERT_NE(K.end, nullptr);
+    EXPECT_EQ(K.target, target);
+    EXPECT_EQ(K.other_precision, kernels::GemmKernelsFor(target));
+    EXPECT_EQ(K.kc_step % (2 * K.pair_block), 0);
+    const int64_t mr = K.mr, nr = K.nr;
+    for (int64_t kc : {1, 2, 31, 32, 33, 64, 77}) {
+      const int64_t kq = (kc + 1) / 2, kd = kernels::PanelDepth(K, kc);
+      EXPECT_EQ(kd % K.pair_block, 0);
+      EXPECT_GE(kd, kq);
+      EXPECT_LT(kd - kq, K.pair_block);
+      for (bool trans : {false, true}) {
+        for (int64_t mc : {int64_t{1}, mr - 1, mr, 2 * mr + 3}) {
+          const int64_t lda = (trans ? mc : kc) + 3;
+          const auto a = test::RandomVector(static_cast<size_t>((trans ? kc : mc) * lda), 17);
+          const int64_t panels = (mc + mr - 1) / mr;
+          auto dst = hwy::AllocateAligned<float>(static_cast<size_t>(panels * mr * kd));
+          std::fill(dst.get(), dst.get() + panels * mr * kd, std::nanf(""));
+          K.pack_a(trans, mc, kc, a.data(), lda, dst.get());
+          auto at = [&](int64_t i, int64_t p) -> float {
+            if (i >= mc || p >= kc) return 0.0f;
+            return trans ? a[p * lda + i] : a[i * lda + p];
+          };
+          for (int64_t i = 0; i < panels * mr; ++i) {
+            for (int64_t q = 0; q < kd; ++q) {
+              const uint32_t want = Bf16Bits(at(i, 2 * q)) | Bf16Bits(at(i, 2 * q + 1)) << 16;
+              const uint32_t got = PanelWord(dst.get(), (i / mr) * mr * kd + (i % mr) * kd + q);
+              ASSERT_EQ(got, want) << "A i=" << i << " q=" << q << " mc=" << mc << " kc=" << kc
+                                   << " trans=" << trans;
+            }
+          }
+        }
+        for (int64_t nc : {int64_t{1}, nr - 1, nr, 2 * nr + 5}) {
+          const int64_t ldb = (trans ? kc : nc) + 3;
+          const auto b = test::RandomVector(static_cast<size_t>((trans ? nc : kc) * ldb), 18);
+          const int64_t panels = (nc + nr - 1) / nr;
+          auto dst = hwy::AllocateAligned<float>(static_cast<size_t>(panels * nr * kd));
+          std::fill(dst.get(), dst.get() + panels * nr * kd, std::nanf(""));
+          K.pack_b(trans, kc, nc, b.data(), ldb, dst.get());
+          auto bt = [&](int64_t p, int64_t j) -> float {
+            if (j >= nc || p >= kc) return 0.0f;
+            return trans ? b[j * ldb + p] : b[p * ldb + j];
+          };
+          for (int64_t j = 0; j < panels * nr; ++j) {
+            for (int64_t q = 0; q < kd; ++q) {
+              const uint32_t want = Bf16Bits(bt(2 * q, j)) | Bf16Bits(bt(2 * q + 1, j)) << 16;
+              const uint32_t got = PanelWord(dst.get(), (j / nr) * nr * kd + q * nr + j % nr);
+              ASSERT_EQ(got, want) << "B j=" << j << " q=" << q << " nc=" << nc << " kc=" << kc
+                                   << " trans=" << trans;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The AMX micro-kernel between the table's begin and end, on panels packed by the table, against
+// the double product of the rounded operands: TDPBF16PS does not add in the order Intel's
+// pseudo-code gives (docs/precision.md), so the bound is the fp32 one, (kc + 2) 2^-24 sum |a' b'|
+// per element, doubled as the fp32 kernel tests do; then the epilogue of the contract, and nothing
+// written outside the tile.
+TEST(Bf16AmxKernels, MicroKernelContract) {
+  const auto targets = Bf16AmxTargets();
+  if (targets.empty()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or no tile state from Linux)";
+  for (const int64_t target : targets) {
+    const kernels::GemmKernels& K = *kernels::Bf16AmxKernelsFor(target);
+    const int64_t mr = K.mr, nr = K.nr;
+    ASSERT_EQ(K.ukernel_rows[mr - 1], K.ukernel);
+    ASSERT_EQ(K.ukernel_cols[nr / K.lanes - 1], K.ukernel);
+    for (int64_t kc : {1, 2, 33, 64, 301}) {
+      const int64_t kd = kernels::PanelDepth(K, kc);
+      const auto a = test::RandomVector(static_cast<size_t>(mr * kc), 31);  // mr x kc
+      const auto b = test::RandomVector(static_cast<size_t>(kc * nr), 32);  // kc x nr
+      auto ap = hwy::AllocateAligned<float>(static_cast<size_t>(mr * kd));
+      auto bp = hwy::AllocateAligned<float>(static_cast<size_t>(nr * kd));
+      K.pack_a(false, mr, kc, a.data(), kc, ap.get());
+      K.pack_b(false, kc, nr, b.data(), nr, bp.get());
+      const auto bias = test::RandomVector(static_cast<size_t>(nr), 33);
+      const int64_t ldc = nr + 5;
+      for (float alpha : {1.0f, -0.5f}) {
+        for (float beta : {0.0f, 0.25f}) {
+          for (auto act : {kernels::Act::kIdentity, kernels::Act::kRelu}) {
+            auto c = test::RandomVector(static_cast<size_t>(mr * ldc), 34);
+            if (beta == 0.0f) {  // C is not read: its NaNs must not show
+              for (int64_t i = 0; i < mr; ++i) {
+                for (int64_t j = 0; j < nr; ++j) c[i * ldc + j] = std::nanf("");
+              }
+            }
+            const auto c_in = c;
+            const kernels::UkernelParams params{alpha, beta, bias.data(),
+                                                kernels::ActParams{act, 0.0f, nullptr}};
+            K.begin();
+            K.ukernel(kc, ap.get(), bp.get(), c.data(), ldc, params);
+            K.end();
+            for (int64_t i = 0; i < mr; ++i) {
+              for (int64_t j = 0; j < ldc; ++j) {
+                if (j >= nr) {
+                  ASSERT_EQ(std::bit_cast<uint32_t>(c[i * ldc + j]),
+                            std::bit_cast<uint32_t>(c_in[i * ldc + j]));
+                  continue;
+                }
+                double sum = 0.0, mag = 0.0;
+                for (int64_t p = 0; p < kc; ++p) {
+                  const double prod = static_cast<double>(ref::Bf16(a[i * kc + p])) *
+                                      static_cast<double>(ref::Bf16(b[p * nr + j]));
+                  sum += prod;
+                  mag += std::fabs(prod);
+                }
+                double want = alpha * sum;
+                mag *= std::fabs(alpha);
+                if (beta != 0.0f) {
+                  want += beta * static_cast<double>(c_in[i * ldc + j]);
+                  mag += std::fabs(beta * c_in[i * ldc + j]);
+                }
+                want += bias[j];
+                mag += std::fabs(bias[j]);
+                if (act == kernels::Act::kRelu && want < 0.0) want = 0.0;
+                const double tol = 2.0 * (kc + 3) * std::ldexp(1.0, -24) * mag;
+                ASSERT_NEAR(c[i * ldc + j], want, tol) << "kc=" << kc << " i=" << i << " j=" << j
+                                                       << " alpha=" << alpha << " beta=" << beta;
+              }
+            }
+          }
+        }
+      }
+    }
+    K.begin();
+    const float peak = K.fma_peak(10);
+    K.end();
+    EXPECT_TRUE(std::isfinite(peak));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllTargets, GemmKernelsTest,
                          ::testing::ValuesIn(CompiledSupportedTargets()), [](const auto& info) {
                            return std::string(

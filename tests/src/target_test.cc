@@ -55,9 +55,9 @@ TEST(Target, FmaPeakIsPositiveOnEveryTarget) {
   }
 }
 
-// A target whose bf16 GEMMs have their own kernels (AVX3_BF16) is its base target everywhere
-// else: the same fp32 GEMM table and element-wise kernels; its bf16 table is the pair-panel one.
-// Listed just before its base target.
+// A target whose bf16 GEMMs have their own kernels (AVX3_AMX, AVX3_BF16) is its base target
+// everywhere else: the same fp32 GEMM table and element-wise kernels; its bf16 table is a
+// pair-panel one. Listed before its base target (AVX3_AMX, AVX3_BF16, AVX3).
 TEST(Target, Bf16VariantsShareEverythingButTheBf16Gemm) {
   const auto targets = available_targets();
   for (size_t i = 0; i < targets.size(); ++i) {
@@ -76,10 +76,15 @@ TEST(Target, Bf16VariantsShareEverythingButTheBf16Gemm) {
     }
     EXPECT_TRUE(bf16.bf16_pairs) << t.name;
     EXPECT_EQ(bf16.other_precision, &fp32) << t.name;
-    ASSERT_LT(i + 1, targets.size()) << t.name;
-    EXPECT_EQ(targets[i + 1].bits, t.bits) << t.name << " is not followed by its base target";
-    EXPECT_EQ(targets[i + 1].bf16_gemm, Bf16Gemm::kFma);
-    EXPECT_EQ(std::string(t.name), std::string(targets[i + 1].name) + "_BF16");
+    size_t base = i + 1;
+    while (base < targets.size() &&
+           (targets[base].bits != t.bits || targets[base].bf16_gemm != Bf16Gemm::kFma)) {
+      EXPECT_EQ(targets[base].bits, t.bits) << "a variant of " << t.name << "'s base is apart";
+      ++base;
+    }
+    ASSERT_LT(base, targets.size()) << t.name << " is not followed by its base target";
+    const std::string suffix = t.bf16_gemm == Bf16Gemm::kAmx ? "_AMX" : "_BF16";
+    EXPECT_EQ(std::string(t.name), std::string(targets[base].name) + suffix);
   }
 }
 
