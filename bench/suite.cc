@@ -214,16 +214,22 @@ double OutsideGemm(const TrainCase& tc, Trainer& trainer, const DataView& view, 
   Fill(act, 5);
   Fill(delta, 6);
   Fill(w, 7);
+  // The products in the case's precision: propel::gemm_bf16 for the bf16 steps.
+  const auto mm = [&](Trans ta, Trans tb, int64_t m, int64_t n, int64_t k, const float* a,
+                      int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
+    if (tc.precision == Precision::kBf16) {
+      gemm_bf16(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    } else {
+      sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+    }
+  };
   const auto gemms = [&] {
     for (size_t l = 0; l + 1 < tc.widths.size(); ++l) {
       const int64_t in = tc.widths[l], o = tc.widths[l + 1];
-      sgemm(Trans::kNo, Trans::kYes, batch, o, in, 1.0f, act.data(), in, w.data(), in, 0.0f,
-            out.data(), o);
-      sgemm(Trans::kYes, Trans::kNo, o, in, batch, 1.0f, delta.data(), o, act.data(), in, 0.0f,
-            g.data(), in);
+      mm(Trans::kNo, Trans::kYes, batch, o, in, act.data(), in, w.data(), in, out.data(), o);
+      mm(Trans::kYes, Trans::kNo, o, in, batch, delta.data(), o, act.data(), in, g.data(), in);
       if (l > 0) {
-        sgemm(Trans::kNo, Trans::kNo, batch, in, o, 1.0f, delta.data(), o, w.data(), in, 0.0f,
-              out.data(), in);
+        mm(Trans::kNo, Trans::kNo, batch, in, o, delta.data(), o, w.data(), in, out.data(), in);
       }
     }
   };
