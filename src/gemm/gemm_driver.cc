@@ -162,8 +162,9 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
       const int64_t kc = std::min(blk.kc, p.k - pc);
       const bool first = pc == 0;
       const bool last = pc + kc == p.k;
-      // Panel offsets in the panels' own depth units (bf16 pairs: half of kc; every k block but
-      // the last has an even depth, so the blocks before pc hold PanelDepth(pc)).
+      // Panel offsets in the panels' own depth units (bf16 pairs: half of kc, in whole pair
+      // blocks; every k block but the last is a multiple of kc_step depths, so the blocks before
+      // pc hold PanelDepth(pc)).
       const int64_t depth = kernels::PanelDepth(kern, kc);
       const float* bp_block;
       if (p.b_packed != nullptr) {

@@ -60,7 +60,7 @@ bool CpuHasAmxBf16() {
 // Every target this build compiled, best first: each Highway target of the GEMM kernels and,
 // just before the one they extend, the variants whose bf16 GEMMs run on AMX tiles ("AVX3_AMX")
 // and on VDPBF16PS ("AVX3_BF16").
-// Built once; the names point into it.
+// Built once and never destroyed; the names point into it.
 struct Compiled {
   std::vector<Target> targets;
   std::vector<bool> supported;  // by this CPU
@@ -74,8 +74,9 @@ std::string Upper(std::string s) {
 }
 
 const Compiled& CompiledTargets() {
-  static const Compiled compiled = [] {
-    Compiled c;
+  static const Compiled* const compiled = [] {
+    auto* out = new Compiled;
+    Compiled& c = *out;
     const int64_t cpu = hwy::SupportedTargets();
     const bool bf16 = CpuHasAvx512Bf16();
     const bool amx =
@@ -97,10 +98,11 @@ const Compiled& CompiledTargets() {
       c.targets.push_back(Target{t, "", Bf16Gemm::kFma});
       c.supported.push_back((cpu & t) != 0);
     }
+    // The strings are final: their characters no longer move.
     for (size_t i = 0; i < c.targets.size(); ++i) c.targets[i].name = c.names[i].c_str();
-    return c;
+    return out;
   }();
-  return compiled;
+  return *compiled;
 }
 
 // Targets are kept as indices into CompiledTargets() plus one; 0 means "the best available".
