@@ -21,7 +21,7 @@
 //                             vectors for ukernel_cols[v - 1]); ragged edge tiles are computed
 //                             into a scratch tile by the driver and copied out
 //
-// bf16 tables (GemmKernels::bf16_operands, docs/precision.md), two kinds:
+// bf16 tables (GemmKernels::bf16_operands, docs/precision.md), three kinds:
 // - on every target, the fp32 micro-kernel, whose packing rounds every operand to bf16
 //   (kernels/bf16-inl.h) as it copies or transposes it and orders each pair of depths as
 //   VDPBF16PS accumulates them (2q + 1 before 2q); the skinny path rounds as it loads. Products
