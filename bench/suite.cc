@@ -493,19 +493,26 @@ std::vector<std::string> SelectedTargets(const SuiteOptions& o) {
   return out;
 }
 
-bool Bf16DotTarget(const std::string& name) {
+// What the bf16 GEMMs of the named target multiply with.
+Bf16Gemm Bf16GemmOf(const std::string& name) {
   for (const Target& t : available_targets()) {
-    if (name == t.name) return t.bf16_gemm != Bf16Gemm::kFma;
+    if (name == t.name) return t.bf16_gemm;
   }
-  return false;
+  return Bf16Gemm::kFma;
 }
+
+// A variant of a base target with bf16 kernels of its own (AVX3_AMX, AVX3_BF16).
+bool Bf16DotTarget(const std::string& name) { return Bf16GemmOf(name) != Bf16Gemm::kFma; }
 
 // What the bf16 GEMMs of a target multiply with, for the context (bf16_dot_product:<target>).
 const char* Bf16DotProduct(const std::string& name) {
-  for (const Target& t : available_targets()) {
-    if (name != t.name) continue;
-    if (t.bf16_gemm == Bf16Gemm::kAmx) return "TDPBF16PS (AMX-BF16 tiles)";
-    if (t.bf16_gemm == Bf16Gemm::kDot) return "VDPBF16PS (AVX512_BF16)";
+  switch (Bf16GemmOf(name)) {
+    case Bf16Gemm::kAmx:
+      return "TDPBF16PS (AMX-BF16 tiles)";
+    case Bf16Gemm::kDot:
+      return "VDPBF16PS (AVX512_BF16)";
+    case Bf16Gemm::kFma:
+      break;
   }
   return "fp32 FMA on operands rounded to bf16 (no native bf16 kernel)";
 }

@@ -38,7 +38,7 @@
 //   tiles: B~ as above, A~ row-major (GemmKernels::a_rows: row r's PanelDepth(kc) words
 //   contiguous, the layout of an A tile), both padded with zero pairs to whole tile steps of 16
 //   pairs (GemmKernels::pair_block); the driver cuts k into blocks of multiples of 32
-//   (GemmKernels::kc_step) and calls begin / end around each thread's micro-kernel calls (the
+//   (KcStep) and calls begin / end around each thread's micro-kernel calls (the
 //   tile configuration).
 //
 // Kernels do no allocation, no threading, no I/O and throw nothing: arguments are validated by
@@ -136,9 +136,6 @@ struct GemmKernels {
   // Pairs per k step of the micro-kernel: panels are padded with zero pairs to a multiple (1; the
   // AMX kernel's 16).
   int pair_block;
-  // k blocks other than a GEMM's last are multiples of this many depths (8; the AMX kernel's 32:
-  // whole tile steps, so that the panels of the blocks before depth pc hold PanelDepth(pc)).
-  int kc_step;
   // A~ micro-panels row-major (the AMX layout); else k-major.
   bool a_rows;
   // Called on the calling thread before its first and after its last micro-kernel call of a
@@ -153,6 +150,13 @@ struct GemmKernels {
 
 // The depth of a packed panel in 32-bit slots (the unit of the panels' float pointers): kc for
 // panels of floats, ceil(kc / 2) for panels of bf16 pairs, rounded up to whole pair blocks.
+// k blocks other than a GEMM's last are multiples of this many depths: 8, or whole pair blocks
+// (the AMX kernel's 32-depth tile steps), so that the panels of the blocks before depth pc hold
+// PanelDepth(pc).
+inline int64_t KcStep(const GemmKernels& k) {
+  return k.bf16_pairs && 2 * k.pair_block > 8 ? 2 * k.pair_block : 8;
+}
+
 inline int64_t PanelDepth(const GemmKernels& k, int64_t kc) {
   if (!k.bf16_pairs) return kc;
   return ((kc + 1) / 2 + k.pair_block - 1) / k.pair_block * k.pair_block;

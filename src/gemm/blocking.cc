@@ -90,7 +90,7 @@ Blocking BlockingFor(const kernels::GemmKernels& k, const CacheSizes& caches) {
   const int64_t f = k.bf16_pairs ? 2 : static_cast<int64_t>(sizeof(float));
   Blocking b{};
   const int64_t kc_cache = static_cast<int64_t>(kL1ShareA * caches.l1d) / (k.mr * f);
-  const int64_t step = std::max(8, k.kc_step);
+  const int64_t step = kernels::KcStep(k);
   b.kc = std::max<int64_t>(std::max<int64_t>(16, step), std::min(row.kc, kc_cache) / step * step);
   const int64_t nc_cache = static_cast<int64_t>(kL2ShareB * caches.l2) / (b.kc * f);
   b.nc = std::max<int64_t>(k.nr, std::min(row.nc, nc_cache) / k.nr * k.nr);

@@ -52,7 +52,7 @@ struct PackSizes {
 PackSizes BlockPackSizes(const kernels::GemmKernels& kern, const Blocking& table,
                          const GemmProblem& p, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   const int64_t mc = BalancedBlock(i1 - i0, table.mc, kern.mr);
-  const int64_t kc = std::min(BalancedBlock(p.k, table.kc, kern.kc_step), p.k);
+  const int64_t kc = std::min(BalancedBlock(p.k, table.kc, kernels::KcStep(kern)), p.k);
   const int64_t nc = BalancedBlock(j1 - j0, table.nc, kern.nr);
   const int64_t depth = kernels::PanelDepth(kern, kc);
   return {RoundUp(std::min(mc, i1 - i0), kern.mr) * depth,
@@ -146,7 +146,7 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
   const int64_t mr = kern.mr, nr = kern.nr;
   // k is blocked the same way in every thread's block (determinism); m and n per block.
   const Blocking blk = {BalancedBlock(i1 - i0, table.mc, mr),
-                        BalancedBlock(p.k, table.kc, kern.kc_step),
+                        BalancedBlock(p.k, table.kc, kernels::KcStep(kern)),
                         BalancedBlock(j1 - j0, table.nc, nr)};
   HWY_DASSERT(i0 % mr == 0 && j0 % nr == 0);
   HWY_DASSERT(blk.mc % mr == 0 && blk.nc % nr == 0);
@@ -163,7 +163,7 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
       const bool first = pc == 0;
       const bool last = pc + kc == p.k;
       // Panel offsets in the panels' own depth units (bf16 pairs: half of kc, in whole pair
-      // blocks; every k block but the last is a multiple of kc_step depths, so the blocks before
+      // blocks; every k block but the last is a multiple of KcStep depths, so the blocks before
       // pc hold PanelDepth(pc)).
       const int64_t depth = kernels::PanelDepth(kern, kc);
       const float* bp_block;
@@ -441,7 +441,7 @@ void PackWholeB(const kernels::GemmKernels& kern, const Blocking& table, bool tr
                 int64_t n, const float* b, int64_t ldb, float* dst, int threads) {
   if (k == 0 || n == 0) return;
   // The KC blocks of GemmBlock, cut into column pieces of whole panels: tasks of about 64 KiB.
-  const int64_t kc_max = BalancedBlock(k, table.kc, kern.kc_step);
+  const int64_t kc_max = BalancedBlock(k, table.kc, kernels::KcStep(kern));
   const int64_t blocks_k = CeilDiv(k, kc_max);
   const int64_t n_pad = RoundUp(n, kern.nr);
   const int64_t piece = std::max<int64_t>(kern.nr, RoundUp((int64_t{16} << 10) / kc_max, kern.nr));
@@ -476,7 +476,7 @@ void ReserveGemm(const kernels::GemmKernels& kern, const Blocking& blk, int64_t 
   const int64_t mc = RoundUp(std::min(m, blk.mc * 5 / 4 + 1), kern.mr);
   const int64_t nc = RoundUp(std::min(n, blk.nc * 5 / 4 + 1), kern.nr);
   const int64_t depth =
-      kernels::PanelDepth(kern, std::min(k, RoundUp(blk.kc * 5 / 4 + 1, kern.kc_step)));
+      kernels::PanelDepth(kern, std::min(k, RoundUp(blk.kc * 5 / 4 + 1, kernels::KcStep(kern))));
   // The transposed path (m >= NR, n <= NR): op(B)^T as A in panels of at most MR rows (the row
   // kernel pads n no more than MR-row panels do), op(A)^T as B, and C^T.
   const bool transposed = m >= kern.nr;

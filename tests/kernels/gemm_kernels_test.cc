@@ -284,11 +284,12 @@ TEST_P(GemmKernelsTest, FmaPeakKernelRuns) {
   EXPECT_GT(K().fma_peak_fmas_per_iter, 0);
 }
 
-// The VDPBF16PS tables (kernels/gemm_bf16_dot-inl.h) of the targets this CPU runs them on.
-std::vector<int64_t> Bf16DotTargets() {
+// The targets this CPU runs the bf16 kernels of `kind` on (VDPBF16PS: kernels/gemm_bf16_dot-inl.h;
+// AMX: kernels/gemm_bf16_amx-inl.h).
+std::vector<int64_t> Bf16Targets(Bf16Gemm kind) {
   std::vector<int64_t> out;
   for (const Target& t : available_targets()) {
-    if (t.bf16_gemm == Bf16Gemm::kDot) out.push_back(t.bits);
+    if (t.bf16_gemm == kind) out.push_back(t.bits);
   }
   return out;
 }
@@ -301,12 +302,39 @@ uint32_t PanelWord(const float* panel, int64_t index) {
   return w;
 }
 
+// B~ of a pair-panel table (VDPBF16PS and AMX share it): word (q, j) of a panel of NR columns at
+// q * NR + j, the bf16 of depth 2q in its lower half and of 2q + 1 in its upper half, panels
+// PanelDepth(kc) words deep, zero past kc and past the matrix's columns; both transposes.
+void CheckPairPanelB(const kernels::GemmKernels& K, int64_t kc, bool trans, uint32_t seed) {
+  const int64_t nr = K.nr, kd = kernels::PanelDepth(K, kc);
+  for (int64_t nc : {int64_t{1}, nr - 1, nr, 2 * nr + 5}) {
+    const int64_t ldb = (trans ? kc : nc) + 3;
+    const auto b = test::RandomVector(static_cast<size_t>((trans ? nc : kc) * ldb), seed);
+    const int64_t panels = (nc + nr - 1) / nr;
+    auto dst = hwy::AllocateAligned<float>(static_cast<size_t>(panels * nr * kd));
+    std::fill(dst.get(), dst.get() + panels * nr * kd, std::nanf(""));
+    K.pack_b(trans, kc, nc, b.data(), ldb, dst.get());
+    auto bt = [&](int64_t p, int64_t j) -> float {
+      if (j >= nc || p >= kc) return 0.0f;
+      return trans ? b[j * ldb + p] : b[p * ldb + j];
+    };
+    for (int64_t j = 0; j < panels * nr; ++j) {
+      for (int64_t q = 0; q < kd; ++q) {
+        const uint32_t want = Bf16Bits(bt(2 * q, j)) | Bf16Bits(bt(2 * q + 1, j)) << 16;
+        const uint32_t got = PanelWord(dst.get(), (j / nr) * nr * kd + q * nr + j % nr);
+        ASSERT_EQ(got, want) << "B j=" << j << " q=" << q << " nc=" << nc << " kc=" << kc
+                             << " trans=" << trans;
+      }
+    }
+  }
+}
+
 // The pair panels: word (q, r) of a W-wide panel holds bf16 of depth 2q in its lower half and of
 // 2q + 1 in its upper half (zero past an odd kc), rows or columns past the matrix zero, panels
 // ceil(kc / 2) words deep; checked against the scalar rounding for every row kernel's A panels
 // and for B, both transposes, odd and even kc, kc past the gathered layout's 16-depth chunks.
 TEST(Bf16DotKernels, PackPairPanels) {
-  const auto targets = Bf16DotTargets();
+  const auto targets = Bf16Targets(Bf16Gemm::kDot);
   if (targets.empty()) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
   for (const int64_t target : targets) {
     const kernels::GemmKernels& K = *kernels::Bf16DotKernelsFor(target);
@@ -340,27 +368,7 @@ TEST(Bf16DotKernels, PackPairPanels) {
             }
           }
         }
-        // B.
-        const int64_t nr = K.nr;
-        for (int64_t nc : {int64_t{1}, nr - 1, nr, 2 * nr + 5}) {
-          const int64_t ldb = (trans ? kc : nc) + 3;
-          const auto b = test::RandomVector(static_cast<size_t>((trans ? nc : kc) * ldb), 8);
-          const int64_t panels = (nc + nr - 1) / nr;
-          auto dst = hwy::AllocateAligned<float>(static_cast<size_t>(panels * nr * kq));
-          K.pack_b(trans, kc, nc, b.data(), ldb, dst.get());
-          auto bt = [&](int64_t p, int64_t j) -> float {
-            if (j >= nc || p >= kc) return 0.0f;
-            return trans ? b[j * ldb + p] : b[p * ldb + j];
-          };
-          for (int64_t j = 0; j < panels * nr; ++j) {
-            for (int64_t q = 0; q < kq; ++q) {
-              const uint32_t want = Bf16Bits(bt(2 * q, j)) | Bf16Bits(bt(2 * q + 1, j)) << 16;
-              const uint32_t got = PanelWord(dst.get(), (j / nr) * nr * kq + q * nr + j % nr);
-              ASSERT_EQ(got, want) << "B j=" << j << " q=" << q << " nc=" << nc << " kc=" << kc
-                                   << " trans=" << trans;
-            }
-          }
-        }
+        CheckPairPanelB(K, kc, trans, 8);
       }
     }
   }
@@ -371,7 +379,7 @@ TEST(Bf16DotKernels, PackPairPanels) {
 // each sum rounded to binary32 (the products of bf16 values are exact), then the epilogue of the
 // contract in its order (alpha * acc, fma with beta * C, + bias, ReLU).
 TEST(Bf16DotKernels, MicroKernelsMatchTheInstructionModelBitwise) {
-  const auto targets = Bf16DotTargets();
+  const auto targets = Bf16Targets(Bf16Gemm::kDot);
   if (targets.empty()) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
   for (const int64_t target : targets) {
     const kernels::GemmKernels& K = *kernels::Bf16DotKernelsFor(target);
@@ -459,20 +467,11 @@ TEST(Bf16DotKernels, MicroKernelsMatchTheInstructionModelBitwise) {
   }
 }
 
-// The AMX tables (kernels/gemm_bf16_amx-inl.h) of the targets this CPU runs them on.
-std::vector<int64_t> Bf16AmxTargets() {
-  std::vector<int64_t> out;
-  for (const Target& t : available_targets()) {
-    if (t.bf16_gemm == Bf16Gemm::kAmx) out.push_back(t.bits);
-  }
-  return out;
-}
-
 // The AMX panels: A~ row-major (word (r, q) of a 32-row panel at r * kd + q), B~ k-major as
 // VDPBF16PS's, both kd = ceil(kc / 2) rounded up to 16 words deep with zero pairs past kc, both
 // transposes, rows and columns past the matrix zero.
 TEST(Bf16AmxKernels, PackTilePanels) {
-  const auto targets = Bf16AmxTargets();
+  const auto targets = Bf16Targets(Bf16Gemm::kAmx);
   if (targets.empty()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or no tile state from Linux)";
   for (const int64_t target : targets) {
     const kernels::GemmKernels& K = *kernels::Bf16AmxKernelsFor(target);
@@ -481,7 +480,7 @@ TEST(Bf16AmxKernels, PackTilePanels) {
     ASSERT_NE(K.end, nullptr);
     EXPECT_EQ(K.target, target);
     EXPECT_EQ(K.other_precision, kernels::GemmKernelsFor(target));
-    EXPECT_EQ(K.kc_step % (2 * K.pair_block), 0);
+    EXPECT_EQ(kernels::KcStep(K) % (2 * K.pair_block), 0);
     const int64_t mr = K.mr, nr = K.nr;
     for (int64_t kc : {1, 2, 31, 32, 33, 64, 77}) {
       const int64_t kq = (kc + 1) / 2, kd = kernels::PanelDepth(K, kc);
@@ -509,26 +508,7 @@ TEST(Bf16AmxKernels, PackTilePanels) {
             }
           }
         }
-        for (int64_t nc : {int64_t{1}, nr - 1, nr, 2 * nr + 5}) {
-          const int64_t ldb = (trans ? kc : nc) + 3;
-          const auto b = test::RandomVector(static_cast<size_t>((trans ? nc : kc) * ldb), 18);
-          const int64_t panels = (nc + nr - 1) / nr;
-          auto dst = hwy::AllocateAligned<float>(static_cast<size_t>(panels * nr * kd));
-          std::fill(dst.get(), dst.get() + panels * nr * kd, std::nanf(""));
-          K.pack_b(trans, kc, nc, b.data(), ldb, dst.get());
-          auto bt = [&](int64_t p, int64_t j) -> float {
-            if (j >= nc || p >= kc) return 0.0f;
-            return trans ? b[j * ldb + p] : b[p * ldb + j];
-          };
-          for (int64_t j = 0; j < panels * nr; ++j) {
-            for (int64_t q = 0; q < kd; ++q) {
-              const uint32_t want = Bf16Bits(bt(2 * q, j)) | Bf16Bits(bt(2 * q + 1, j)) << 16;
-              const uint32_t got = PanelWord(dst.get(), (j / nr) * nr * kd + q * nr + j % nr);
-              ASSERT_EQ(got, want) << "B j=" << j << " q=" << q << " nc=" << nc << " kc=" << kc
-                                   << " trans=" << trans;
-            }
-          }
-        }
+        CheckPairPanelB(K, kc, trans, 18);
       }
     }
   }
@@ -540,7 +520,7 @@ TEST(Bf16AmxKernels, PackTilePanels) {
 // per element, doubled as the fp32 kernel tests do; then the epilogue of the contract, and nothing
 // written outside the tile.
 TEST(Bf16AmxKernels, MicroKernelContract) {
-  const auto targets = Bf16AmxTargets();
+  const auto targets = Bf16Targets(Bf16Gemm::kAmx);
   if (targets.empty()) GTEST_SKIP() << "no AMX-BF16 on this CPU (or no tile state from Linux)";
   for (const int64_t target : targets) {
     const kernels::GemmKernels& K = *kernels::Bf16AmxKernelsFor(target);
