@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,8 @@ struct CheckpointInfo {
   // The precision the model was trained in (Model::precision when saved; fp32 for files of
   // format version 1).
   Precision precision = Precision::kFp32;
+  // A binary model's source classes (Model::binary_classes; none in files before version 3).
+  std::optional<BinaryClasses> binary_classes;
   bool has_optimizer = false;
   OptimizerConfig optimizer;
   int64_t steps = 0;

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,13 @@ struct ModelSpec {
   std::vector<Layer> hidden;  // may be empty (a linear or logistic model)
   int64_t outputs = 0;        // width of the output layer (classes for kMulticlass, >= 2)
   Head head = Head::kMulticlass;
+};
+
+// The two classes of a labelled data set that a binary model separates (propel::binary_task,
+// `propel train --binary NEG,POS`): rows of class `negative` are target 0, of `positive` target 1.
+struct BinaryClasses {
+  int32_t negative = 0;
+  int32_t positive = 1;
 };
 
 // Weight initializers (biases start at zero). fan_in / fan_out: the layer's in / out widths.
@@ -117,8 +125,16 @@ class Model {
   // The precision predict, predict_logits and evaluate compute the GEMMs in (propel/precision.h):
   // kFp32 for a new model; a Trainer sets its own (StepOptions::precision) when it is made, so
   // that inference computes what training saw, and checkpoints record it.
+  // set_precision(kAuto) sets resolve_precision(kAuto).
   Precision precision() const;
   void set_precision(Precision precision);
+
+  // The source classes of a binary model trained on two classes of a larger labelled set, so that
+  // evaluating it on that set needs no one to remember them; kept by copies and checkpoints
+  // (format version 3). Empty for a new model. set_binary_classes throws propel::Error unless the
+  // model has the binary head with one output and the two classes are distinct and >= 0.
+  std::optional<BinaryClasses> binary_classes() const;
+  void set_binary_classes(std::optional<BinaryClasses> classes);
 
   // Output of the head for `rows` rows of x (row stride ldx >= inputs()) into out (row stride
   // ldout >= outputs()): probabilities for kBinary / kMulticlass, values for kRegression. Runs

@@ -1,6 +1,10 @@
 // The arithmetic precision of a run's GEMMs, and bf16 storage.
 //
 // Precision::kFp32: every GEMM in binary32 (the default).
+// Precision::kAuto: a request, resolved where a run starts (resolve_precision): kBf16 where the
+// active target multiplies bf16 natively (AVX3_AMX, AVX3_BF16: propel/target.h), kFp32 elsewhere,
+// where bf16 would be emulated with the fp32 FMA and run slower than fp32. A model or a trainer
+// always holds the resolved precision.
 // Precision::kBf16: mixed precision. The operands of every GEMM (activations, weights, the
 // backward pass's dZ) are rounded to bf16 — round to nearest, ties to even; NaN stays NaN;
 // binary32 denormals become zero — where they are packed, and their products accumulate in
@@ -21,11 +25,16 @@ namespace propel {
 enum class Precision : int {
   kFp32 = 0,
   kBf16 = 1,
+  kAuto = 2,
 };
 
-const char* precision_name(Precision precision);  // "fp32", "bf16"
-// "fp32" (also "float32"), "bf16" (also "bfloat16"); throws propel::Error on other names.
+const char* precision_name(Precision precision);  // "fp32", "bf16", "auto"
+// "fp32" (also "float32"), "bf16" (also "bfloat16"), "auto"; throws propel::Error on other names.
 Precision parse_precision(const std::string& name);
+
+// kAuto as the active target resolves it (kBf16 where its bf16 GEMM is native, else kFp32); kFp32
+// and kBf16 as they are. Throws propel::Error on a value outside the enum.
+Precision resolve_precision(Precision precision);
 
 // One bf16 value: the upper 16 bits of the binary32 it stands for.
 struct bf16 {

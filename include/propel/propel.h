@@ -77,7 +77,9 @@ PROPEL_API int propel_sgemm(int trans_a, int trans_b, int64_t m, int64_t n, int6
                             float* c, int64_t ldc);
 
 /* Precisions of a run's GEMMs (<propel/precision.h>): fp32, or bf16 operands with fp32 sums. */
-enum { PROPEL_PRECISION_FP32 = 0, PROPEL_PRECISION_BF16 = 1 };
+/* AUTO: bf16 where the CPU multiplies bf16 natively (AMX, AVX512_BF16), fp32 elsewhere; resolved
+   when a trainer is made or a model's precision is set, which then hold fp32 or bf16. */
+enum { PROPEL_PRECISION_FP32 = 0, PROPEL_PRECISION_BF16 = 1, PROPEL_PRECISION_AUTO = 2 };
 
 /* C = alpha * op(A) * op(B) + beta * C with bf16 products: A and B rounded to bf16 (nearest,
  * ties to even) as they are packed, products summed in fp32. Same contract as propel::gemm_bf16

@@ -47,6 +47,9 @@ struct OptimizerConfig {
   float eps = 1e-8f;
   float weight_decay = 0.0f;  // L2 added to the gradient; decoupled for kAdamW
   float clip_norm = 0.0f;     // > 0: the gradient is scaled to at most this L2 norm
+  // Whether weight_decay applies to the biases too (true) or to the weights W only (false:
+  // scikit-learn's alpha, Keras' kernel regularizer).
+  bool decay_bias = true;
 };
 
 // Rows of a data set or of one batch, row-major: x is rows x inputs with row stride ldx (0:
@@ -73,7 +76,8 @@ struct StepOptions {
   bool track_grad_norm = false;
   // The GEMMs' arithmetic (propel/precision.h): kBf16 rounds the operands of the forward and
   // both backward GEMMs to bf16; master weights, gradients, optimizer state and the loss stay
-  // fp32. The trainer sets the model's precision to this one (Model::precision).
+  // fp32. The trainer sets the model's precision to this one (Model::precision). kAuto is
+  // resolved when the Trainer is made (resolve_precision); Trainer::options() holds the result.
   Precision precision = Precision::kFp32;
 };
 
@@ -232,6 +236,9 @@ struct FitOptions {
   uint64_t seed = 0;  // shuffling: the order of epoch e is a pure function of (seed, e)
   bool shuffle = true;
   LrSchedule schedule;
+  // The schedule's base learning rate; NaN: the optimizer's (OptimizerConfig::lr). For a loop
+  // that changes the rate between calls of fit (scikit-learn's invscaling and adaptive).
+  float base_lr = std::numeric_limits<float>::quiet_NaN();
   // Early stopping on the validation loss: stop after `patience` epochs without an improvement
   // of more than min_delta (0: off); restore_best puts back the parameters of the best epoch.
   int64_t patience = 0;

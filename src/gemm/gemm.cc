@@ -130,7 +130,7 @@ void gemm_bf16(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, fl
 
 namespace {
 
-const char* const kPrecisionNames[] = {"fp32", "bf16"};
+const char* const kPrecisionNames[] = {"fp32", "bf16", "auto"};
 
 }  // namespace
 
@@ -143,6 +143,12 @@ Precision parse_precision(const std::string& name) {
   if (name == "bfloat16") return Precision::kBf16;
   return detail::ParseName<Precision>("propel::parse_precision", "precision", kPrecisionNames,
                                       name);
+}
+
+Precision resolve_precision(Precision precision) {
+  detail::CheckedPrecision("propel::resolve_precision", precision);
+  if (precision != Precision::kAuto) return precision;
+  return detail::ActiveGemmKernels(precision).bf16_operands ? Precision::kBf16 : Precision::kFp32;
 }
 
 bf16 to_bf16(float x) {

@@ -19,8 +19,9 @@ namespace propel {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'R', 'O', 'P', 'E', 'L', 'C', 'K'};
-// Version 2 added the precision the model was trained in; version 1 files (fp32) still load.
-constexpr uint32_t kVersion = 2;
+// Version 2 added the precision the model was trained in, version 3 a binary model's source
+// classes and the optimizer's decay_bias; version 1 and 2 files still load.
+constexpr uint32_t kVersion = 3;
 constexpr uint32_t kOldestVersion = 1;
 constexpr uint32_t kByteOrderMark = 0x01020304u;
 constexpr int64_t kMaxHidden = 1 << 16;
@@ -208,6 +209,28 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
     }
     p.info.precision = static_cast<Precision>(precision);
   }
+  if (version >= 3) {
+    const uint32_t has_classes = b.U32("the source-classes flag");
+    if (has_classes > 1) {
+      detail::FailIo(name, "byte " + std::to_string(b.pos() - 4) + ": source-classes flag " +
+                               std::to_string(has_classes) + " is neither 0 nor 1");
+    }
+    if (has_classes == 1) {
+      const size_t at = b.pos();
+      BinaryClasses c;
+      c.negative = static_cast<int32_t>(b.U32("the negative class"));
+      c.positive = static_cast<int32_t>(b.U32("the positive class"));
+      if (p.spec.head != Head::kBinary || p.spec.outputs != 1 || c.negative < 0 ||
+          c.positive < 0 || c.negative == c.positive) {
+        detail::FailIo(name, "bytes " + std::to_string(at) + "-" + std::to_string(b.pos() - 1) +
+                                 ": source classes " + std::to_string(c.negative) + "," +
+                                 std::to_string(c.positive) +
+                                 " need a binary model with one output and two distinct labels "
+                                 ">= 0");
+      }
+      p.info.binary_classes = c;
+    }
+  }
   // The stored parameter count must be the description's, and the bytes must be there, before
   // anything of that size is allocated.
   const uint64_t count = b.U64("the parameter count");
@@ -252,6 +275,14 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
     o.eps = b.F32("eps");
     o.weight_decay = b.F32("weight_decay");
     o.clip_norm = b.F32("clip_norm");
+    if (version >= 3) {
+      const uint32_t decay_bias = b.U32("decay_bias");
+      if (decay_bias > 1) {
+        detail::FailIo(name, "byte " + std::to_string(b.pos() - 4) + ": decay_bias " +
+                                 std::to_string(decay_bias) + " is neither 0 nor 1");
+      }
+      o.decay_bias = decay_bias == 1;
+    }
     try {
       for (float v : {o.lr, o.momentum, o.beta1, o.beta2, o.eps, o.weight_decay, o.clip_norm}) {
         detail::Check(std::isfinite(v), "the optimizer configuration", "a value is ", v, " (lr ",
@@ -340,6 +371,12 @@ std::string Serialize(const char* fn, const Model& model, const Trainer* trainer
     w.F32(layer.alpha);
   }
   w.U32(static_cast<uint32_t>(model.precision()));
+  const std::optional<BinaryClasses> classes = model.binary_classes();
+  w.U32(classes ? 1 : 0);
+  if (classes) {
+    w.U32(static_cast<uint32_t>(classes->negative));
+    w.U32(static_cast<uint32_t>(classes->positive));
+  }
   w.U64(static_cast<uint64_t>(model.parameter_count()));
   w.Floats(model.parameters(), model.parameter_count());
   w.U32(trainer != nullptr ? 1 : 0);
@@ -349,6 +386,7 @@ std::string Serialize(const char* fn, const Model& model, const Trainer* trainer
     for (float v : {o.lr, o.momentum, o.beta1, o.beta2, o.eps, o.weight_decay, o.clip_norm}) {
       w.F32(v);
     }
+    w.U32(o.decay_bias ? 1 : 0);
     w.U64(static_cast<uint64_t>(trainer->steps()));
     w.U64(static_cast<uint64_t>(epochs_done));
     const int64_t state = trainer->state_size();
@@ -378,6 +416,7 @@ Model parse_checkpoint_model(std::string_view bytes, const std::string& name) {
   Model model(p.spec);
   std::copy(p.params.begin(), p.params.end(), model.parameters());
   model.set_precision(p.info.precision);
+  model.set_binary_classes(p.info.binary_classes);
   return model;
 }
 
@@ -410,6 +449,7 @@ CheckpointInfo Apply(const Parsed& p, const std::string& path, Model& model, Tra
   // A trainer keeps its own precision (training may go on in another one); a model alone takes
   // the file's.
   if (trainer == nullptr) model.set_precision(p.info.precision);
+  model.set_binary_classes(p.info.binary_classes);
   if (trainer != nullptr && p.info.has_optimizer) {
     std::copy(p.state.begin(), p.state.end(), trainer->state());
     trainer->set_steps(p.info.steps);

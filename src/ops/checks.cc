@@ -64,7 +64,8 @@ void CheckBlock(const char* where, const char* name, const void* p, int64_t rows
 
 void CheckedPrecision(const char* where, Precision precision) {
   const int p = static_cast<int>(precision);
-  Check(p == 0 || p == 1, where, "unknown precision ", p, " (expected fp32 (0) or bf16 (1))");
+  Check(p >= 0 && p <= 2, where, "unknown precision ", p,
+        " (expected fp32 (0), bf16 (1) or auto (2))");
 }
 
 }  // namespace propel::detail

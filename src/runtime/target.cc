@@ -245,8 +245,12 @@ int64_t ActiveTargetBits() { return ActiveTargetEntry().bits; }
 
 const kernels::GemmKernels& ActiveGemmKernels(Precision precision) {
   const int p = static_cast<int>(precision);
-  Check(p == 0 || p == 1, "propel", "unknown precision ", p);
-  const kernels::GemmKernels* k = GemmTable(ActiveTargetEntry(), precision);
+  Check(p >= 0 && p <= 2, "propel", "unknown precision ", p);
+  const Target& target = ActiveTargetEntry();
+  if (precision == Precision::kAuto) {
+    precision = target.bf16_gemm != Bf16Gemm::kFma ? Precision::kBf16 : Precision::kFp32;
+  }
+  const kernels::GemmKernels* k = GemmTable(target, precision);
   if (k == nullptr) Fail(ErrorCode::kInternal, "propel", "no GEMM kernels for the active target");
   return *k;
 }

@@ -131,6 +131,9 @@ FitResult fit(Trainer& trainer, const DataView& train, const DataView* validatio
   Check(options.progress_every >= 1, where, "progress_every = ", options.progress_every,
         " must be at least 1");
   CheckSchedule(where, options.schedule);
+  const float base_lr = std::isnan(options.base_lr) ? optimizer.lr : options.base_lr;
+  Check(std::isfinite(base_lr) && base_lr >= 0.0f, where, "base_lr = ", base_lr,
+        " must be finite and non-negative");
   detail::CheckData(where, model, train, 0);
   if (validation != nullptr) detail::CheckData("propel::fit (validation)", model, *validation, 0);
 
@@ -196,7 +199,7 @@ FitResult fit(Trainer& trainer, const DataView& train, const DataView* validatio
       view.ldt = out;
       const int64_t t = epoch * batches + b;
       trainer.set_learning_rate(
-          scheduled_lr(options.schedule, optimizer.lr, t, epoch, total_steps));
+          scheduled_lr(options.schedule, base_lr, t, epoch, total_steps));
       StepResult r;
       try {
         r = trainer.step(view);

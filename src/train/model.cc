@@ -55,6 +55,7 @@ struct Model::Impl {
   detail::AlignedFloats params;
   detail::AlignedFloats grads;
   Precision precision = Precision::kFp32;
+  std::optional<BinaryClasses> binary_classes;
 };
 
 namespace {
@@ -221,6 +222,7 @@ Model::Model(const Model& other) : impl_(Build(other.impl_->spec)) {
   std::memcpy(impl_->grads.data(), other.impl_->grads.data(),
               static_cast<size_t>(impl_->count) * sizeof(float));
   impl_->precision = other.impl_->precision;
+  impl_->binary_classes = other.impl_->binary_classes;
 }
 
 Model& Model::operator=(const Model& other) {
@@ -255,7 +257,23 @@ Precision Model::precision() const { return impl_->precision; }
 
 void Model::set_precision(Precision precision) {
   detail::CheckedPrecision("propel::Model::set_precision", precision);
-  impl_->precision = precision;
+  impl_->precision = resolve_precision(precision);
+}
+
+std::optional<BinaryClasses> Model::binary_classes() const { return impl_->binary_classes; }
+
+void Model::set_binary_classes(std::optional<BinaryClasses> classes) {
+  const char* where = "propel::Model::set_binary_classes";
+  if (classes) {
+    detail::Check(impl_->spec.head == Head::kBinary && impl_->spec.outputs == 1, where,
+                  "the model is ", head_name(impl_->spec.head), " with ", impl_->spec.outputs,
+                  " outputs: source classes belong to a binary model with one output");
+    detail::Check(classes->negative >= 0 && classes->positive >= 0 &&
+                      classes->negative != classes->positive,
+                  where, "classes ", classes->negative, ",", classes->positive,
+                  " must be two distinct labels >= 0");
+  }
+  impl_->binary_classes = classes;
 }
 
 void Model::initialize(uint64_t seed, Init init) {

@@ -52,6 +52,7 @@ void CheckOptimizer(const char* where, const OptimizerConfig& o) {
 OptimizerUpdate::OptimizerUpdate(const OptimizerConfig& opt, float lr, int64_t step,
                                  float grad_scale)
     : adam_(IsAdam(opt.kind)),
+      decay_bias_(opt.decay_bias || opt.weight_decay == 0.0f),
       sgd_{lr, IsMomentum(opt.kind) ? opt.momentum : 0.0f, opt.weight_decay, grad_scale,
            opt.kind == Optimizer::kNesterov},
       adam_args_{lr,
@@ -62,14 +63,20 @@ OptimizerUpdate::OptimizerUpdate(const OptimizerConfig& opt, float lr, int64_t s
                  grad_scale,
                  opt.kind == Optimizer::kAdamW,
                  kernels::BiasCorrection(opt.beta1, step),
-                 kernels::BiasCorrection(opt.beta2, step)} {}
+                 kernels::BiasCorrection(opt.beta2, step)},
+      sgd_bias_(sgd_),
+      adam_bias_(adam_args_) {
+  sgd_bias_.weight_decay = 0.0f;
+  adam_bias_.weight_decay = 0.0f;
+}
 
 void OptimizerUpdate::Apply(const kernels::ElementwiseKernels& ew, int64_t j0, int64_t n, float* w,
-                            const float* g, float* state, int64_t count) const {
+                            const float* g, float* state, int64_t count, bool bias) const {
+  const bool decay = !bias || decay_bias_;
   if (adam_) {
-    ew.adam(n, adam_args_, w + j0, g + j0, state + j0, state + count + j0);
+    ew.adam(n, decay ? adam_args_ : adam_bias_, w + j0, g + j0, state + j0, state + count + j0);
   } else {
-    ew.sgd(n, sgd_, w + j0, g + j0, state != nullptr ? state + j0 : nullptr);
+    ew.sgd(n, decay ? sgd_ : sgd_bias_, w + j0, g + j0, state != nullptr ? state + j0 : nullptr);
   }
 }
 

@@ -2,9 +2,11 @@
 // each keeps and one update of a range of parameters (the kernels of kernels/optim-inl.h).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/elementwise.h"
+#include "propel/model.h"
 #include "propel/train.h"
 
 namespace propel::detail {
@@ -29,14 +31,47 @@ class OptimizerUpdate {
   OptimizerUpdate(const OptimizerConfig& opt, float lr, int64_t step, float grad_scale);
 
   // Parameters [j0, j0 + n) of w (g: their gradient); state holds StateArrays() arrays of
-  // `count` floats each, in the order m, v.
+  // `count` floats each, in the order m, v. bias: the range holds biases only, which take no
+  // weight decay unless OptimizerConfig::decay_bias.
   void Apply(const kernels::ElementwiseKernels& ew, int64_t j0, int64_t n, float* w, const float* g,
-             float* state, int64_t count) const;
+             float* state, int64_t count, bool bias = false) const;
+
+  // Apply over [j0, j0 + n) of a model's arena, cut where `layers` (in arena order) switch
+  // between weights and biases.
+  template <class Layers>
+  void ApplyToArena(const kernels::ElementwiseKernels& ew, const Layers& layers, int64_t j0,
+                    int64_t n, float* w, const float* g, float* state, int64_t count) const {
+    if (decay_bias_) {
+      Apply(ew, j0, n, w, g, state, count);
+      return;
+    }
+    const int64_t end = j0 + n;
+    for (const auto& layer : layers) {
+      const LayerLayout& l = layout_of(layer);
+      const int64_t bias_end = l.bias_offset + l.out;
+      if (bias_end <= j0) continue;
+      if (j0 >= end) break;
+      const int64_t w_end = std::min(end, l.bias_offset);
+      if (j0 < w_end) Apply(ew, j0, w_end - j0, w, g, state, count, false);
+      const int64_t b0 = std::max(j0, l.bias_offset), b1 = std::min(end, bias_end);
+      if (b0 < b1) Apply(ew, b0, b1 - b0, w, g, state, count, true);
+      j0 = b1;
+    }
+  }
 
  private:
+  static const LayerLayout& layout_of(const LayerLayout& l) { return l; }
+  template <class Layer>
+  static const LayerLayout& layout_of(const Layer& l) {
+    return l.layout();
+  }
+
   bool adam_;
+  bool decay_bias_;
   kernels::SgdArgs sgd_;
   kernels::AdamArgs adam_args_;
+  kernels::SgdArgs sgd_bias_;
+  kernels::AdamArgs adam_bias_;
 };
 
 }  // namespace propel::detail

@@ -205,7 +205,7 @@ void Trainer::Impl::Update(double norm, double grad_scale, int64_t chunk_begin, 
     const detail::Range r = detail::Balance211(chunks, tasks, t);
     const int64_t j0 = (chunk_begin + r.begin) * kChunk;
     const int64_t n = std::min((chunk_begin + r.end) * kChunk, count) - j0;
-    update.Apply(*kern.ew, j0, n, w, g, state.data(), count);
+    update.ApplyToArena(*kern.ew, net, j0, n, w, g, state.data(), count);
   };
   if (tasks > 0) detail::ParallelFor(tasks, static_cast<int>(tasks), task);
   ++steps;
@@ -230,13 +230,14 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   t.opt = optimizer;
   t.lr = optimizer.lr;
   t.options = options;
+  t.options.precision = resolve_precision(options.precision);
   t.threads = options.threads > 0 ? options.threads : num_threads();
   t.options.threads = t.threads;
   t.max_batch = max_batch;
   t.shard_rows = std::min(options.shard_rows, max_batch);
   t.max_shards = detail::CeilDiv(max_batch, t.shard_rows);
   t.count = model.parameter_count();
-  t.kern = detail::ActiveNetKernels(options.precision);
+  t.kern = detail::ActiveNetKernels(t.options.precision);
   for (int64_t l = 0; l < model.num_layers(); ++l) {
     t.net.emplace_back(model.layer(l), l == model.num_layers() - 1);
   }
@@ -305,7 +306,7 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   t.chunk_sumsq.assign(static_cast<size_t>(detail::ChunkCount(t.count)), 0.0);
   t.shard_bounds.assign(static_cast<size_t>(t.max_shards * n_layers), 0.0);
   if (state_arrays > 0) t.state.Resize(state_arrays * t.count);
-  model.set_precision(options.precision);
+  model.set_precision(t.options.precision);
 }
 
 Trainer::Trainer(Trainer&&) noexcept = default;

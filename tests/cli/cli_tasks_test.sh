@@ -58,12 +58,22 @@ expect_error "a binary model needs labels 0 and 1" "$propel" train --data "$data
 "$propel" evaluate d38.ckpt "$data/digits.csv" --binary 3,8 > eval.txt
 rows38=$(awk -F, '$65 == 3 || $65 == 8' "$data/digits.csv" | wc -l)
 [ "$(rows eval.txt)" = "$rows38" ] || fail "evaluate --binary 3,8: $(cat eval.txt), want $rows38 rows"
-expect_error "pick two classes" "$propel" evaluate d38.ckpt "$data/digits.csv"
+# The checkpoint records the two classes: evaluate and predict use them unless told otherwise.
+"$propel" evaluate d38.ckpt "$data/digits.csv" > eval2.txt
+grep -q "of classes 3 (0) and 8 (1): " eval2.txt || fail "evaluate without --binary: $(cat eval2.txt)"
+[ "$(sed 's/ of classes 3 (0) and 8 (1)//' eval2.txt)" = "$(cat eval.txt)" ] ||
+  fail "recorded classes differ from --binary 3,8: $(cat eval2.txt) vs $(cat eval.txt)"
+[ "$("$propel" predict d38.ckpt "$data/digits.csv" | wc -l)" -eq "$rows38" ] || fail "predict 3,8"
+awk -F, '$65 < 6' "$data/digits.csv" > d05.csv
+expect_error "has no class 8 (its classes are 0 to 5); the model was trained on classes 3,8" \
+  "$propel" evaluate d38.ckpt d05.csv
 expect_error "--binary: the model is regression, not binary" "$propel" evaluate reg.ckpt reg.csv --binary 3,8
 if [ -s "$idx/train-images-idx3-ubyte.gz" ]; then
   "$propel" train --binary 0,6 --layers 16 --epochs 1 --quiet --plot "" --save fb.ckpt --report fb.json
   "$propel" evaluate fb.ckpt fashion-mnist --binary 0,6 > eval.txt
   [ "$(rows eval.txt)" = 2000 ] || fail "fashion-mnist 0,6 test rows: $(cat eval.txt)"
+  "$propel" evaluate fb.ckpt fashion-mnist > eval.txt
+  [ "$(rows eval.txt)" = 2000 ] || fail "fashion-mnist recorded 0,6 test rows: $(cat eval.txt)"
   "$propel" train --binary 0,6 --layers 16 --epochs 2 --quiet --plot "" --resume fb.ckpt --save "" \
     --report fb2.json
   [ "$(field fb2.json epochs)" = 1 ] || fail "fashion-mnist binary resume"

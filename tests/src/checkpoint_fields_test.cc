@@ -71,11 +71,12 @@ const ModelSpec kSpec = test::MlpSpec(
 struct Layout {
   int64_t params = 0;
   size_t head = 24, inputs = 28, outputs = 36, hidden = 44, layer0 = 48, layer1 = 64;
-  size_t precision = 80, count = 84, arena = 92;
+  size_t precision = 80, classes = 84, count = 88, arena = 96;
   size_t flag() const { return arena + 4 * static_cast<size_t>(params); }
   size_t kind() const { return flag() + 4; }
   size_t config(int i) const { return kind() + 4 + 4 * static_cast<size_t>(i); }  // lr .. clip
-  size_t steps() const { return config(7); }
+  size_t decay_bias() const { return config(7); }
+  size_t steps() const { return decay_bias() + 4; }
   size_t epochs() const { return steps() + 8; }
   size_t state_size() const { return epochs() + 8; }
   size_t state() const { return state_size() + 8; }
@@ -165,6 +166,16 @@ INSTANTIATE_TEST_SUITE_P(
         Crafted{"precision", Optimizer::kAdam,
                 [](std::string& s, const Layout& l) { Put32(s, l.precision, 2); },
                 "byte 80: unknown precision 2 (0 fp32, 1 bf16)"},
+        Crafted{"classes_flag", Optimizer::kAdam,
+                [](std::string& s, const Layout& l) { Put32(s, l.classes, 2); },
+                "byte 84: source-classes flag 2 is neither 0 nor 1"},
+        // kSpec is multiclass: the classes (read from the next 8 bytes) cannot be its.
+        Crafted{"classes_of_multiclass", Optimizer::kAdam,
+                [](std::string& s, const Layout& l) { Put32(s, l.classes, 1); },
+                "bytes 88-95: source classes"},
+        Crafted{"decay_bias", Optimizer::kAdamW,
+                [](std::string& s, const Layout& l) { Put32(s, l.decay_bias(), 2); },
+                "decay_bias 2 is neither 0 nor 1"},
         Crafted{"count", Optimizer::kAdam,
                 [](std::string& s, const Layout& l) { Put64(s, l.count, 400); },
                 "the parameter count 400 does not match"},

@@ -170,6 +170,20 @@ TEST(Checkpoint, ResumeIsBitExact) {
   EXPECT_EQ(Params(resumed), Params(straight));
 }
 
+// A current checkpoint with a trainer as format `version`: `header_bytes` at `header_at` removed
+// (the fields of later versions before the parameters) and decay_bias (after the optimizer flag,
+// kind and seven hyper-parameters that follow the arena at `arena_end`); body size and checksum
+// made right.
+std::string OlderVersion(std::string s, char version, size_t header_at, size_t header_bytes,
+                         size_t arena_end) {
+  s.erase(arena_end + 8 + 28, 4);
+  s.erase(header_at, header_bytes);
+  s[8] = version;
+  const uint64_t body = static_cast<uint64_t>(s.size()) - 24 - 4;
+  for (int i = 0; i < 8; ++i) s[16 + i] = static_cast<char>(body >> (8 * i));
+  return Resealed(s);
+}
+
 // The precision a model was trained in travels with it; files of format version 1 (before the
 // field existed) load as fp32 with the same parameters.
 TEST(Checkpoint, RecordsThePrecisionAndReadsVersionOne) {
@@ -192,18 +206,65 @@ TEST(Checkpoint, RecordsThePrecisionAndReadsVersionOne) {
   EXPECT_EQ(trained.precision(), Precision::kFp32);  // the trainer's
   EXPECT_EQ(Params(trained), Params(m));
 
-  // Version 1: the same bytes without the precision field (offset 80 for kSpec's two layers).
-  std::string v1 = Read(dir / "bf16.ckpt");
-  v1.erase(80, 4);
-  v1[8] = 1;
-  const uint64_t body = static_cast<uint64_t>(v1.size()) - 24 - 4;
-  for (int i = 0; i < 8; ++i) v1[16 + i] = static_cast<char>(body >> (8 * i));
-  Write(dir / "v1.ckpt", Resealed(v1));
+  // Version 1: the same bytes without the fields of versions 2 and 3: the precision and the
+  // source-classes flag (offsets 80 and 84 for kSpec's two layers) and decay_bias (after the
+  // optimizer kind and its seven hyper-parameters).
+  Write(dir / "v1.ckpt", OlderVersion(Read(dir / "bf16.ckpt"), 1, 80, 8,
+                                       96 + 4 * static_cast<size_t>(m.parameter_count())));
   const Model old = load_model(dir / "v1.ckpt");
   EXPECT_EQ(old.precision(), Precision::kFp32);
   EXPECT_EQ(Params(old), Params(m));
   EXPECT_EQ(read_checkpoint_info(dir / "v1.ckpt").steps, 0);
   EXPECT_EQ(read_checkpoint_info(dir / "v1.ckpt").epochs_done, 1);
+}
+
+// A binary model trained on two classes of a larger set keeps them (format version 3), and so
+// does the optimizer's decay_bias; a version-2 file (without either) still loads, with no classes
+// and decay_bias on.
+TEST(Checkpoint, RecordsBinaryClassesAndDecayBiasAndReadsVersionTwo) {
+  TempDir dir;
+  const ModelSpec spec = test::MlpSpec(12, {{16, Activation::kRelu}}, 1, Head::kBinary);
+  Model m(spec, 2);
+  EXPECT_FALSE(m.binary_classes().has_value());
+  m.set_binary_classes(BinaryClasses{0, 6});
+  OptimizerConfig opt{Optimizer::kAdamW, 1e-3f};
+  opt.weight_decay = 0.01f;
+  opt.decay_bias = false;
+  Trainer t(m, opt, 8);
+  save_checkpoint(dir / "b.ckpt", m, &t, 1);
+  const CheckpointInfo info = read_checkpoint_info(dir / "b.ckpt");
+  ASSERT_TRUE(info.binary_classes.has_value());
+  EXPECT_EQ(info.binary_classes->negative, 0);
+  EXPECT_EQ(info.binary_classes->positive, 6);
+  EXPECT_FALSE(info.optimizer.decay_bias);
+  const Model loaded = load_model(dir / "b.ckpt");
+  ASSERT_TRUE(loaded.binary_classes().has_value());
+  EXPECT_EQ(loaded.binary_classes()->positive, 6);
+  const Model copy = loaded;  // copies keep them
+  EXPECT_EQ(copy.binary_classes()->negative, 0);
+  Model into(spec, 5);
+  load_checkpoint(dir / "b.ckpt", into);
+  EXPECT_EQ(into.binary_classes()->positive, 6);
+
+  // Version 2: the same bytes without the source classes (flag and two labels at offset 68 for
+  // one hidden layer) and without decay_bias.
+  Write(dir / "v2.ckpt", OlderVersion(Read(dir / "b.ckpt"), 2, 68, 12,
+                                       68 + 12 + 8 + 4 * static_cast<size_t>(m.parameter_count())));
+  const CheckpointInfo old = read_checkpoint_info(dir / "v2.ckpt");
+  EXPECT_FALSE(old.binary_classes.has_value());
+  EXPECT_TRUE(old.optimizer.decay_bias);
+  EXPECT_EQ(old.optimizer.weight_decay, 0.01f);
+  EXPECT_EQ(Params(load_model(dir / "v2.ckpt")), Params(m));
+  load_checkpoint(dir / "v2.ckpt", into);
+  EXPECT_FALSE(into.binary_classes().has_value());  // the file's: none
+
+  // Only a binary model with one output takes classes, and only two distinct labels >= 0.
+  Model multi(kSpec, 1);
+  EXPECT_THROW(multi.set_binary_classes(BinaryClasses{0, 1}), Error);
+  EXPECT_THROW(m.set_binary_classes(BinaryClasses{3, 3}), Error);
+  EXPECT_THROW(m.set_binary_classes(BinaryClasses{-1, 2}), Error);
+  m.set_binary_classes(std::nullopt);
+  EXPECT_FALSE(m.binary_classes().has_value());
 }
 
 // Expects an Error of code kIo containing `part`, and the model's parameters unchanged.
@@ -246,9 +307,9 @@ TEST(Checkpoint, DamagedFilesAreRejectedAndChangeNothing) {
   Write(bad, s);
   ExpectRejected(bad, "byte 0: not a propel checkpoint");
   s = good;
-  s[8] = 3;
+  s[8] = 4;
   Write(bad, Resealed(s));
-  ExpectRejected(bad, "byte 12: format version 3 is not supported (this build reads 1 to 2)");
+  ExpectRejected(bad, "byte 12: format version 4 is not supported (this build reads 1 to 3)");
   s[8] = 0;
   Write(bad, Resealed(s));
   ExpectRejected(bad, "byte 12: format version 0 is not supported");

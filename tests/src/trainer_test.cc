@@ -589,6 +589,54 @@ TEST(Trainer, SgdStepMatchesHandComputedUpdate) {
   }
 }
 
+// decay_bias = false: the weight decay reaches the weights only (every optimizer, over a model
+// whose layers straddle the update's chunks and thread ranges); true, the biases too.
+TEST(Trainer, DecayBiasFalseLeavesTheBiasesUndecayed) {
+  const Model init(Spec(300, {{70, Activation::kTanh}, {33, Activation::kRelu}}, 3,
+                        Head::kMulticlass),
+                   4);
+  for (Optimizer kind : {Optimizer::kSgd, Optimizer::kMomentum, Optimizer::kAdam,
+                         Optimizer::kAdamW}) {
+    auto trained = [&](float decay, bool decay_bias) {
+      Model m = init;
+      for (int64_t l = 0; l < m.num_layers(); ++l) {  // non-zero biases: their decay shows
+        const LayerLayout& L = m.layer(l);
+        for (int64_t j = 0; j < L.out; ++j) m.parameters()[L.bias_offset + j] = 0.5f + 0.01f * j;
+      }
+      OptimizerConfig opt;
+      opt.kind = kind;
+      opt.lr = 0.05f;
+      opt.weight_decay = decay;
+      opt.decay_bias = decay_bias;
+      StepOptions so;
+      so.threads = 2;
+      Trainer t(m, opt, 16, so);
+      t.step(RandomData(m, 16, 5).View());
+      return std::vector<float>(m.parameters(), m.parameters() + m.parameter_count());
+    };
+    const std::vector<float> none = trained(0.0f, true);
+    const std::vector<float> weights_only = trained(0.3f, false);
+    const std::vector<float> all = trained(0.3f, true);
+    int64_t biases = 0, decayed = 0;
+    for (int64_t l = 0; l < init.num_layers(); ++l) {
+      const LayerLayout& L = init.layer(l);
+      for (int64_t j = L.weight_offset; j < L.bias_offset + L.out; ++j) {
+        const size_t i = static_cast<size_t>(j);
+        if (j < L.bias_offset) {  // the weights: decayed either way
+          ASSERT_EQ(weights_only[i], all[i]) << optimizer_name(kind) << " weight " << j;
+        } else {  // the biases: as without decay, unless decay_bias
+          ASSERT_EQ(weights_only[i], none[i]) << optimizer_name(kind) << " bias " << j;
+          ++biases;
+          decayed += all[i] != none[i];
+        }
+      }
+    }
+    // Adam's first step moves every parameter by lr whatever the size of its gradient, so an
+    // L2 term of the same sign cannot show in it; the decoupled AdamW decay does.
+    if (kind != Optimizer::kAdam) EXPECT_EQ(decayed, biases) << optimizer_name(kind);
+  }
+}
+
 TEST(Trainer, NanLossStopsWithTheStepAndKeepsParameters) {
   Model m(Spec(8, {{6, Activation::kTanh}}, 3, Head::kMulticlass), 1);
   Data d = RandomData(m, 20, 2);

@@ -2,6 +2,7 @@
 #include "tools/propel/evaluate.h"
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,9 @@ void AddEvaluateCommands(CLI::App& app, EvaluateArgs& a, CLI::App** evaluate, CL
   for (CLI::App* command : {*evaluate, *predict}) {
     command
         ->add_option("--binary", a.binary,
-                     "NEG,POS: the two classes a --binary model was trained on (its rows only, "
-                     "relabelled 0 / 1)")
+                     "NEG,POS: two classes of the data set for a binary model (their rows only, "
+                     "relabelled 0 / 1; default: the classes recorded in the checkpoint by "
+                     "`propel train --binary`)")
         ->expected(2)
         ->delimiter(',');
   }
@@ -58,7 +60,8 @@ namespace {
 // labels 0 and 1, or with --binary NEG,POS those two classes' rows), real targets (regression).
 // For predict (`check_labels` false) the labels only select rows; they are not checked.
 propel::Dataset LoadForModel(const std::string& data, const propel::Model& m,
-                             const std::vector<int>& binary, bool check_labels) {
+                             const std::vector<int>& binary, bool check_labels,
+                             std::string* classes_used = nullptr) {
   const propel::Head head = m.head();
   if (!binary.empty() && head != propel::Head::kBinary) {
     Invalid("--binary: the model is " + std::string(propel::head_name(head)) + ", not binary");
@@ -75,10 +78,28 @@ propel::Dataset LoadForModel(const std::string& data, const propel::Model& m,
             std::to_string(m.inputs()));
   }
   if (head == propel::Head::kBinary) {
+    const std::optional<propel::BinaryClasses> recorded = m.binary_classes();
     if (!binary.empty()) {
       CheckBinaryPair(binary, d, name);
       d = propel::binary_task(d, binary[0], binary[1]);
       if (d.rows == 0) Invalid(name + ": no rows of the classes given by --binary");
+    } else if (recorded && !d.labels.empty()) {
+      // The two classes the model was trained on, from its checkpoint.
+      const std::string pair =
+          std::to_string(recorded->negative) + "," + std::to_string(recorded->positive);
+      for (int32_t c : {recorded->negative, recorded->positive}) {
+        if (c >= d.classes) {
+          Invalid(name + " has no class " + std::to_string(c) + " (its classes are 0 to " +
+                  std::to_string(d.classes - 1) + "); the model was trained on classes " + pair +
+                  " (recorded in its checkpoint): --binary NEG,POS picks two others");
+        }
+      }
+      d = propel::binary_task(d, recorded->negative, recorded->positive);
+      if (d.rows == 0) Invalid(name + ": no rows of the model's classes " + pair);
+      if (classes_used != nullptr) {
+        *classes_used = " of classes " + std::to_string(recorded->negative) + " (0) and " +
+                        std::to_string(recorded->positive) + " (1)";
+      }
     } else if (check_labels) {
       LabelsAsBinaryTargets(d, name);
     }
@@ -103,10 +124,11 @@ propel::Dataset LoadForModel(const std::string& data, const propel::Model& m,
 int Evaluate(const std::string& model_path, const std::string& data,
              const std::vector<int>& binary) {
   const propel::Model m = propel::load_model(model_path);
-  const propel::Dataset d = LoadForModel(data, m, binary, true);
+  std::string classes;
+  const propel::Dataset d = LoadForModel(data, m, binary, true, &classes);
   const propel::Evaluation e = propel::evaluate(m, d.view());
-  std::printf("%s on %lld rows: loss %.4f", m.describe().c_str(), static_cast<long long>(e.rows),
-              e.loss);
+  std::printf("%s on %lld rows%s: loss %.4f", m.describe().c_str(),
+              static_cast<long long>(e.rows), classes.c_str(), e.loss);
   if (!std::isnan(e.accuracy)) std::printf(", accuracy %.2f%%", 100.0 * e.accuracy);
   std::printf("\n");
   if (m.head() == propel::Head::kMulticlass) {

@@ -85,9 +85,10 @@ CLI::App* AddTrainCommand(CLI::App& app, TrainArgs& a) {
       ->capture_default_str();
   train
       ->add_option("--precision", a.precision,
-                   "fp32, or bf16: the GEMMs' operands rounded to bf16, products summed in fp32 "
-                   "(docs/precision.md)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))
+                   "fp32; bf16: the GEMMs' operands rounded to bf16, products summed in fp32; "
+                   "auto: bf16 where the CPU multiplies bf16 natively (AMX, AVX512_BF16), else "
+                   "fp32 (docs/precision.md)")
+      ->check(CLI::IsMember({"fp32", "bf16", "auto"}))
       ->capture_default_str();
   train->add_option("--seed", a.seed, "seed of the initial weights and the shuffles")
       ->capture_default_str();
@@ -322,6 +323,19 @@ RunPlan Plan(const TrainArgs& a) {
   return plan;
 }
 
+// The precision of the run as the header shows it: the resolved one, and for --precision auto
+// what decided it.
+std::string PrecisionLine(propel::Precision requested) {
+  const propel::Precision p = propel::resolve_precision(requested);
+  std::string line = propel::precision_name(p);
+  if (requested == propel::Precision::kAuto) {
+    line += p == propel::Precision::kBf16
+                ? std::string(" (auto: native bf16 on ") + propel::active_target().name + ")"
+                : std::string(" (auto: no native bf16 on ") + propel::active_target().name + ")";
+  }
+  return line;
+}
+
 // The data sets of the run: the training rows (less the validation rows), the validation and
 // test rows, normalized, relabelled for a binary task; and the head they make.
 struct RunData {
@@ -530,6 +544,8 @@ int Train(TrainArgs a) {
                  : d.head == propel::Head::kBinary   ? 1
                                                      : d.train.target_cols;
   propel::Model model(spec, a.seed, plan.init);
+  // The checkpoint says which two classes of the data set the binary model separates.
+  if (!a.binary.empty()) model.set_binary_classes(propel::BinaryClasses{a.binary[0], a.binary[1]});
   propel::StepOptions so;
   so.shard_rows = a.shard;
   so.threads = a.threads;
@@ -548,7 +564,7 @@ int Train(TrainArgs a) {
         static_cast<long long>(d.train.rows), static_cast<long long>(d.val.rows),
         static_cast<long long>(d.test.rows), propel::optimizer_name(opt.kind), opt.lr,
         static_cast<long long>(a.batch), static_cast<long long>(a.epochs),
-        propel::active_target().name, propel::precision_name(plan.precision), o.threads,
+        propel::active_target().name, PrecisionLine(plan.precision).c_str(), o.threads,
         a.executor.c_str());
     if (g_mpi.on) {
       std::printf("  data parallel: %d ranks x batch %lld (global batch %lld), %s reduction\n",
@@ -561,6 +577,9 @@ int Train(TrainArgs a) {
   propel::Trainer trainer(model, opt, std::min<int64_t>(a.batch, d.train.rows), so);
   if (plan.resumed.has_optimizer) {
     propel::load_checkpoint(a.resume, model, &trainer);
+    if (!a.binary.empty()) {
+      model.set_binary_classes(propel::BinaryClasses{a.binary[0], a.binary[1]});
+    }
     // A CSV run saved its model for raw features; training continues on standardized ones.
     if (d.standardizer) d.standardizer->unfold(model);
   }
