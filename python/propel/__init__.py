@@ -24,6 +24,7 @@ from propel._propel import (
     available_targets,
     num_threads,
     pin_target,
+    resolve_precision,
     set_num_threads,
     unpin_target,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "active_target",
     "pin_target",
     "unpin_target",
+    "resolve_precision",
     "set_num_threads",
     "num_threads",
     "PropelError",

@@ -67,7 +67,13 @@ class Model:
         lambda self, v: setattr(self._m, "precision", str(v)),
         doc="The precision predict, predict_logits and evaluate run their GEMMs in: 'fp32', or "
             "'bf16' (operands rounded to bf16, fp32 sums; docs/precision.md). A Trainer sets its "
-            "own; a checkpoint keeps it.")
+            "own; a checkpoint keeps it. Setting 'auto' sets what propel.resolve_precision "
+            "gives.")
+    binary_classes = property(
+        lambda self: self._m.binary_classes,
+        lambda self, v: setattr(self._m, "binary_classes", None if v is None else tuple(v)),
+        doc="(negative, positive): the two classes of a labelled data set a binary model "
+            "separates (`propel train --binary NEG,POS`), or None; a checkpoint keeps them.")
 
     @property
     def layers(self):
@@ -142,16 +148,19 @@ class Trainer:
     max_batch rows (docs/training.md). Results are bitwise the same for any thread count and
     executor ("tbb", "omp", "serial"); they depend on shard_rows and precision: "fp32", or
     "bf16" mixed precision (every GEMM's operands rounded to bf16, products summed in fp32,
-    everything else fp32; docs/precision.md). The trainer sets the model's precision to its own."""
+    everything else fp32; docs/precision.md), or "auto": bf16 where the CPU multiplies bf16
+    natively (AMX, AVX512_BF16), fp32 elsewhere. The trainer sets the model's precision to its own
+    (the resolved one: `precision` reads "fp32" or "bf16"). weight_decay applies to the biases too
+    unless decay_bias=False (scikit-learn's alpha: the weights only)."""
 
     def __init__(self, model, optimizer="adam", lr=1e-3, momentum=0.9, beta1=0.9, beta2=0.999,
                  eps=1e-8, weight_decay=0.0, clip_norm=0.0, max_batch=256, shard_rows=256,
-                 executor="tbb", threads=0, precision="fp32"):
+                 executor="tbb", threads=0, precision="fp32", decay_bias=True):
         self.model = model
         self._t = _propel._Trainer(model._m, optimizer, float(lr), float(momentum), float(beta1),
                                    float(beta2), float(eps), float(weight_decay),
                                    float(clip_norm), int(max_batch), int(shard_rows), executor,
-                                   int(threads), str(precision))
+                                   int(threads), str(precision), bool(decay_bias))
 
     def step(self, x, y):
         """Forward, loss, backward and update on one batch; {'loss', 'rows', 'correct', ...}."""
@@ -167,12 +176,14 @@ class Trainer:
         """One optimizer update from model.gradients."""
         self._t.apply_gradients()
 
-    def fit(self, x, y, epochs=1, batch=64, seed=0, shuffle=True, start_epoch=0):
+    def fit(self, x, y, epochs=1, batch=64, seed=0, shuffle=True, start_epoch=0, lr=None):
         """Epochs [start_epoch, epochs) of shuffled mini-batches; one dict per epoch. Ctrl-C
-        stops between batches (KeyboardInterrupt), the model at its last completed step."""
+        stops between batches (KeyboardInterrupt), the model at its last completed step. lr:
+        the learning rate of these epochs (None: the optimizer's)."""
         labels, targets = _targets(self.model, y)
         return self._t.fit(as_matrix(x), labels, targets, int(start_epoch), int(epochs),
-                           int(batch), int(seed), bool(shuffle))
+                           int(batch), int(seed), bool(shuffle),
+                           None if lr is None else float(lr))
 
     learning_rate = property(lambda self: self._t.learning_rate,
                              lambda self, v: setattr(self._t, "learning_rate", float(v)))

@@ -10,14 +10,17 @@ import time
 import warnings
 
 import numpy as np
+import scipy.optimize
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from propel import _core
+from propel import _core, _propel
 
 # scikit-learn's names (and propel's own) -> propel's activation names.
 _ACTIVATIONS = {
@@ -34,8 +37,12 @@ _ACTIVATIONS = {
     "silu": "silu",
     "softplus": "softplus",
 }
-_SOLVERS = ("adam", "adamw", "sgd")
-_PRECISIONS = ("fp32", "bf16")
+_SOLVERS = ("adam", "adamw", "sgd", "lbfgs")
+_LEARNING_RATES = ("constant", "invscaling", "adaptive")
+_PRECISIONS = ("fp32", "bf16", "auto")
+# Rows per gradient evaluation of the full-batch L-BFGS: its workspace is one trainer's for this
+# many rows, whatever the size of the data set.
+_LBFGS_CHUNK_ROWS = 8192
 
 
 class _BaseMLP(BaseEstimator):
@@ -43,11 +50,11 @@ class _BaseMLP(BaseEstimator):
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
-                 tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, threads=None,
-                 shard_size=256, executor="tbb", precision="fp32"):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 threads=None, shard_size=256, executor="tbb", precision="fp32"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -55,6 +62,7 @@ class _BaseMLP(BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -69,6 +77,7 @@ class _BaseMLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.threads = threads
         self.shard_size = shard_size
         self.executor = executor
@@ -83,14 +92,14 @@ class _BaseMLP(BaseEstimator):
         if self.activation not in _ACTIVATIONS:
             raise ValueError(f"activation='{self.activation}' is not one of {sorted(_ACTIVATIONS)}")
         if self.solver not in _SOLVERS:
-            raise ValueError(f"solver='{self.solver}' is not supported by propel (one of {_SOLVERS}; "
-                             "lbfgs is a full-batch method propel does not implement)")
+            raise ValueError(f"solver='{self.solver}' is not one of {_SOLVERS}")
         if self.precision not in _PRECISIONS:
             raise ValueError(f"precision='{self.precision}' is not one of {_PRECISIONS}")
-        if self.learning_rate != "constant":
-            raise ValueError(f"learning_rate='{self.learning_rate}': propel's estimators support "
-                             "'constant' (schedules: propel.Trainer / `propel train --schedule`)")
-        for name in ("max_iter", "n_iter_no_change", "shard_size"):
+        if self.learning_rate not in _LEARNING_RATES:
+            raise ValueError(f"learning_rate='{self.learning_rate}' is not one of {_LEARNING_RATES}")
+        if not np.isfinite(self.power_t):
+            raise ValueError(f"power_t must be a finite number, got {self.power_t!r}")
+        for name in ("max_iter", "n_iter_no_change", "shard_size", "max_fun"):
             v = getattr(self, name)
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -117,7 +126,8 @@ class _BaseMLP(BaseEstimator):
 
     def _optimizer(self, batch):
         """(optimizer kind, weight decay): scikit-learn's L2 term alpha/2 ||W||^2 / batch rows
-        is a gradient of alpha W / batch on the mean loss's gradient."""
+        is a gradient of alpha W / batch on the mean loss's gradient, on the weights only (the
+        trainer's decay_bias=False)."""
         if self.solver == "adam":
             return "adam", self.alpha / batch
         if self.solver == "adamw":
@@ -136,7 +146,8 @@ class _BaseMLP(BaseEstimator):
             self.model_, optimizer=kind, lr=self.learning_rate_init, momentum=self.momentum,
             beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon, weight_decay=decay,
             max_batch=batch, shard_rows=self.shard_size, executor=self.executor,
-            threads=0 if self.threads is None else int(self.threads), precision=self.precision)
+            threads=0 if self.threads is None else int(self.threads), precision=self.precision,
+            decay_bias=False)
 
     def _fit(self, X, y, incremental):
         hidden = self._check_params()
@@ -178,6 +189,12 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = self._outputs
         self.out_activation_ = {"multiclass": "softmax", "binary": "logistic",
                                 "regression": "identity"}[self._head]
+        if self.solver == "lbfgs":
+            return self._fit_lbfgs(X, targets)
+        # The learning rate of the next epoch: learning_rate_init for each fit, carried from one
+        # partial_fit to the next (scikit-learn's optimizer object does the same).
+        if not incremental or not hasattr(self, "_learning_rate"):
+            self._learning_rate = float(self.learning_rate_init)
 
         X_val = t_val = None
         if self.early_stopping and not incremental:
@@ -202,8 +219,8 @@ class _BaseMLP(BaseEstimator):
             self._trainer = self._new_trainer(max(batch, saved[0]))
             self._trainer.load_bytes(saved[1], "<pickled optimizer state>")
         trainer = getattr(self, "_trainer", None) if incremental else None
-        if trainer is not None and (trainer.max_batch < batch or
-                                    trainer.precision != self.precision):
+        if trainer is not None and (trainer.max_batch < batch or trainer.precision !=
+                                    _propel.resolve_precision(self.precision)):
             # A larger batch or another precision: a new trainer, with the optimizer state and
             # update count of the one it replaces.
             previous = trainer.to_bytes()
@@ -215,14 +232,20 @@ class _BaseMLP(BaseEstimator):
 
         epochs = 1 if incremental else self.max_iter
         best_params = None
+        sgd = self.solver == "sgd"
         for _ in range(epochs):
             start = time.perf_counter()
             stats = trainer.fit(X, targets, start_epoch=self.n_iter_, epochs=self.n_iter_ + 1,
-                                batch=batch, seed=self._seed_, shuffle=self.shuffle)[-1]
+                                batch=batch, seed=self._seed_, shuffle=self.shuffle,
+                                lr=self._learning_rate)[-1]
             self.n_iter_ += 1
             self.t_ += n
             loss = stats["train_loss"] + self._l2_loss(n)
+            self.loss_ = loss
             self.loss_curve_.append(loss)
+            if sgd and self.learning_rate == "invscaling":
+                # scikit-learn's schedule: lr_init / (samples seen + 1)^power_t, set per epoch.
+                self._learning_rate = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
             val = None
             if X_val is not None:
                 val = self._val_score(X_val, t_val)
@@ -247,9 +270,20 @@ class _BaseMLP(BaseEstimator):
                 self.best_loss_ = min(self.best_loss_, loss)
             if self._no_improvement_count > self.n_iter_no_change:
                 what = ("Validation score" if X_val is not None else "Training loss")
+                msg = (f"{what} did not improve more than tol={self.tol} for "
+                       f"{self.n_iter_no_change} consecutive epochs.")
+                if sgd and self.learning_rate == "adaptive" and self._learning_rate > 1e-6:
+                    # scikit-learn's adaptive schedule: the rate divided by 5, patience anew.
+                    self._learning_rate /= 5.0
+                    self._no_improvement_count = 0
+                    if self.verbose:
+                        print(f"{msg} Setting learning rate to {self._learning_rate:f}",
+                              flush=True)
+                    continue
                 if self.verbose:
-                    print(f"{what} did not improve more than tol={self.tol} for "
-                          f"{self.n_iter_no_change} consecutive epochs. Stopping.", flush=True)
+                    tail = (" Learning rate too small." if sgd and self.learning_rate == "adaptive"
+                            else "")
+                    print(f"{msg}{tail} Stopping.", flush=True)
                 break
         else:
             if not incremental and self.max_iter > 0:
@@ -261,6 +295,63 @@ class _BaseMLP(BaseEstimator):
         if X_val is not None:
             self.best_loss_ = None
         return self
+
+    def _fit_lbfgs(self, X, targets):
+        """scikit-learn's full-batch L-BFGS (scipy's L-BFGS-B with maxiter=max_iter,
+        maxfun=max_fun, gtol=tol) on the mean loss plus alpha/2 ||W||^2 / n over the weights,
+        every function and gradient evaluation computed by propel."""
+        n = X.shape[0]
+        chunk = min(n, max(_LBFGS_CHUNK_ROWS, int(self.shard_size)))
+        trainer = _core.Trainer(
+            self.model_, optimizer="sgd", lr=0.0, max_batch=chunk, shard_rows=self.shard_size,
+            executor=self.executor, threads=0 if self.threads is None else int(self.threads),
+            precision=self.precision)
+        self._trainer = None  # partial_fit is for the stochastic solvers
+        params = self.model_.parameters
+        weights = np.zeros(params.shape[0], dtype=bool)
+        for layer in self.model_.layers:
+            weights[layer["weight_offset"]:layer["bias_offset"]] = True
+        alpha = float(self.alpha)
+
+        def loss_and_gradient(x):
+            params[:] = x
+            loss, grad = 0.0, np.zeros(x.shape[0])
+            for r0 in range(0, n, chunk):  # chunks of rows, weighted to the full batch's mean
+                r1 = min(n, r0 + chunk)
+                stats = trainer.compute_gradients(X[r0:r1], targets[r0:r1])
+                share = (r1 - r0) / n
+                loss += stats["loss"] * share
+                grad += self.model_.gradients.astype(np.float64) * share
+            w = x[weights]
+            loss += 0.5 * alpha * float(np.dot(w, w)) / n
+            grad[weights] += alpha * w / n
+            return loss, grad
+
+        options = {"maxfun": int(self.max_fun), "maxiter": int(self.max_iter),
+                   "gtol": float(self.tol)}
+        iterations = []
+
+        def report(intermediate_result):
+            iterations.append(None)
+            print(f"Iteration {len(iterations)}, loss = {intermediate_result.fun:.8f}",
+                  flush=True)
+
+        result = scipy.optimize.minimize(loss_and_gradient, params.astype(np.float64),
+                                         method="L-BFGS-B", jac=True, options=options,
+                                         callback=report if self.verbose else None)
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = float(result.fun)
+        params[:] = result.x
+        if not np.all(np.isfinite(params)):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                             "contain large values and need to be preprocessed.")
+        return self
+
+    def _check_solver(self):
+        if self.solver not in ("sgd", "adam", "adamw"):
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
 
     def _l2_loss(self, n):
         """scikit-learn's reported loss includes alpha/2 ||W||^2 / n over the weights."""
@@ -374,6 +465,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return float(np.mean(np.argmax(p, axis=1) == t_val))
         return float(np.mean(np.all((p > 0.5) == (t_val > 0.5), axis=1)))
 
+    @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y, classes=None):
         """One epoch over (X, y), continuing the model and the optimizer state. The first call
         needs `classes` (every class y will ever hold)."""
@@ -434,6 +526,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         ss_tot = float(np.sum((t_val - t_val.mean(axis=0)) ** 2))
         return 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
 
+    @available_if(lambda est: est._check_solver())
     def partial_fit(self, X, y):
         """One epoch over (X, y), continuing the model and the optimizer state."""
         return self._fit(X, y, incremental=True)

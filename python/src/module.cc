@@ -8,6 +8,7 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/function.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -289,6 +290,15 @@ NB_MODULE(_propel, m) {
   m.def(
       "active_target", [] { return std::string(propel::active_target().name); },
       "the target kernels run on now");
+  m.def(
+      "resolve_precision",
+      [](const std::string& name) {
+        return std::string(
+            propel::precision_name(propel::resolve_precision(propel::parse_precision(name))));
+      },
+      "name"_a,
+      "'auto' as the active target resolves it ('bf16' where its bf16 GEMM is native, else "
+      "'fp32'); 'fp32' and 'bf16' as they are");
   m.def("pin_target", &propel::pin_target, "name"_a, "run every kernel on this target");
   m.def("unpin_target", &propel::unpin_target, "back to the best target");
   m.def("set_num_threads", &propel::set_num_threads, "threads"_a);
@@ -368,6 +378,19 @@ NB_MODULE(_propel, m) {
       .def_prop_ro("outputs", &propel::Model::outputs)
       .def_prop_ro("head", [](const propel::Model& self) { return propel::head_name(self.head()); })
       .def_prop_ro("num_layers", &propel::Model::num_layers)
+      .def_prop_rw(
+          "binary_classes",
+          [](const propel::Model& self) -> std::optional<std::pair<int32_t, int32_t>> {
+            const auto c = self.binary_classes();
+            if (!c) return std::nullopt;
+            return std::make_pair(c->negative, c->positive);
+          },
+          [](propel::Model& self, std::optional<std::pair<int32_t, int32_t>> c) {
+            self.set_binary_classes(c ? std::optional<propel::BinaryClasses>(
+                                            propel::BinaryClasses{c->first, c->second})
+                                      : std::nullopt);
+          },
+          nb::arg("classes").none())
       .def_prop_ro("parameter_count", &propel::Model::parameter_count)
       .def_prop_rw(
           "precision",
@@ -504,7 +527,7 @@ NB_MODULE(_propel, m) {
           [](propel::Trainer* self, propel::Model& model, const std::string& optimizer, float lr,
              float momentum, float beta1, float beta2, float eps, float weight_decay,
              float clip_norm, int64_t max_batch, int64_t shard_rows, const std::string& executor,
-             int threads, const std::string& precision) {
+             int threads, const std::string& precision, bool decay_bias) {
             propel::OptimizerConfig o;
             o.kind = propel::parse_optimizer(optimizer);
             o.lr = lr;
@@ -514,6 +537,7 @@ NB_MODULE(_propel, m) {
             o.eps = eps;
             o.weight_decay = weight_decay;
             o.clip_norm = clip_norm;
+            o.decay_bias = decay_bias;
             propel::StepOptions s;
             s.shard_rows = shard_rows;
             s.executor = ParseExecutor(executor);
@@ -523,7 +547,7 @@ NB_MODULE(_propel, m) {
           },
           "model"_a, "optimizer"_a, "lr"_a, "momentum"_a, "beta1"_a, "beta2"_a, "eps"_a,
           "weight_decay"_a, "clip_norm"_a, "max_batch"_a, "shard_rows"_a, "executor"_a, "threads"_a,
-          "precision"_a, nb::keep_alive<1, 2>())
+          "precision"_a, "decay_bias"_a, nb::keep_alive<1, 2>())
       .def(
           "step",
           [](propel::Trainer& self, const Matrix& x, std::optional<Labels> labels,
@@ -575,10 +599,11 @@ NB_MODULE(_propel, m) {
           "fit",
           [](propel::Trainer& self, const Matrix& x, std::optional<Labels> labels,
              std::optional<Matrix> targets, int64_t start_epoch, int64_t epochs, int64_t batch,
-             uint64_t seed, bool shuffle) {
+             uint64_t seed, bool shuffle, std::optional<float> lr) {
             const propel::DataView v =
                 MakeView(self.model(), x, labels, targets, "propel.Trainer.fit");
             propel::FitOptions o;
+            if (lr) o.base_lr = *lr;
             o.epochs = epochs;
             o.start_epoch = start_epoch;
             o.batch = batch;
@@ -601,7 +626,7 @@ NB_MODULE(_propel, m) {
             return history;
           },
           "x"_a, "labels"_a.none(), "targets"_a.none(), "start_epoch"_a, "epochs"_a, "batch"_a,
-          "seed"_a, "shuffle"_a)
+          "seed"_a, "shuffle"_a, "lr"_a.none())
       .def(
           "checkpoint_bytes",
           [](const propel::Trainer& self, int64_t epochs_done) {

@@ -272,6 +272,36 @@ def test_checkpoints_round_trip_and_pickle(tmp_path):
     assert np.array_equal(m.parameters, m2.parameters)
 
 
+def test_binary_classes_travel_with_the_model(tmp_path):
+    m = propel.Model(12, 1, hidden=[8], head="binary", seed=4)
+    assert m.binary_classes is None
+    m.binary_classes = (0, 6)
+    propel.save(m, tmp_path / "b.ckpt")
+    back = propel.load(tmp_path / "b.ckpt")
+    assert back.binary_classes == (0, 6) and m.copy().binary_classes == (0, 6)
+    assert pickle.loads(pickle.dumps(m)).binary_classes == (0, 6)
+    with pytest.raises(ValueError, match="two distinct"):
+        m.binary_classes = (3, 3)
+    with pytest.raises(ValueError, match="binary model with one output"):
+        propel.Model(12, 3, hidden=[8]).binary_classes = (0, 1)
+    m.binary_classes = None
+    assert m.binary_classes is None
+
+
+def test_auto_precision_is_resolved_where_a_run_starts():
+    assert propel.resolve_precision("fp32") == "fp32"
+    assert propel.resolve_precision("bf16") == "bf16"
+    native = any(t.endswith(("_AMX", "_BF16")) for t in [propel.active_target()])
+    assert propel.resolve_precision("auto") == ("bf16" if native else "fp32")
+    m = propel.Model(12, 3, hidden=[16], seed=4)
+    t = propel.Trainer(m, max_batch=8, precision="auto")
+    assert t.precision == m.precision == propel.resolve_precision("auto")
+    m.precision = "auto"
+    assert m.precision == propel.resolve_precision("auto")
+    with pytest.raises(ValueError, match="precision"):
+        propel.resolve_precision("fp16")
+
+
 def test_checkpoints_are_the_clis(tmp_path):
     cli = os.environ.get("PROPEL_CLI")
     if not cli:

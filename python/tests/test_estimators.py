@@ -144,8 +144,10 @@ def test_feature_names_and_threads_parameters():
 
 def test_bad_parameters_and_data_give_clear_errors():
     xtr, _, ytr, _ = digits()
-    for params, match in [({"solver": "lbfgs"}, "lbfgs"), ({"activation": "nope"}, "activation"),
-                          ({"learning_rate": "adaptive"}, "learning_rate"),
+    for params, match in [({"solver": "newton"}, "solver"), ({"activation": "nope"}, "activation"),
+                          ({"learning_rate": "cyclic"}, "learning_rate"),
+                          ({"power_t": float("nan")}, "power_t"), ({"max_fun": 0}, "max_fun"),
+                          ({"precision": "fp16"}, "precision"),
                           ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"),
                           ({"batch_size": 0}, "batch_size"), ({"max_iter": 0}, "max_iter")]:
         with pytest.raises(ValueError, match=match):
@@ -201,3 +203,96 @@ def test_fit_uses_a_float32_array_in_place():
                          env=dict(os.environ, PYTHONWARNINGS="ignore"), check=True)
     ratio = float(out.stdout.strip().splitlines()[-1])
     assert ratio < 0.10, ratio
+
+
+def test_lbfgs_is_scikit_learns_full_batch_solver():
+    xtr, xte, ytr, yte = digits()
+    ours = MLPClassifier(hidden_layer_sizes=(32,), solver="lbfgs", max_iter=100,
+                         random_state=0).fit(xtr, ytr)
+    theirs = sknn.MLPClassifier(hidden_layer_sizes=(32,), solver="lbfgs", max_iter=100,
+                                random_state=0).fit(xtr, ytr)
+    a, b = ours.score(xte, yte), theirs.score(xte, yte)
+    assert a > 0.93 and abs(a - b) < 0.03, (a, b)
+    assert 1 <= ours.n_iter_ <= 100 and np.isfinite(ours.loss_)
+    with pytest.raises(AttributeError, match="partial_fit"):
+        ours.partial_fit(xtr, ytr)
+    assert not hasattr(MLPRegressor(solver="lbfgs"), "partial_fit")
+    # max_fun bounds the function evaluations; reaching max_iter warns as scikit-learn does.
+    with pytest.warns(ConvergenceWarning):
+        short = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=3,
+                              random_state=0).fit(xtr, ytr)
+    assert short.n_iter_ == 3
+    few = MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_fun=5,
+                        random_state=0).fit(xtr, ytr)
+    assert few.n_iter_ <= 5
+    # Regression, and the gradient evaluated over row chunks gives the one-batch result.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((400, 6)).astype(np.float32)
+    t = x @ rng.standard_normal(6) + 0.1 * rng.standard_normal(400)
+    reg = MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0).fit(x, t)
+    assert reg.score(x, t) > 0.98
+    import propel.sklearn as ps
+    saved = ps._LBFGS_CHUNK_ROWS
+    try:
+        ps._LBFGS_CHUNK_ROWS = 128
+        chunked = MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", shard_size=128,
+                               random_state=0).fit(x, t)
+    finally:
+        ps._LBFGS_CHUNK_ROWS = saved
+    assert abs(chunked.score(x, t) - reg.score(x, t)) < 1e-3
+
+
+def test_sgd_learning_rate_schedules_follow_scikit_learn():
+    xtr, _, ytr, _ = digits()
+    inv = MLPClassifier(hidden_layer_sizes=(16,), solver="sgd", learning_rate="invscaling",
+                        learning_rate_init=0.5, power_t=0.25, max_iter=4,
+                        random_state=0).fit(xtr, ytr)
+    assert inv.t_ == 4 * len(xtr)
+    assert inv._learning_rate == pytest.approx(0.5 / (inv.t_ + 1) ** 0.25)
+    assert inv._trainer.learning_rate == pytest.approx(0.5 / (3 * len(xtr) + 1) ** 0.25)
+    # adaptive: the rate divided by 5 each time the loss stalls, down to 1e-6, then a stop.
+    ada = MLPClassifier(hidden_layer_sizes=(16,), solver="sgd", learning_rate="adaptive",
+                        learning_rate_init=0.01, n_iter_no_change=1, tol=10.0, max_iter=100,
+                        random_state=0)
+    import contextlib
+    import io
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        ada.set_params(verbose=True).fit(xtr, ytr)
+    lines = out.getvalue().splitlines()
+    rates = [float(l.rsplit(" ", 1)[1]) for l in lines if "Setting learning rate to" in l]
+    assert rates[:3] == pytest.approx([0.002, 0.0004, 0.00008])
+    assert any("Learning rate too small. Stopping." in l for l in lines)
+    assert ada._learning_rate <= 1e-6 and ada.n_iter_ < 100
+    # Schedules belong to sgd: adam ignores learning_rate, as in scikit-learn.
+    adam = MLPClassifier(hidden_layer_sizes=(16,), learning_rate="invscaling", max_iter=3,
+                         random_state=0).fit(xtr, ytr)
+    assert adam._learning_rate == 0.001
+    # partial_fit carries the rate from call to call.
+    stream = MLPClassifier(hidden_layer_sizes=(16,), solver="sgd", learning_rate="invscaling",
+                           learning_rate_init=0.5)
+    stream.partial_fit(xtr, ytr, classes=np.arange(10))
+    stream.partial_fit(xtr, ytr)
+    assert stream._learning_rate == pytest.approx(0.5 / (2 * len(xtr) + 1) ** 0.5)
+
+
+def test_alpha_penalises_the_weights_not_the_biases():
+    # Targets far from zero: a penalty on the biases would pull the predictions towards 0.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((500, 4)).astype(np.float32)
+    t = 5.0 + 0.01 * rng.standard_normal(500)
+    for solver in ("adam", "sgd", "lbfgs"):
+        reg = MLPRegressor(hidden_layer_sizes=(8,), alpha=50.0, solver=solver, max_iter=300,
+                           learning_rate_init=0.01, random_state=0).fit(x, t)
+        assert abs(reg.predict(x).mean() - 5.0) < 0.05, solver
+
+
+def test_auto_precision_resolves_to_what_the_cpu_runs_natively():
+    xtr, _, ytr, _ = digits()
+    expected = propel.resolve_precision("auto")
+    assert expected in ("fp32", "bf16")
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2, precision="auto",
+                        random_state=0).fit(xtr, ytr)
+    assert clf.model_.precision == expected and clf._trainer.precision == expected
+    clf.partial_fit(xtr, ytr)  # the same resolved precision: the trainer is kept
+    assert clf._trainer.precision == expected
