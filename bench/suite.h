@@ -57,6 +57,13 @@ struct Limits {
   // (bf16_dot_product:<target>).
   std::map<std::string, double> bf16_peak_gflops;
   double copy_bandwidth_gbs = 0.0;  // one core, memcpy far out of cache
+  double read_bandwidth_gbs = 0.0;  // one core, a streamed read far out of cache
+  // What the element-wise and optimizer cases out of cache are measured against: the faster of
+  // the two (no mix of reads and writes moves more bytes per second than the faster pattern).
+  // Cases in cache have no such limit and get no bandwidth_fraction.
+  double memory_bandwidth_gbs() const {
+    return copy_bandwidth_gbs > read_bandwidth_gbs ? copy_bandwidth_gbs : read_bandwidth_gbs;
+  }
 };
 
 // The cases of a preset, the one list `propel bench` and the peer programs (bench/bench_*.cc)

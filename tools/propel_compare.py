@@ -400,7 +400,10 @@ def table_report(runs, args):
     labels = [r.label for r in runs]
     if len(set(labels)) < len(labels):  # same CPU twice: tell the runs apart by file
         labels = ["%s (%s)" % (r.label, os.path.basename(r.files[0])) for r in runs]
-    cells = {}  # (row, column) -> (value, fraction)
+    # Several CPUs: one row per case at each CPU's best target (the target in the cell) unless
+    # --all-targets asks for a row per target.
+    compact = group_by == "cpu" and not args.all_targets
+    cells = {}  # (row, column) -> (value, fraction, target)
     peers = set()  # columns that are peers (bench/bench_*.cc), not propel targets
     rows, families, column_keys = [], {}, {}  # column label -> (run index, target rank)
     for index, (run, label) in enumerate(zip(runs, labels)):
@@ -419,7 +422,11 @@ def table_report(runs, args):
             fracs = [b[frac_key] for b in reps if frac_key and frac_key in b]
             frac = median(fracs) if fracs else None
             if group_by == "cpu":
-                row, col = "%s %s t%s" % (kernel, target, threads), label
+                if compact and not is_peer:
+                    row = "%s t%s" % (kernel, threads)
+                else:
+                    row = "%s %s t%s" % (kernel, target, threads)
+                col = label
                 key = (index, 0)
             else:  # best target first, as the run's context lists them
                 row = "%s t%s" % (kernel, threads)
@@ -431,7 +438,12 @@ def table_report(runs, args):
                 rows.append(row)
                 families[row] = (family, unit)
             column_keys.setdefault(col, key)
-            cells[(row, col)] = (value, frac)
+            old = cells.get((row, col))
+            if old is not None and compact and not is_peer:
+                higher = not unit.endswith("/iteration")
+                if (value <= old[0]) if higher else (value >= old[0]):
+                    continue  # this CPU has a better target for the case
+            cells[(row, col)] = (value, frac, target if compact and not is_peer else None)
     if not rows:
         raise InputError("no benchmark to tabulate%s" % (" after --filter" if args.filter else ""))
     columns = sorted(column_keys, key=lambda c: column_keys[c])
@@ -441,12 +453,15 @@ def table_report(runs, args):
                  if k.startswith("fma_peak_gflops_per_core:")}
         limits.append({"run": label, "files": run.files, "fma_peak_gflops_per_core": peaks,
                        "copy_bandwidth_gbs": run.context.get("copy_bandwidth_gbs"),
+                       "read_bandwidth_gbs": run.context.get("read_bandwidth_gbs"),
                        "commit": run.context.get("propel_commit")})
     return {"kind": "table", "group_by": group_by, "instructions": instructions, "rows": rows,
             "columns": columns, "units": {r: families[r][1] for r in rows},
             "families": {r: families[r][0] for r in rows},
             "peers": [c for c in columns if c in peers],
-            "cells": {"%s\t%s" % k: {"value": v[0], "fraction": v[1]} for k, v in cells.items()},
+            "cells": {"%s\t%s" % k: {"value": v[0], "fraction": v[1], "target": v[2]}
+                      for k, v in cells.items()},
+            "best_target": compact,
             "limits": limits, "failed": False}
 
 
@@ -518,9 +533,13 @@ def table_text(t, markdown):
             if cell is None:
                 line += ["-"] if simple else ["-", "-"]
                 continue
-            line.append("%.4g" % cell["value"])
+            line.append("%.4g" % cell["value"] + (" %s" % cell["target"] if cell.get("target")
+                                                   else ""))
             if not simple:
-                line.append("-" if cell["fraction"] is None else "%.0f%%" % (100 * cell["fraction"]))
+                frac = cell["fraction"]
+                # A fraction above 1 means the limit does not bound the case (a file of an
+                # older propel bench): no figure rather than a wrong one.
+                line.append("-" if frac is None or frac > 1.0 else "%.0f%%" % (100 * frac))
         for p in rated:
             x = speedup(t, row, ours[0], p)
             line.append("-" if x is None else "%.2fx" % x)
@@ -528,15 +547,22 @@ def table_text(t, markdown):
     notes = []
     for lim in t["limits"]:
         peaks = ", ".join("%s %s" % (k, v) for k, v in lim["fma_peak_gflops_per_core"].items())
-        notes.append("%s: FMA peak per core (GFLOP/s) %s; copy bandwidth %s GB/s; commit %s" % (
-            lim["run"], peaks or "not measured", lim["copy_bandwidth_gbs"] or "not measured",
-            lim["commit"]))
+        notes.append("%s: FMA peak per core (GFLOP/s) %s; copy bandwidth %s GB/s; read bandwidth "
+                     "%s GB/s; commit %s" % (
+                         lim["run"], peaks or "not measured",
+                         lim["copy_bandwidth_gbs"] or "not measured",
+                         lim.get("read_bandwidth_gbs") or "not measured", lim["commit"]))
     if rated:
         notes.append("%s vs PEER: how many times faster propel's %s is than the peer (above 1: "
                      "propel is faster)." % (ours[0], ours[0]))
+    if t.get("best_target"):
+        notes.append("One row per case at each CPU's best target for it (named in the cell); "
+                     "--all-targets: a row per target.")
     notes.append("Limits: GEMM and training step against the FMA peak of their target times the "
-                 "threads; element-wise and optimizer against one core's copy bandwidth (above "
-                 "100% when the arrays fit in cache).")
+                 "threads (SCALAR: the 128-bit vector targets' peak, the ISA its loops are "
+                 "vectorized with); element-wise and optimizer out of cache against one core's "
+                 "memory bandwidth (the faster of a streamed read and a copy); in cache, and "
+                 "wherever a run's figure would exceed its limit, none ('-').")
     if markdown:
         return ["### propel compare: throughput by %s" % t["group_by"], ""] + \
             markdown_table(head, body) + [""] + ["- " + n for n in notes]
@@ -727,6 +753,9 @@ def parse_args(argv):
     p.add_argument("--group-by", choices=["cpu", "target"],
                    help="table and chart columns: runs (cpu, default for several runs) or targets "
                         "(default for one run)")
+    p.add_argument("--all-targets", action="store_true",
+                   help="runs of several CPUs: a row per case and target (default: one row per "
+                        "case at each CPU's best target)")
     p.add_argument("--precisions", action="store_true",
                    help="each ':bf16' case beside its fp32 twin: times and the bf16 speed-up")
     p.add_argument("--filter", metavar="REGEX", help="only benchmarks whose name matches")

@@ -67,9 +67,13 @@ for family in ("gemm", "elementwise", "optimizer", "train"):
 for b in d["benchmarks"]:
     fam = b["name"].split("/")[0]
     if fam in ("gemm", "train"):
-        assert b["GFLOPS"] > 0 and 0 < b["peak_fraction"] < 10, b
+        # Every target's limit holds (SCALAR's too: the 128-bit targets' peak); a little
+        # measurement noise allowed.
+        assert b["GFLOPS"] > 0 and 0 < b["peak_fraction"] < 1.05, b
     else:
-        assert b["bytes_per_second"] > 0 and b["bandwidth_fraction"] > 0, b
+        # In cache no bandwidth is a limit: no fraction; out of cache, one that holds.
+        assert b["bytes_per_second"] > 0, b
+        assert 0 < b.get("bandwidth_fraction", 0.5) < 1.05, b
     if fam == "train":
         assert b["samples_per_second"] > 0, b
 print("quick.json: %d benchmarks, targets %s, threads %s" % (len(d["benchmarks"]), ",".join(targets), ",".join(threads)))
