@@ -21,7 +21,7 @@ import numpy as np
 SOLVERS = {
     "adam": dict(solver="adam"),
     "sgd": dict(solver="sgd", learning_rate_init=0.05),
-    "sgd-invscaling": dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.5,
+    "sgd-invscaling": dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.05,
                            power_t=0.25),
     "sgd-adaptive": dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.05,
                          n_iter_no_change=3),
