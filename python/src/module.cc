@@ -386,9 +386,9 @@ NB_MODULE(_propel, m) {
             return std::make_pair(c->negative, c->positive);
           },
           [](propel::Model& self, std::optional<std::pair<int32_t, int32_t>> c) {
-            self.set_binary_classes(c ? std::optional<propel::BinaryClasses>(
-                                            propel::BinaryClasses{c->first, c->second})
-                                      : std::nullopt);
+            self.set_binary_classes(
+                c ? std::optional<propel::BinaryClasses>(propel::BinaryClasses{c->first, c->second})
+                  : std::nullopt);
           },
           nb::arg("classes").none())
       .def_prop_ro("parameter_count", &propel::Model::parameter_count)

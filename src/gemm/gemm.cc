@@ -145,12 +145,6 @@ Precision parse_precision(const std::string& name) {
                                       name);
 }
 
-Precision resolve_precision(Precision precision) {
-  detail::CheckedPrecision("propel::resolve_precision", precision);
-  if (precision != Precision::kAuto) return precision;
-  return detail::ActiveGemmKernels(precision).bf16_operands ? Precision::kBf16 : Precision::kFp32;
-}
-
 bf16 to_bf16(float x) {
   float r;
   detail::ActiveGemmKernels(Precision::kBf16).round_bf16(1, &x, &r);

@@ -220,8 +220,8 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
       BinaryClasses c;
       c.negative = static_cast<int32_t>(b.U32("the negative class"));
       c.positive = static_cast<int32_t>(b.U32("the positive class"));
-      if (p.spec.head != Head::kBinary || p.spec.outputs != 1 || c.negative < 0 ||
-          c.positive < 0 || c.negative == c.positive) {
+      if (p.spec.head != Head::kBinary || p.spec.outputs != 1 || c.negative < 0 || c.positive < 0 ||
+          c.negative == c.positive) {
         detail::FailIo(name, "bytes " + std::to_string(at) + "-" + std::to_string(b.pos() - 1) +
                                  ": source classes " + std::to_string(c.negative) + "," +
                                  std::to_string(c.positive) +

@@ -231,6 +231,14 @@ void unpin_target() {
   g_api_pinned.store(true);
 }
 
+Precision resolve_precision(Precision precision) {
+  const int p = static_cast<int>(precision);
+  detail::Check(p >= 0 && p <= 2, "propel::resolve_precision", "unknown precision ", p,
+                " (expected fp32 (0), bf16 (1) or auto (2))");
+  if (precision != Precision::kAuto) return precision;
+  return ActiveTargetEntry().bf16_gemm != Bf16Gemm::kFma ? Precision::kBf16 : Precision::kFp32;
+}
+
 double measure_fma_peak_gflops(const Target& target, double min_seconds) {
   return MeasurePeak(target, Precision::kFp32, min_seconds, "propel::measure_fma_peak_gflops");
 }
@@ -244,13 +252,7 @@ namespace detail {
 int64_t ActiveTargetBits() { return ActiveTargetEntry().bits; }
 
 const kernels::GemmKernels& ActiveGemmKernels(Precision precision) {
-  const int p = static_cast<int>(precision);
-  Check(p >= 0 && p <= 2, "propel", "unknown precision ", p);
-  const Target& target = ActiveTargetEntry();
-  if (precision == Precision::kAuto) {
-    precision = target.bf16_gemm != Bf16Gemm::kFma ? Precision::kBf16 : Precision::kFp32;
-  }
-  const kernels::GemmKernels* k = GemmTable(target, precision);
+  const kernels::GemmKernels* k = GemmTable(ActiveTargetEntry(), resolve_precision(precision));
   if (k == nullptr) Fail(ErrorCode::kInternal, "propel", "no GEMM kernels for the active target");
   return *k;
 }

@@ -198,8 +198,7 @@ FitResult fit(Trainer& trainer, const DataView& train, const DataView* validatio
       view.targets = multiclass ? nullptr : tb.data();
       view.ldt = out;
       const int64_t t = epoch * batches + b;
-      trainer.set_learning_rate(
-          scheduled_lr(options.schedule, base_lr, t, epoch, total_steps));
+      trainer.set_learning_rate(scheduled_lr(options.schedule, base_lr, t, epoch, total_steps));
       StepResult r;
       try {
         r = trainer.step(view);

@@ -268,10 +268,10 @@ void Model::set_binary_classes(std::optional<BinaryClasses> classes) {
     detail::Check(impl_->spec.head == Head::kBinary && impl_->spec.outputs == 1, where,
                   "the model is ", head_name(impl_->spec.head), " with ", impl_->spec.outputs,
                   " outputs: source classes belong to a binary model with one output");
-    detail::Check(classes->negative >= 0 && classes->positive >= 0 &&
-                      classes->negative != classes->positive,
-                  where, "classes ", classes->negative, ",", classes->positive,
-                  " must be two distinct labels >= 0");
+    detail::Check(
+        classes->negative >= 0 && classes->positive >= 0 && classes->negative != classes->positive,
+        where, "classes ", classes->negative, ",", classes->positive,
+        " must be two distinct labels >= 0");
   }
   impl_->binary_classes = classes;
 }

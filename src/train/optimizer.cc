@@ -1,6 +1,7 @@
 // The optimizers of the training step (src/train/optimizer.h) and their names (propel/train.h).
 #include "src/train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -77,6 +78,26 @@ void OptimizerUpdate::Apply(const kernels::ElementwiseKernels& ew, int64_t j0, i
     ew.adam(n, decay ? adam_args_ : adam_bias_, w + j0, g + j0, state + j0, state + count + j0);
   } else {
     ew.sgd(n, decay ? sgd_ : sgd_bias_, w + j0, g + j0, state != nullptr ? state + j0 : nullptr);
+  }
+}
+
+void OptimizerUpdate::ApplyToArena(const kernels::ElementwiseKernels& ew, const Model& model,
+                                   int64_t j0, int64_t n, float* w, const float* g, float* state,
+                                   int64_t count) const {
+  if (decay_bias_) {
+    Apply(ew, j0, n, w, g, state, count);
+    return;
+  }
+  const int64_t end = j0 + n;
+  for (int64_t l = 0; l < model.num_layers() && j0 < end; ++l) {
+    const LayerLayout& layer = model.layer(l);
+    const int64_t bias_end = layer.bias_offset + layer.out;
+    if (bias_end <= j0) continue;
+    const int64_t w_end = std::min(end, layer.bias_offset);
+    if (j0 < w_end) Apply(ew, j0, w_end - j0, w, g, state, count, false);
+    const int64_t b0 = std::max(j0, layer.bias_offset), b1 = std::min(end, bias_end);
+    if (b0 < b1) Apply(ew, b0, b1 - b0, w, g, state, count, true);
+    j0 = b1;
   }
 }
 

@@ -2,7 +2,6 @@
 // each keeps and one update of a range of parameters (the kernels of kernels/optim-inl.h).
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 
 #include "kernels/elementwise.h"
@@ -36,36 +35,12 @@ class OptimizerUpdate {
   void Apply(const kernels::ElementwiseKernels& ew, int64_t j0, int64_t n, float* w, const float* g,
              float* state, int64_t count, bool bias = false) const;
 
-  // Apply over [j0, j0 + n) of a model's arena, cut where `layers` (in arena order) switch
-  // between weights and biases.
-  template <class Layers>
-  void ApplyToArena(const kernels::ElementwiseKernels& ew, const Layers& layers, int64_t j0,
-                    int64_t n, float* w, const float* g, float* state, int64_t count) const {
-    if (decay_bias_) {
-      Apply(ew, j0, n, w, g, state, count);
-      return;
-    }
-    const int64_t end = j0 + n;
-    for (const auto& layer : layers) {
-      const LayerLayout& l = layout_of(layer);
-      const int64_t bias_end = l.bias_offset + l.out;
-      if (bias_end <= j0) continue;
-      if (j0 >= end) break;
-      const int64_t w_end = std::min(end, l.bias_offset);
-      if (j0 < w_end) Apply(ew, j0, w_end - j0, w, g, state, count, false);
-      const int64_t b0 = std::max(j0, l.bias_offset), b1 = std::min(end, bias_end);
-      if (b0 < b1) Apply(ew, b0, b1 - b0, w, g, state, count, true);
-      j0 = b1;
-    }
-  }
+  // Apply over [j0, j0 + n) of `model`'s arena, cut where its layers switch between weights
+  // and biases.
+  void ApplyToArena(const kernels::ElementwiseKernels& ew, const Model& model, int64_t j0,
+                    int64_t n, float* w, const float* g, float* state, int64_t count) const;
 
  private:
-  static const LayerLayout& layout_of(const LayerLayout& l) { return l; }
-  template <class Layer>
-  static const LayerLayout& layout_of(const Layer& l) {
-    return l.layout();
-  }
-
   bool adam_;
   bool decay_bias_;
   kernels::SgdArgs sgd_;

@@ -205,7 +205,7 @@ void Trainer::Impl::Update(double norm, double grad_scale, int64_t chunk_begin, 
     const detail::Range r = detail::Balance211(chunks, tasks, t);
     const int64_t j0 = (chunk_begin + r.begin) * kChunk;
     const int64_t n = std::min((chunk_begin + r.end) * kChunk, count) - j0;
-    update.ApplyToArena(*kern.ew, net, j0, n, w, g, state.data(), count);
+    update.ApplyToArena(*kern.ew, *model, j0, n, w, g, state.data(), count);
   };
   if (tasks > 0) detail::ParallelFor(tasks, static_cast<int>(tasks), task);
   ++steps;

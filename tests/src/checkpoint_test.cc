@@ -210,7 +210,7 @@ TEST(Checkpoint, RecordsThePrecisionAndReadsVersionOne) {
   // source-classes flag (offsets 80 and 84 for kSpec's two layers) and decay_bias (after the
   // optimizer kind and its seven hyper-parameters).
   Write(dir / "v1.ckpt", OlderVersion(Read(dir / "bf16.ckpt"), 1, 80, 8,
-                                       96 + 4 * static_cast<size_t>(m.parameter_count())));
+                                      96 + 4 * static_cast<size_t>(m.parameter_count())));
   const Model old = load_model(dir / "v1.ckpt");
   EXPECT_EQ(old.precision(), Precision::kFp32);
   EXPECT_EQ(Params(old), Params(m));
@@ -249,7 +249,7 @@ TEST(Checkpoint, RecordsBinaryClassesAndDecayBiasAndReadsVersionTwo) {
   // Version 2: the same bytes without the source classes (flag and two labels at offset 68 for
   // one hidden layer) and without decay_bias.
   Write(dir / "v2.ckpt", OlderVersion(Read(dir / "b.ckpt"), 2, 68, 12,
-                                       68 + 12 + 8 + 4 * static_cast<size_t>(m.parameter_count())));
+                                      68 + 12 + 8 + 4 * static_cast<size_t>(m.parameter_count())));
   const CheckpointInfo old = read_checkpoint_info(dir / "v2.ckpt");
   EXPECT_FALSE(old.binary_classes.has_value());
   EXPECT_TRUE(old.optimizer.decay_bias);

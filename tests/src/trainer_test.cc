@@ -592,11 +592,10 @@ TEST(Trainer, SgdStepMatchesHandComputedUpdate) {
 // decay_bias = false: the weight decay reaches the weights only (every optimizer, over a model
 // whose layers straddle the update's chunks and thread ranges); true, the biases too.
 TEST(Trainer, DecayBiasFalseLeavesTheBiasesUndecayed) {
-  const Model init(Spec(300, {{70, Activation::kTanh}, {33, Activation::kRelu}}, 3,
-                        Head::kMulticlass),
-                   4);
-  for (Optimizer kind : {Optimizer::kSgd, Optimizer::kMomentum, Optimizer::kAdam,
-                         Optimizer::kAdamW}) {
+  const Model init(
+      Spec(300, {{70, Activation::kTanh}, {33, Activation::kRelu}}, 3, Head::kMulticlass), 4);
+  for (Optimizer kind :
+       {Optimizer::kSgd, Optimizer::kMomentum, Optimizer::kAdam, Optimizer::kAdamW}) {
     auto trained = [&](float decay, bool decay_bias) {
       Model m = init;
       for (int64_t l = 0; l < m.num_layers(); ++l) {  // non-zero biases: their decay shows

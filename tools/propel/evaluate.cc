@@ -127,8 +127,8 @@ int Evaluate(const std::string& model_path, const std::string& data,
   std::string classes;
   const propel::Dataset d = LoadForModel(data, m, binary, true, &classes);
   const propel::Evaluation e = propel::evaluate(m, d.view());
-  std::printf("%s on %lld rows%s: loss %.4f", m.describe().c_str(),
-              static_cast<long long>(e.rows), classes.c_str(), e.loss);
+  std::printf("%s on %lld rows%s: loss %.4f", m.describe().c_str(), static_cast<long long>(e.rows),
+              classes.c_str(), e.loss);
   if (!std::isnan(e.accuracy)) std::printf(", accuracy %.2f%%", 100.0 * e.accuracy);
   std::printf("\n");
   if (m.head() == propel::Head::kMulticlass) {
