@@ -493,27 +493,22 @@ std::vector<std::string> SelectedTargets(const SuiteOptions& o) {
   return out;
 }
 
-// What the bf16 GEMMs of the named target multiply with.
-Bf16Gemm Bf16GemmOf(const std::string& name) {
+// The engine of the named target's bf16 GEMMs ("bf16 emulated" where it has no native one).
+std::string Bf16EngineOf(const std::string& name) {
   for (const Target& t : available_targets()) {
-    if (name == t.name) return t.bf16_gemm;
+    if (name == t.name) return gemm_engine_name(t, Precision::kBf16);
   }
-  return Bf16Gemm::kFma;
+  return "bf16 emulated";
 }
 
-// A variant of a base target with bf16 kernels of its own (AVX3_AMX, AVX3_BF16).
-bool Bf16DotTarget(const std::string& name) { return Bf16GemmOf(name) != Bf16Gemm::kFma; }
+// A variant of a base target with a native bf16 engine of its own (AVX3_AMX, AVX3_BF16).
+bool Bf16DotTarget(const std::string& name) { return Bf16EngineOf(name) != "bf16 emulated"; }
 
 // What the bf16 GEMMs of a target multiply with, for the context (bf16_dot_product:<target>).
 const char* Bf16DotProduct(const std::string& name) {
-  switch (Bf16GemmOf(name)) {
-    case Bf16Gemm::kAmx:
-      return "TDPBF16PS (AMX-BF16 tiles)";
-    case Bf16Gemm::kDot:
-      return "VDPBF16PS (AVX512_BF16)";
-    case Bf16Gemm::kFma:
-      break;
-  }
+  const std::string engine = Bf16EngineOf(name);
+  if (engine == "bf16 AMX") return "TDPBF16PS (AMX-BF16 tiles)";
+  if (engine == "bf16 VDPBF16PS") return "VDPBF16PS (AVX512_BF16)";
   return "fp32 FMA on operands rounded to bf16 (no native bf16 kernel)";
 }
 
@@ -600,9 +595,8 @@ Limits MeasureLimits(const SuiteOptions& options) {
           l.fma_peak_gflops[t] = std::max(l.fma_peak_gflops[t], measure_fma_peak_gflops(b, 0.2));
         }
       }
-      l.bf16_peak_gflops[t] = target.bf16_gemm != Bf16Gemm::kFma
-                                  ? measure_bf16_peak_gflops(target, 0.2)
-                                  : l.fma_peak_gflops[t];
+      l.bf16_peak_gflops[t] =
+          Bf16DotTarget(t) ? measure_bf16_peak_gflops(target, 0.2) : l.fma_peak_gflops[t];
     }
   }
   const int reps = options.preset == Preset::kQuick ? 3 : 5;

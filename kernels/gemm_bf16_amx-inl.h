@@ -6,11 +6,12 @@
 // the tile data state (arch_prctl ARCH_REQ_XCOMP_PERM): the target layer checks both
 // (src/runtime/target.cc, target AVX3_AMX).
 //
-// What TDPBF16PS computes (Intel SDM): for each row m and column n of the fp32 C tile and each
-// pair k in order, c += a(m, 2k+1) b(k, 2n+1), then c += a(m, 2k) b(k, 2n), each addition
-// rounded to binary32 (round to nearest even, denormals flushed): VDPBF16PS's arithmetic, pair
-// after pair (kernels/gemm_bf16_dot-inl.h). The panels pad k with zero pairs to whole 32-depth
-// tile steps.
+// What TDPBF16PS computes: the Intel SDM's pseudo-code adds, for each row m and column n of the
+// fp32 C tile and each pair k in order, a(m, 2k+1) b(k, 2n+1), then a(m, 2k) b(k, 2n), each
+// addition rounded to binary32 (denormals flushed): VDPBF16PS's order. The CPU measured does not
+// (docs/precision.md): its sums look like a tile step's products grouped before they are added,
+// so AMX results differ from the other bf16 engines' in the last bits, within the same bound.
+// The panels pad k with zero pairs to whole 32-depth tile steps.
 //
 // Tiles (palette 1, all 16 rows x 64 bytes): tmm0-3 the 2 x 2 C tiles of a 32 x 32 block, tmm4-5
 // the two 16-row A tiles, tmm6-7 the two 16-column B tiles of a 32-depth step: 4 TDPBF16PS
@@ -32,12 +33,12 @@
 #include <string.h>
 
 #include "hwy/highway.h"
-#include "kernels/gemm_bf16_dot-inl.h"  // PairRow, PackPairsCopy/Gather, FirstLanes
-#include "kernels/gemm_pack-inl.h"      // Transpose8x8
-#include "kernels/gemm_ukernel-inl.h"   // the epilogue
+#include "kernels/gemm_pack-inl.h"        // Transpose8x8
+#include "kernels/gemm_pack_pairs-inl.h"  // PairRow, PackPairsCopy/Gather, FirstLanes
+#include "kernels/gemm_ukernel-inl.h"     // the epilogue
 
 #undef PROPEL_HAVE_BF16_AMX  // defined per target: this header is included once per target
-#if defined(PROPEL_HAVE_BF16_DOT) && HWY_ARCH_X86_64 && \
+#if defined(PROPEL_HAVE_BF16_PAIRS) && HWY_ARCH_X86_64 && \
     (HWY_COMPILER_GCC_ACTUAL >= 1100 || HWY_COMPILER_CLANG >= 1200)
 #define PROPEL_HAVE_BF16_AMX 1
 
@@ -65,7 +66,8 @@ struct alignas(64) AmxTileConfig {
 alignas(64) inline constexpr AmxTileConfig kAmxConfig = {
     1, 0, {}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
 
-// The driver's hooks around a thread's block of micro-kernel calls (GemmKernels::begin / end).
+// The driver's hooks around a thread's block of micro-kernel calls (GemmEngine::tile_begin /
+// tile_end).
 PROPEL_ATTR_BF16_AMX void AmxBegin() { _tile_loadconfig(&kAmxConfig); }
 PROPEL_ATTR_BF16_AMX void AmxEnd() { _tile_release(); }
 
@@ -183,18 +185,14 @@ PROPEL_ATTR_BF16_AMX HWY_INLINE void UkernelAmxImpl(int64_t kc, const float* HWY
   }
 }
 
-PROPEL_ATTR_BF16_AMX void UkernelAmx(int64_t kc, const float* a, const float* b, float* c,
-                                     int64_t ldc, const UkernelParams& params) {
-  const bool read_c = params.beta != 0.0f;
-  const bool relu = params.act.act == Act::kRelu;
-  if (read_c) {
-    relu ? UkernelAmxImpl<true, true>(kc, a, b, c, ldc, params)
-         : UkernelAmxImpl<true, false>(kc, a, b, c, ldc, params);
-  } else {
-    relu ? UkernelAmxImpl<false, true>(kc, a, b, c, ldc, params)
-         : UkernelAmxImpl<false, false>(kc, a, b, c, ldc, params);
+// The 32 x 32 AMX block (UkernelFor picks the variant).
+struct AmxTile {
+  template <bool kReadC, bool kRelu>
+  PROPEL_ATTR_BF16_AMX static void Run(int64_t kc, const float* a, const float* b, float* c,
+                                       int64_t ldc, const UkernelParams& params) {
+    UkernelAmxImpl<kReadC, kRelu>(kc, a, b, c, ldc, params);
   }
-}
+};
 
 // TDPBF16PS on four independent C tiles from A and B tiles loaded once.
 PROPEL_ATTR_BF16_AMX float AmxPeak(int64_t iters) {

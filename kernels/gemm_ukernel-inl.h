@@ -140,29 +140,30 @@ HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float
   EpilogueStore<MR, NV, kReadC, kRelu>(acc, c, ldc, params);
 }
 
-// The MR x (NV vectors) tile.
+// A micro-kernel of any engine, from its four epilogue variants Tile::Run<kReadC, kRelu> (kReadC:
+// beta != 0, C is loaded; kRelu: the epilogue activation; both template parameters so that each
+// variant's epilogue is straight-line code over registers): the variant of each call's
+// parameters. The kernel the engine tables name.
+template <class Tile>
+void UkernelFor(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                const UkernelParams& params) {
+  static constexpr UkernelFn kVariants[2][2] = {
+      {&Tile::template Run<false, false>, &Tile::template Run<false, true>},
+      {&Tile::template Run<true, false>, &Tile::template Run<true, true>}};
+  kVariants[params.beta != 0.0f][params.act.act == Act::kRelu](kc, a, b, c, ldc, params);
+}
+
+// The fp32 FMA tile of MR rows x NV vectors.
 template <size_t MR, size_t NV>
-void UkernelTile(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                 const UkernelParams& params) {
-  const bool read_c = params.beta != 0.0f;
-  const bool relu = params.act.act == Act::kRelu;
-  if (read_c) {
-    relu ? UkernelImpl<MR, NV, true, true>(kc, a, b, c, ldc, params)
-         : UkernelImpl<MR, NV, true, false>(kc, a, b, c, ldc, params);
-  } else {
-    relu ? UkernelImpl<MR, NV, false, true>(kc, a, b, c, ldc, params)
-         : UkernelImpl<MR, NV, false, false>(kc, a, b, c, ldc, params);
+struct FmaTile {
+  template <bool kReadC, bool kRelu>
+  static void Run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+                  const UkernelParams& params) {
+    UkernelImpl<MR, NV, kReadC, kRelu>(kc, a, b, c, ldc, params);
   }
-}
+};
 
-// The blocked path's kernels: kMR rows, NV of the kNV vectors of a B micro-panel.
-template <size_t NV>
-void Ukernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-             const UkernelParams& params) {
-  UkernelTile<kMR, NV>(kc, a, b, c, ldc, params);
-}
-
-// The row kernels (GemmKernels::ukernel_rows): kMinRows..kMR rows of the full kNR width. Fewer
+// The row kernels (GemmEngine::ukernel_rows): kMinRows..kMR rows of the full kNR width. Fewer
 // than kMinRows rows hold fewer than 8 accumulators, too few to cover the FMA latency (4 cycles)
 // on two FMA ports: such a tile runs at a fraction of the rate, so the driver never asks for one.
 constexpr size_t kMinRows = (8 + kNV - 1) / kNV;

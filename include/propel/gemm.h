@@ -1,4 +1,5 @@
-// Single-precision GEMM and the fused linear layer (GEMM + bias + activation).
+// GEMM on float32 matrices, in fp32 (sgemm) or with operands rounded to bf16 and fp32 sums
+// (gemm_bf16), and the fused linear layer (GEMM + bias + activation).
 //
 // Convention, stated once and never deviated from: matrices are row-major and
 //   C = alpha * op(A) * op(B) + beta * C,   op(X) = X or X^T,

@@ -111,12 +111,21 @@ class Model {
   // Widest layer (inputs included): sizes per-row buffers.
   int64_t max_width() const;
 
-  // The arenas: parameter_count() floats each, 64-byte aligned, layout as above.
+  // The arenas: parameter_count() floats each, 64-byte aligned, layout as above. The non-const
+  // parameters() counts as a write: it gives the model a new version().
   int64_t parameter_count() const;
   float* parameters();
   const float* parameters() const;
   float* gradients();
   const float* gradients() const;
+
+  // The parameters' version: a new one, unique in the process, whenever they may have changed
+  // (every call of the non-const parameters(), initialize(), assignment, and a new or copied
+  // model). Copies made from the weights (the trainer's packed weights, predict's) are used only
+  // while the version they were made from is current. Write the parameters only through a pointer
+  // obtained after the last training step or predict call: one kept from before cannot announce
+  // its writes.
+  uint64_t version() const;
 
   // Re-draws every weight with `init` from `seed` (counter-based Philox: weight j of layer l is a
   // pure function of seed, l and j, so any machine gives the same values) and zeroes the biases.

@@ -2,11 +2,12 @@
 //
 // Every kernel family is compiled once per target (SSSE3, SSE4, AVX2, AVX3 on x86, plus the
 // portable scalar fallback) and the best one the CPU supports is chosen at run time. Two
-// variants of AVX3 differ from it in their bf16 GEMMs only (their fp32 and element-wise kernels
-// are AVX3's): AVX3_AMX runs them on AMX-BF16 tiles (Intel Sapphire Rapids and later), AVX3_BF16
-// on VDPBF16PS (AVX512_BF16: AMD Zen 4, Intel Cooper Lake and later); on AVX3 itself, as on
-// every other target, bf16 GEMMs multiply the rounded operands with the fp32 FMA. All three give
-// the same bf16 results (docs/precision.md).
+// variants of AVX3 differ from it in their bf16 GEMM engine only (their fp32 and element-wise
+// kernels are AVX3's): AVX3_AMX multiplies on AMX-BF16 tiles (Intel Sapphire Rapids and later),
+// AVX3_BF16 with VDPBF16PS (AVX512_BF16: AMD Zen 4, Intel Cooper Lake and later); on AVX3
+// itself, as on every other target, bf16 GEMMs multiply the rounded operands with the fp32 FMA
+// (gemm_engine_name says which). The three sum the same bf16 products in different orders, so
+// their bf16 results agree to rounding, not bit for bit (docs/precision.md).
 // Tests and benchmarks pin each target in turn; users compare targets on one CPU the same way.
 // The environment variable PROPEL_TARGET (e.g. PROPEL_TARGET=AVX2) pins a target at start-up.
 #pragma once
@@ -15,19 +16,13 @@
 #include <string>
 #include <vector>
 
-namespace propel {
+#include "propel/precision.h"
 
-// What the bf16 GEMMs of a target multiply with (docs/precision.md).
-enum class Bf16Gemm {
-  kFma,  // the fp32 FMA on operands rounded to bf16 (every target's base form)
-  kDot,  // VDPBF16PS of AVX512_BF16 on bf16 pairs
-  kAmx,  // TDPBF16PS of AMX-BF16 on tiles of bf16 pairs
-};
+namespace propel {
 
 struct Target {
   int64_t bits = 0;       // Highway's HWY_* bit of the code this target runs
   const char* name = "";  // "AVX3_AMX", "AVX3_BF16", "AVX3", "AVX2", "SSE4", "SSSE3", "SCALAR"
-  Bf16Gemm bf16_gemm = Bf16Gemm::kFma;  // fp32 kernels are those of `bits` whatever this is
 };
 
 // Targets compiled into this build and supported by this CPU, best first.
@@ -47,6 +42,12 @@ void unpin_target();
 // (two flops per FMA lane), running independent FMA chains for at least `min_seconds`.
 // Runs on the calling thread. Used by benchmarks to report fractions of the peak.
 double measure_fma_peak_gflops(const Target& target, double min_seconds = 0.05);
+
+// The GEMM engine `target` computes products of `precision` with (docs/gemm.md, Engines): "fp32",
+// "bf16 emulated" (the fp32 FMA on operands rounded to bf16), "bf16 VDPBF16PS" or "bf16 AMX".
+// kAuto is resolved for `target`. Throws propel::Error(kUnsupported) for a target this build and
+// CPU do not have.
+std::string gemm_engine_name(const Target& target, Precision precision);
 
 // The same for the multiply-adds of the target's bf16 GEMMs: TDPBF16PS on AVX3_AMX (tiles from
 // L1, no loads in the loop), VDPBF16PS chains on AVX3_BF16 (two multiply-adds per fp32 lane), the

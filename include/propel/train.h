@@ -76,8 +76,10 @@ struct StepOptions {
   bool track_grad_norm = false;
   // The GEMMs' arithmetic (propel/precision.h): kBf16 rounds the operands of the forward and
   // both backward GEMMs to bf16; master weights, gradients, optimizer state and the loss stay
-  // fp32. The trainer sets the model's precision to this one (Model::precision). kAuto is
-  // resolved when the Trainer is made (resolve_precision); Trainer::options() holds the result.
+  // fp32. The model owns the precision (Model::precision): the Trainer sets the model's to this
+  // one when it is made and computes in it; a step after Model::set_precision changed it fails
+  // (make a new Trainer). kAuto is resolved when the Trainer is made (resolve_precision);
+  // Trainer::options() holds the result.
   Precision precision = Precision::kFp32;
 };
 

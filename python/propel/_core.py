@@ -2,7 +2,8 @@
 
 Arrays: a float32, C-contiguous 2-D X is used in place; anything else is converted once to that
 (one copy). Labels become int32, targets float32, the same way. Parameters, gradients and the
-optimizer state are views of the C++ arenas: writing to them changes the model.
+optimizer state are views of the C++ arenas; the parameters' are read-only, written through the
+model (Model.parameters = ..., set_weights, set_bias) so that it sees every write.
 """
 
 import numpy as np
@@ -86,23 +87,54 @@ class Model:
     def __repr__(self):
         return f"propel.Model({self._m.describe()})"
 
-    # -- parameters (views, no copy) ---------------------------------------------------------
+    # -- parameters (read-only views, no copy; written through the setters) -----------------
     @property
     def parameters(self):
-        """All parameters, one float32 array over the arena: W_1, b_1, W_2, b_2, ..."""
+        """All parameters, one read-only float32 view of the arena: W_1, b_1, W_2, b_2, ...
+        Assign to write them (``m.parameters = values``): a write through the model gives it a
+        new version, so that the packed copies of the weights (the trainer's, predict's) are
+        made again from the new values."""
         return self._m.parameters()
+
+    @parameters.setter
+    def parameters(self, values):
+        self._write(0, self._m.parameter_count, values)
 
     @property
     def gradients(self):
-        """The gradient arena (same layout), written by Trainer.compute_gradients."""
+        """The gradient arena (same layout), written by Trainer.compute_gradients; writable."""
         return self._m.gradients()
 
     def weights(self, layer):
-        """W of dense layer `layer` (out x in), a view."""
+        """W of dense layer `layer` (out x in), a read-only view; set_weights writes it."""
         return self._m.weights(int(layer))
 
     def bias(self, layer):
+        """b of dense layer `layer`, a read-only view; set_bias writes it."""
         return self._m.bias(int(layer))
+
+    def set_weights(self, layer, values):
+        """Writes W of dense layer `layer` from an (out x in) array."""
+        info = self._m.layer(int(layer))
+        values = np.asarray(values)
+        if values.shape != (info["out"], info["in"]):
+            raise _propel.InvalidArgumentError(
+                f"propel.Model.set_weights: layer {layer} has {info['out']} x {info['in']} "
+                f"weights, not {values.shape}")
+        self._write(info["weight_offset"], info["out"] * info["in"], values)
+
+    def set_bias(self, layer, values):
+        """Writes b of dense layer `layer` from an array of `out` values."""
+        info = self._m.layer(int(layer))
+        values = np.asarray(values)
+        if values.shape != (info["out"],):
+            raise _propel.InvalidArgumentError(
+                f"propel.Model.set_bias: layer {layer} has {info['out']} biases, not {values.shape}")
+        self._write(info["bias_offset"], info["out"], values)
+
+    def _write(self, offset, count, values):
+        values = np.ascontiguousarray(values, dtype=np.float32).ravel()
+        self._m.set_parameters(int(offset), int(count), values)
 
     def initialize(self, seed=0, init="he_uniform"):
         self._m.initialize(int(seed), init)

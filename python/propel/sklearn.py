@@ -291,7 +291,7 @@ class _BaseMLP(BaseEstimator):
                               "reached and the optimization hasn't converged yet.",
                               ConvergenceWarning)
         if best_params is not None:
-            self.model_.parameters[:] = best_params
+            self.model_.parameters = best_params
         if X_val is not None:
             self.best_loss_ = None
         return self
@@ -307,14 +307,14 @@ class _BaseMLP(BaseEstimator):
             executor=self.executor, threads=0 if self.threads is None else int(self.threads),
             precision=self.precision)
         self._trainer = None  # partial_fit is for the stochastic solvers
-        params = self.model_.parameters
-        weights = np.zeros(params.shape[0], dtype=bool)
+        model = self.model_
+        weights = np.zeros(model.parameter_count, dtype=bool)
         for layer in self.model_.layers:
             weights[layer["weight_offset"]:layer["bias_offset"]] = True
         alpha = float(self.alpha)
 
         def loss_and_gradient(x):
-            params[:] = x
+            model.parameters = x
             loss, grad = 0.0, np.zeros(x.shape[0])
             for r0 in range(0, n, chunk):  # chunks of rows, weighted to the full batch's mean
                 r1 = min(n, r0 + chunk)
@@ -336,13 +336,13 @@ class _BaseMLP(BaseEstimator):
             print(f"Iteration {len(iterations)}, loss = {intermediate_result.fun:.8f}",
                   flush=True)
 
-        result = scipy.optimize.minimize(loss_and_gradient, params.astype(np.float64),
+        result = scipy.optimize.minimize(loss_and_gradient, model.parameters.astype(np.float64),
                                          method="L-BFGS-B", jac=True, options=options,
                                          callback=report if self.verbose else None)
         self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
         self.loss_ = float(result.fun)
-        params[:] = result.x
-        if not np.all(np.isfinite(params)):
+        model.parameters = result.x
+        if not np.all(np.isfinite(model.parameters)):
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
         return self

@@ -12,6 +12,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <exception>
@@ -40,6 +41,7 @@ using Bf16Array = nb::ndarray<const uint16_t, nb::c_contig, nb::device::cpu>;
 using OutBf16Array = nb::ndarray<uint16_t, nb::c_contig, nb::device::cpu>;
 static_assert(sizeof(propel::bf16) == sizeof(uint16_t), "bf16 is its 16 bits");
 using NumpyArray = nb::ndarray<nb::numpy, float>;
+using ReadOnlyArray = nb::ndarray<nb::numpy, const float>;
 
 // The exception types (created at import): PropelError and its subclasses.
 PyObject* g_error = nullptr;        // propel.PropelError(RuntimeError)
@@ -107,6 +109,24 @@ NumpyArray NewMatrix(int64_t rows, int64_t cols) {
 // A view of `count` floats at `data` (shape as given), kept alive by `owner`.
 NumpyArray View(float* data, std::initializer_list<size_t> shape, nb::handle owner) {
   return NumpyArray(data, shape, owner);
+}
+
+// A read-only view: the parameters, whose writes must go through the model (a new version).
+ReadOnlyArray ReadOnlyView(const float* data, std::initializer_list<size_t> shape,
+                           nb::handle owner) {
+  return ReadOnlyArray(data, shape, owner);
+}
+
+// Copies `values` (a C-contiguous float32 array of exactly `count` elements, any shape) into
+// the parameters [offset, offset + count) of the model: a write, which gives it a new version.
+void WriteParameters(propel::Model& m, const char* where, int64_t offset, int64_t count,
+                     const nb::ndarray<const float, nb::c_contig, nb::device::cpu>& values) {
+  if (static_cast<int64_t>(values.size()) != count) {
+    throw propel::Error(propel::ErrorCode::kInvalidArgument,
+                        std::string(where) + ": " + std::to_string(values.size()) + " values for " +
+                            std::to_string(count) + " parameters");
+  }
+  std::copy(values.data(), values.data() + count, m.parameters() + offset);
 }
 
 propel::ModelSpec MakeSpec(int64_t inputs, int64_t outputs, const std::vector<int64_t>& hidden,
@@ -422,9 +442,17 @@ NB_MODULE(_propel, m) {
           "l"_a)
       .def("parameters",
            [](nb::handle self) {
-             propel::Model& mm = nb::cast<propel::Model&>(self);
-             return View(mm.parameters(), {static_cast<size_t>(mm.parameter_count())}, self);
+             const propel::Model& mm = nb::cast<const propel::Model&>(self);
+             return ReadOnlyView(mm.parameters(), {static_cast<size_t>(mm.parameter_count())},
+                                 self);
            })
+      .def(
+          "set_parameters",
+          [](propel::Model& self, int64_t offset, int64_t count,
+             const nb::ndarray<const float, nb::c_contig, nb::device::cpu>& values) {
+            WriteParameters(self, "propel.Model", offset, count, values);
+          },
+          "offset"_a, "count"_a, "values"_a)
       .def("gradients",
            [](nb::handle self) {
              propel::Model& mm = nb::cast<propel::Model&>(self);
@@ -433,18 +461,19 @@ NB_MODULE(_propel, m) {
       .def(
           "weights",
           [](nb::handle self, int64_t l) {
-            propel::Model& mm = nb::cast<propel::Model&>(self);
+            const propel::Model& mm = nb::cast<const propel::Model&>(self);
             const propel::LayerLayout& L = mm.layer(l);
-            return View(mm.parameters() + L.weight_offset,
-                        {static_cast<size_t>(L.out), static_cast<size_t>(L.in)}, self);
+            return ReadOnlyView(mm.parameters() + L.weight_offset,
+                                {static_cast<size_t>(L.out), static_cast<size_t>(L.in)}, self);
           },
           "l"_a)
       .def(
           "bias",
           [](nb::handle self, int64_t l) {
-            propel::Model& mm = nb::cast<propel::Model&>(self);
+            const propel::Model& mm = nb::cast<const propel::Model&>(self);
             const propel::LayerLayout& L = mm.layer(l);
-            return View(mm.parameters() + L.bias_offset, {static_cast<size_t>(L.out)}, self);
+            return ReadOnlyView(mm.parameters() + L.bias_offset, {static_cast<size_t>(L.out)},
+                                self);
           },
           "l"_a)
       .def(

@@ -36,13 +36,23 @@ def test_parameters_are_views_of_the_arena():
     assert p.dtype == np.float32 and p.shape == (m.parameter_count,)
     w = m.weights(0)
     assert w.shape == (16, 12) and np.shares_memory(w, p)
-    w[0, 0] = 42.0
-    assert m.parameters[0] == 42.0  # writes reach the model
+    with pytest.raises(ValueError, match="read-only"):
+        w[0, 0] = 42.0  # writes go through the model, which sees them
+    m.set_weights(0, np.full((16, 12), 42.0))
+    assert m.parameters[0] == 42.0 and w[15, 11] == 42.0  # the views see the write
+    m.set_bias(0, np.arange(16))
+    assert list(m.bias(0)[:3]) == [0.0, 1.0, 2.0]
+    m.parameters = m.parameters * 2
+    assert w[0, 0] == 84.0
+    with pytest.raises(propel.InvalidArgumentError, match="16 x 12"):
+        m.set_weights(0, np.zeros((12, 16)))
+    with pytest.raises(propel.InvalidArgumentError, match="3 values"):
+        m.parameters = [1.0, 2.0, 3.0]
     layers = m.layers
     assert [(l["in"], l["out"]) for l in layers] == [(12, 16), (16, 8), (8, 3)]
     assert np.shares_memory(m.bias(2), p)
     del m  # the view keeps the model alive
-    assert p[0] == 42.0
+    assert p[0] == 84.0
 
 
 def test_step_equals_compute_then_apply_gradients():
@@ -213,7 +223,7 @@ def test_predict_runs_in_the_models_precision():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((50, 40)).astype(np.float32)
     m = propel.Model(40, 3, head="regression", seed=2)  # one layer: predict = X W^T + b
-    m.bias(0)[:] = [0.5, -1.0, 2.0]
+    m.set_bias(0, [0.5, -1.0, 2.0])
     w = m.weights(0)
     exact = _round_bf16(x) @ _round_bf16(w).T + m.bias(0)
     m.precision = "bf16"
@@ -365,3 +375,22 @@ def test_ctrl_c_stops_fit_between_batches():
     assert np.all(np.isfinite(m.parameters))
     t.step(x[:64], y[:64])  # the trainer goes on from its last completed step
     assert t.steps == steps + 1
+
+
+def test_a_parameter_write_is_seen_by_the_next_step_and_predict():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, 20)).astype(np.float32)
+    y = rng.integers(0, 4, 64).astype(np.int32)
+    m = propel.Model(20, 4, hidden=[48], seed=1)
+    t = propel.Trainer(m, optimizer="sgd", lr=0.1, max_batch=64)
+    before = m.predict(x)
+    t.step(x, y)  # the update packs the new weights for the next step
+    m.parameters = m.parameters * 0.5
+    g = t.compute_gradients(x, y)
+    fresh = propel.Model(20, 4, hidden=[48], seed=1)
+    fresh.parameters = m.parameters
+    want = propel.Trainer(fresh, optimizer="sgd", lr=0.1, max_batch=64).compute_gradients(x, y)
+    assert g["loss"] == want["loss"]
+    np.testing.assert_array_equal(m.gradients, fresh.gradients)
+    np.testing.assert_array_equal(m.predict(x), fresh.predict(x))
+    assert not np.array_equal(m.predict(x), before)

@@ -30,7 +30,7 @@ def test_every_activation_and_head(activation, head, outputs):
     alpha = {"leaky_relu": 0.05, "elu": 0.7}.get(activation)
     m = propel.Model(9, outputs, hidden=[16, 7], activation=activation, head=head, seed=11,
                      alpha=alpha)
-    m.parameters[:] += rng.standard_normal(m.parameter_count).astype(np.float32) * 0.1
+    m.parameters = m.parameters + rng.standard_normal(m.parameter_count).astype(np.float32) * 0.1
     got = run_onnx(propel.export_onnx(m), x)
     np.testing.assert_allclose(got, m.predict(x), rtol=1e-5, atol=1e-6)
 

@@ -1,4 +1,5 @@
-// GEMM block sizes: one table of upper bounds per target, clamped to the caches found at run time.
+// GEMM block sizes: each engine's bounds (kernels/gemm.h), clamped to the caches found at run time
+// by rules in the engine's own numbers.
 #include "src/gemm/blocking.h"
 
 #include <unistd.h>
@@ -9,31 +10,10 @@
 #include <string>
 #include <thread>
 
-#include "hwy/targets.h"
 #include "src/runtime/partition.h"
 
 namespace propel::detail {
 namespace {
-
-// Upper bounds per target. The cache rules below shrink them on smaller caches. KC = 256 on every
-// x86 target. Measured (propel bench --family gemm,train, 3 interleaved rounds, docs/gemm.md):
-//   AMD EPYC Zen 3, AVX2 (32 KiB L1d, 512 KiB L2): against KC = 256, KC = 336 (the most the L1
-//   rule allows there), 384 and 128 change the geometric mean of 26 GEMM and training cases by
-//   +1.2%, +0.5% and +2.7% (slower, none significant): 256 stays.
-//   Intel Xeon, AVX3: KC = 384 measured +4-6% on the forward and batch-256 input-gradient
-//   shapes and -1 to -3% on squares of 1024 and 2048 with an earlier driver; not yet measured
-//   with this one, so 256 stays until it is (the command is in docs/gemm.md).
-//
-//   target     KC    MC     NC
-struct BlockRow {
-  int64_t target;
-  int64_t kc, mc, nc;
-};
-constexpr BlockRow kBlockTable[] = {
-    {HWY_AVX3_DL, 256, 192, 4080}, {HWY_AVX3, 256, 192, 4080}, {HWY_AVX2, 256, 144, 4080},
-    {HWY_SSE4, 256, 96, 4080},     {HWY_SSSE3, 256, 96, 4080},
-};
-constexpr BlockRow kDefaultRow = {0, 256, 64, 2048};  // scalar and anything else
 
 // Cache share each packed operand may take. The driver's innermost loop runs over the B
 // micro-panels (jr) for one A micro-panel (ir), so:
@@ -81,13 +61,11 @@ const CacheSizes& HostCacheSizes() {
   return sizes;
 }
 
-Blocking BlockingFor(const kernels::GemmKernels& k, const CacheSizes& caches) {
-  BlockRow row = kDefaultRow;
-  for (const BlockRow& r : kBlockTable) {
-    if (r.target == k.target) row = r;
-  }
-  // Bytes per packed element: panels of bf16 pairs hold two bytes per depth.
-  const int64_t f = k.bf16_pairs ? 2 : static_cast<int64_t>(sizeof(float));
+Blocking BlockingFor(const kernels::GemmEngine& k, const CacheSizes& caches) {
+  // The engine's bounds, clamped by the cache rules in its own element bytes (two for panels of
+  // bf16 pairs) and its own tile and k step.
+  const kernels::BlockBounds row = k.bounds;
+  const int64_t f = k.layout.element_bytes;
   Blocking b{};
   const int64_t kc_cache = static_cast<int64_t>(kL1ShareA * caches.l1d) / (k.mr * f);
   const int64_t step = kernels::KcStep(k);

@@ -23,6 +23,6 @@ struct Blocking {
 };
 
 // Block sizes for the kernels' target on this host's caches.
-Blocking BlockingFor(const kernels::GemmKernels& kernels, const CacheSizes& caches);
+Blocking BlockingFor(const kernels::GemmEngine& kernels, const CacheSizes& caches);
 
 }  // namespace propel::detail

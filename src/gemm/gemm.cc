@@ -50,8 +50,9 @@ void CheckGemm(const char* where, const detail::GemmProblem& p) {
 }
 
 void Run(const detail::GemmProblem& p, Precision precision = Precision::kFp32) {
-  const kernels::GemmKernels& kern = detail::ActiveGemmKernels(precision);
-  const detail::Blocking blk = detail::BlockingFor(kern, detail::HostCacheSizes());
+  const detail::GemmSetup& setup = detail::ActiveEngine(precision);
+  const kernels::GemmEngine& kern = *setup.engine;
+  const detail::Blocking& blk = setup.blocking;
   detail::RunGemm(kern, blk, p, detail::AvailableThreads());
 }
 
@@ -147,7 +148,7 @@ Precision parse_precision(const std::string& name) {
 
 bf16 to_bf16(float x) {
   float r;
-  detail::ActiveGemmKernels(Precision::kBf16).round_bf16(1, &x, &r);
+  detail::ActiveEngine(Precision::kBf16).engine->round_bf16(1, &x, &r);
   return bf16{static_cast<uint16_t>(std::bit_cast<uint32_t>(r) >> 16)};
 }
 
@@ -158,7 +159,7 @@ void to_bf16(int64_t n, const float* src, bf16* dst) {
   if (n == 0) return;
   detail::Check(src != nullptr && dst != nullptr, "propel::to_bf16",
                 "src or dst is null with n = ", n);
-  const kernels::RoundBf16Fn round = detail::ActiveGemmKernels(Precision::kBf16).round_bf16;
+  const kernels::RoundBf16Fn round = detail::ActiveEngine(Precision::kBf16).engine->round_bf16;
   constexpr int64_t kChunk = 1024;
   alignas(64) float buf[kChunk];
   for (int64_t i = 0; i < n; i += kChunk) {

@@ -7,9 +7,10 @@
 //       jr: columns in steps of NR            micro-kernel on one MR x NR tile
 //
 // BLIS's names, not BLIS's order: BLIS runs jr outside ir, keeping a kc x NR B micro-panel in L1,
-// the A block in L2 and the B block in L3. Here ir is outside jr, so the smaller micro-panel (A's:
-// MR < NR on every target) stays in L1 while B's stream from the B block, which is sized to L2
-// and the A block to L3 (src/gemm/blocking.cc; docs/gemm.md, Blocking).
+// the A block in L2 and the B block in L3. Here ir is outside jr, so A's micro-panel (the smaller
+// one where MR < NR, as on every fp32 and VDPBF16PS tile; as large as B's on the 32 x 32 AMX tile)
+// stays in L1 while B's stream from the B block, which is sized to L2 and the A block to L3
+// (src/gemm/blocking.cc; docs/gemm.md, Blocking).
 //
 // Invariants: every C element is produced by the same sequence of operations whatever the thread
 // grid: k is never split between threads, KC blocks are visited in order, thread blocks start on
@@ -18,6 +19,7 @@
 #include "src/gemm/gemm_driver.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +38,17 @@ constexpr int64_t kMinMacsPerThread = int64_t{1} << 20;
 // Largest tile any target uses; sizes the edge-tile scratch buffers.
 constexpr int64_t kMaxTile = 64 * 64;
 
+std::atomic<int64_t> g_gemm_b_packs{0};
+std::atomic<int64_t> g_whole_b_packs{0};
+std::atomic<const float*> g_counted_begin{nullptr};
+std::atomic<const float*> g_counted_end{nullptr};
+
+void CountBPack(std::atomic<int64_t>& counter, const float* b) {
+  const float* begin = g_counted_begin.load(std::memory_order_relaxed);
+  const float* end = g_counted_end.load(std::memory_order_relaxed);
+  if (begin == end || (b >= begin && b < end)) counter.fetch_add(1, std::memory_order_relaxed);
+}
+
 // Packing buffers of the calling thread, for callers that bring none: reused by every call on
 // that thread, so a GEMM allocates only when it needs more than any earlier call did.
 PackBuffers& LocalBuffers() {
@@ -49,7 +62,7 @@ struct PackSizes {
   int64_t b;
 };
 
-PackSizes BlockPackSizes(const kernels::GemmKernels& kern, const Blocking& table,
+PackSizes BlockPackSizes(const kernels::GemmEngine& kern, const Blocking& table,
                          const GemmProblem& p, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   const int64_t mc = BalancedBlock(i1 - i0, table.mc, kern.mr);
   const int64_t kc = std::min(BalancedBlock(p.k, table.kc, kernels::KcStep(kern)), p.k);
@@ -98,7 +111,7 @@ void ApplyActGrad(const GemmProblem& p, int64_t i0, int64_t i1, int64_t j0, int6
 // whole number of vectors run in place on the narrower kernel; the others are computed by it into
 // a full scratch tile and copied out. Either way the per-element arithmetic is the interior
 // tiles'.
-void EdgeTile(const kernels::GemmKernels& kern, int64_t kc, const float* ap, const float* bp,
+void EdgeTile(const kernels::GemmEngine& kern, int64_t kc, const float* ap, const float* bp,
               float* c, int64_t ldc, int64_t m_tile, int64_t n_tile,
               const kernels::UkernelParams& params) {
   int64_t vectors = CeilDiv(n_tile, kern.lanes);
@@ -140,7 +153,7 @@ void EdgeTile(const kernels::GemmKernels& kern, int64_t kc, const float* ap, con
 // The serial five-loop GEMM over rows [i0, i1) and columns [j0, j1) of C. padded_c: C has rows
 // and columns up to whole MR x NR tiles past i1 and j1 (a scratch C), so every tile runs in place
 // on the full micro-kernel; the padding gets the products of the packed zeros.
-void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const GemmProblem& p,
+void GemmBlock(const kernels::GemmEngine& kern, const Blocking& table, const GemmProblem& p,
                int64_t i0, int64_t i1, int64_t j0, int64_t j1, PackBuffers& buf,
                bool padded_c = false) {
   const int64_t mr = kern.mr, nr = kern.nr;
@@ -154,7 +167,7 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
   float* bpack = p.b_packed != nullptr ? nullptr : buf.b.Get(sizes.b);
   float* apack = buf.a.Get(sizes.a);
   // Tile state (AMX) from here to the end of the block; the kernels throw nothing.
-  if (kern.begin != nullptr) kern.begin();
+  if (kern.tile_begin != nullptr) kern.tile_begin();
 
   for (int64_t jc = j0; jc < j1; jc += blk.nc) {
     const int64_t nc = std::min(blk.nc, j1 - jc);
@@ -172,6 +185,7 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
       } else {
         const float* bsrc = p.trans_b ? p.b + jc * p.ldb + pc : p.b + pc * p.ldb + jc;
         kern.pack_b(p.trans_b, kc, nc, bsrc, p.ldb, bpack);
+        CountBPack(g_gemm_b_packs, bsrc);
         bp_block = bpack;
       }
 
@@ -206,7 +220,7 @@ void GemmBlock(const kernels::GemmKernels& kern, const Blocking& table, const Ge
       }
     }
   }
-  if (kern.end != nullptr) kern.end();
+  if (kern.tile_end != nullptr) kern.tile_end();
 }
 
 }  // namespace
@@ -242,16 +256,16 @@ ThreadGrid ChooseThreadGrid(int64_t m, int64_t n, int64_t k, int mr, int nr, int
 
 namespace {
 
-bool UseSkinnyPath(const kernels::GemmKernels& kern, bool trans_a, bool trans_b, int64_t m,
-                   int64_t n) {
+bool UseThinPath(const kernels::GemmEngine& kern, bool trans_a, bool trans_b, int64_t m,
+                 int64_t n) {
   // A (N layout) and B (T layout) are both contiguous along k, and the output is too thin for
   // MR x NR tiles: at most half a tile wide or tall, most of a packed tile would be padding.
   return !trans_a && trans_b && (2 * n <= kern.nr || 2 * m <= kern.mr);
 }
 
-bool UseSkinnyPath(const kernels::GemmKernels& kern, const GemmProblem& p) {
+bool UseThinPath(const kernels::GemmEngine& kern, const GemmProblem& p) {
   if (p.row_invariant) return !p.trans_a && p.trans_b && 2 * p.n <= kern.nr;  // few columns only
-  return UseSkinnyPath(kern, p.trans_a, p.trans_b, p.m, p.n);
+  return UseThinPath(kern, p.trans_a, p.trans_b, p.m, p.n);
 }
 
 // Cuts the m x n output into the thread grid for `threads`, in blocks that start on multiples
@@ -274,11 +288,11 @@ void ForEachThreadBlock(const GemmProblem& p, int64_t step_m, int64_t step_n, in
   ParallelFor(tasks, static_cast<int>(tasks), block);
 }
 
-void SkinnyBlock(const kernels::GemmKernels& kern, const GemmProblem& p, int64_t i0, int64_t i1,
-                 int64_t j0, int64_t j1) {
+void ThinBlock(const kernels::GemmEngine& kern, const GemmProblem& p, int64_t i0, int64_t i1,
+               int64_t j0, int64_t j1) {
   float* c = p.c + i0 * p.ldc + j0;
-  kern.dot_nt(i1 - i0, j1 - j0, p.k, p.alpha, p.a + i0 * p.lda, p.lda, p.b + j0 * p.ldb, p.ldb,
-              p.beta, c, p.ldc);
+  kern.thin_nt(i1 - i0, j1 - j0, p.k, p.alpha, p.a + i0 * p.lda, p.lda, p.b + j0 * p.ldb, p.ldb,
+               p.beta, c, p.ldc);
   if (p.bias != nullptr || p.act.act != kernels::Act::kIdentity) {
     kern.scale(i1 - i0, j1 - j0, 1.0f, p.bias ? p.bias + j0 : nullptr, p.act, c, p.ldc);
   }
@@ -287,7 +301,7 @@ void SkinnyBlock(const kernels::GemmKernels& kern, const GemmProblem& p, int64_t
 
 // The row kernel that cuts `extent` rows into the fewest padded rows, the most rows per panel
 // among those.
-int PanelRows(const kernels::GemmKernels& kern, int64_t extent) {
+int PanelRows(const kernels::GemmEngine& kern, int64_t extent) {
   int best = kern.mr;
   for (int r = kern.mr - 1; r >= 1; --r) {
     if (kern.ukernel_rows[r - 1] != nullptr && RoundUp(extent, r) < RoundUp(extent, best)) best = r;
@@ -301,13 +315,13 @@ int PanelRows(const kernels::GemmKernels& kern, int64_t extent) {
 // pads it least (two 5-row panels for 10 columns) and whose long side fills whole NR-wide ones,
 // then stored back transposed. Each element is the same sequence of operations as on the blocked
 // path (the same k blocks in order, alpha, beta; +0 for the bias), then bias and activation are
-// applied by ScaleC as on the skinny path: the blocked path's result bit for bit, up to the sign
+// applied by ScaleC as on the thin path: the blocked path's result bit for bit, up to the sign
 // of a zero sum plus a bias of -0.
 //
 // Rows of the row kernel for the transposed path of an m x n output, or 0 where it does not pay:
 // the output at most NR wide and at least NR tall, and at least 10% fewer padded multiply-adds
 // than the blocked path.
-int TransposedRows(const kernels::GemmKernels& kern, int64_t m, int64_t n) {
+int TransposedRows(const kernels::GemmEngine& kern, int64_t m, int64_t n) {
   if (n > kern.nr || m < kern.nr) return 0;
   const int rows = PanelRows(kern, n);
   const bool pays =
@@ -319,15 +333,15 @@ int TransposedRows(const kernels::GemmKernels& kern, int64_t m, int64_t n) {
 // weight gradient, 10 x n: two 5-row panels where 6-row ones compute 12) the row kernel that
 // pads them least, where that saves at least 10% of the multiply-adds. Each element is the same
 // sequence of operations whatever the rows of its panel.
-int BlockedRows(const kernels::GemmKernels& kern, int64_t m) {
+int BlockedRows(const kernels::GemmEngine& kern, int64_t m) {
   const int rows = PanelRows(kern, m);
   return 10 * RoundUp(m, rows) < 9 * RoundUp(m, kern.mr) ? rows : kern.mr;
 }
 
 // The blocked path's kernels with `rows`-row A~ panels: the row kernel of the full width; a
 // right-edge tile runs it into EdgeTile's scratch.
-kernels::GemmKernels RowKernels(const kernels::GemmKernels& kern, int rows) {
-  kernels::GemmKernels out = kern;
+kernels::GemmEngine RowKernels(const kernels::GemmEngine& kern, int rows) {
+  kernels::GemmEngine out = kern;
   out.mr = rows;
   out.ukernel = kern.ukernel_rows[rows - 1];
   out.pack_a = kern.pack_a_rows[rows - 1];
@@ -338,7 +352,7 @@ kernels::GemmKernels RowKernels(const kernels::GemmKernels& kern, int rows) {
 
 // The transposed path over rows [i0, i1) and columns [j0, j1) of C (i0 a multiple of NR, j0 of
 // the row kernel's rows), in chunks of rows whose C^T is one B block of the blocked path (NC).
-void TransposedBlock(const kernels::GemmKernels& rk, const Blocking& table, const GemmProblem& p,
+void TransposedBlock(const kernels::GemmEngine& rk, const Blocking& table, const GemmProblem& p,
                      int64_t i0, int64_t i1, int64_t j0, int64_t j1, PackBuffers& buf) {
   const int64_t width = j1 - j0;
   const int64_t rows_pad = RoundUp(width, rk.mr);
@@ -382,7 +396,7 @@ void TransposedBlock(const kernels::GemmKernels& rk, const Blocking& table, cons
 
 }  // namespace
 
-void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmProblem& p,
+void RunGemm(const kernels::GemmEngine& kern, const Blocking& blk, const GemmProblem& p,
              int threads, const GemmScratch* scratch) {
   if (p.m == 0 || p.n == 0) return;
   if (p.k == 0 || p.alpha == 0.0f) {
@@ -390,16 +404,16 @@ void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmPr
     if (p.act_grad != nullptr) ApplyActGrad(p, 0, p.m, 0, p.n);
     return;
   }
-  if (UseSkinnyPath(kern, p)) {
-    ForEachThreadBlock(p, kern.dot_rows, kern.dot_cols, threads,
+  if (UseThinPath(kern, p)) {
+    ForEachThreadBlock(p, kern.thin_rows, kern.thin_cols, threads,
                        [&](int64_t, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-                         SkinnyBlock(kern, p, i0, i1, j0, j1);
+                         ThinBlock(kern, p, i0, i1, j0, j1);
                        });
     return;
   }
   if (const int rows = TransposedRows(kern, p.m, p.n); rows > 0) {
     // C's rows are the long side of C^T: cut in NR steps, its columns in steps of the row kernel.
-    const kernels::GemmKernels rk = RowKernels(kern, rows);
+    const kernels::GemmEngine rk = RowKernels(kern, rows);
     ForEachThreadBlock(
         p, rk.nr, rk.mr, threads, [&](int64_t t, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
           PackBuffers& buf =
@@ -410,8 +424,8 @@ void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmPr
   }
   // The table itself, or for a few rows a copy with the row kernel (built only then).
   const int rows = BlockedRows(kern, p.m);
-  kernels::GemmKernels row_kernels;
-  const kernels::GemmKernels* rk = &kern;
+  kernels::GemmEngine row_kernels;
+  const kernels::GemmEngine* rk = &kern;
   if (rows != kern.mr) {
     row_kernels = RowKernels(kern, rows);
     rk = &row_kernels;
@@ -424,36 +438,62 @@ void RunGemm(const kernels::GemmKernels& kern, const Blocking& blk, const GemmPr
       });
 }
 
-int64_t BPackings(const kernels::GemmKernels& kern, bool trans_a, bool trans_b, int64_t m,
-                  int64_t n, int64_t k, int threads) {
-  if (m == 0 || n == 0 || k == 0 || UseSkinnyPath(kern, trans_a, trans_b, m, n) ||
+int64_t BPackings(const kernels::GemmEngine& kern, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                  int64_t k, int threads) {
+  if (m == 0 || n == 0 || k == 0 || UseThinPath(kern, trans_a, trans_b, m, n) ||
       TransposedRows(kern, m, n) > 0) {
     return 0;
   }
   return ChooseThreadGrid(m, n, k, BlockedRows(kern, m), kern.nr, threads).tm;
 }
 
-int64_t PackedBFloats(const kernels::GemmKernels& kern, int64_t k, int64_t n) {
+int64_t PackedBFloats(const kernels::GemmEngine& kern, int64_t k, int64_t n) {
   return kernels::PanelDepth(kern, k) * RoundUp(n, kern.nr);
 }
 
-void PackWholeB(const kernels::GemmKernels& kern, const Blocking& table, bool trans_b, int64_t k,
+void PackBPart(const kernels::GemmEngine& kern, const Blocking& table, bool trans_b, int64_t k,
+               int64_t n, const float* b, int64_t ldb, int64_t p0, int64_t p1, int64_t j0,
+               int64_t j1, float* dst) {
+  if (p0 >= p1 || j0 >= j1) return;
+  HWY_DASSERT(p0 % kernels::KcStep(kern) == 0 && j0 % kern.nr == 0);
+  const int64_t kc_max = BalancedBlock(k, table.kc, kernels::KcStep(kern));
+  const int64_t n_pad = RoundUp(n, kern.nr);
+  for (int64_t pc = p0 / kc_max * kc_max; pc < p1; pc += kc_max) {
+    const int64_t kc = std::min(kc_max, k - pc);
+    const int64_t q0 = std::max(p0, pc), q1 = std::min(p1, pc + kc);
+    const int64_t depth = kernels::PanelDepth(kern, kc);
+    float* block = dst + kernels::PanelDepth(kern, pc) * n_pad;
+    auto src = [&](int64_t p, int64_t j) { return trans_b ? b + j * ldb + p : b + p * ldb + j; };
+    if (q0 == pc && q1 == pc + kc) {  // whole panels: one call for the columns
+      kern.pack_b(trans_b, kc, j1 - j0, src(pc, j0), ldb, block + j0 * depth);
+      continue;
+    }
+    // Part of the block's depth: panel by panel, each at its depth offset. q0 - pc is a multiple
+    // of KcStep, so the offset is exact in the panels' units and a part that ends inside the
+    // block needs no padding.
+    const int64_t offset = kernels::PanelDepth(kern, q0 - pc) * kern.nr;
+    for (int64_t jr = j0; jr < j1; jr += kern.nr) {
+      kern.pack_b(trans_b, q1 - q0, std::min<int64_t>(kern.nr, j1 - jr), src(q0, jr), ldb,
+                  block + jr * depth + offset);
+    }
+  }
+}
+
+void PackWholeB(const kernels::GemmEngine& kern, const Blocking& table, bool trans_b, int64_t k,
                 int64_t n, const float* b, int64_t ldb, float* dst, int threads) {
   if (k == 0 || n == 0) return;
+  CountBPack(g_whole_b_packs, b);
   // The KC blocks of GemmBlock, cut into column pieces of whole panels: tasks of about 64 KiB.
   const int64_t kc_max = BalancedBlock(k, table.kc, kernels::KcStep(kern));
   const int64_t blocks_k = CeilDiv(k, kc_max);
-  const int64_t n_pad = RoundUp(n, kern.nr);
   const int64_t piece = std::max<int64_t>(kern.nr, RoundUp((int64_t{16} << 10) / kc_max, kern.nr));
   const int64_t pieces_n = CeilDiv(n, piece);
   const int64_t tasks = blocks_k * pieces_n;
   auto pack = [&](int64_t first, int64_t last) {
     for (int64_t t = first; t < last; ++t) {
-      const int64_t pc = (t / pieces_n) * kc_max, kc = std::min(kc_max, k - pc);
-      const int64_t jc = (t % pieces_n) * piece, nc = std::min(piece, n - jc);
-      const float* src = trans_b ? b + jc * ldb + pc : b + pc * ldb + jc;
-      kern.pack_b(trans_b, kc, nc, src, ldb,
-                  dst + kernels::PanelDepth(kern, pc) * n_pad + jc * kernels::PanelDepth(kern, kc));
+      const int64_t pc = (t / pieces_n) * kc_max, jc = (t % pieces_n) * piece;
+      PackBPart(kern, table, trans_b, k, n, b, ldb, pc, std::min(k, pc + kc_max), jc,
+                std::min(n, jc + piece), dst);
     }
   };
   const int64_t parts = std::min<int64_t>(std::max(threads, 1), tasks);
@@ -468,7 +508,19 @@ void PackWholeB(const kernels::GemmKernels& kern, const Blocking& table, bool tr
   ParallelFor(parts, static_cast<int>(parts), part);
 }
 
-void ReserveGemm(const kernels::GemmKernels& kern, const Blocking& blk, int64_t m, int64_t n,
+void CountBPacksFrom(const float* begin, const float* end) {
+  g_counted_begin.store(begin, std::memory_order_relaxed);
+  g_counted_end.store(end, std::memory_order_relaxed);
+  g_gemm_b_packs.store(0, std::memory_order_relaxed);
+  g_whole_b_packs.store(0, std::memory_order_relaxed);
+}
+
+BPackCounts CountedBPacks() {
+  return {g_gemm_b_packs.load(std::memory_order_relaxed),
+          g_whole_b_packs.load(std::memory_order_relaxed)};
+}
+
+void ReserveGemm(const kernels::GemmEngine& kern, const Blocking& blk, int64_t m, int64_t n,
                  int64_t k, const GemmScratch& scratch) {
   // BalancedBlock(total, max, g) never exceeds RoundUp(5 max / 4 + 1, g) (a remainder under a
   // quarter block is spread over at least one other block), and a thread's block never exceeds

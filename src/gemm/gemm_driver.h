@@ -41,11 +41,11 @@ struct GemmProblem {
   kernels::ActParams act;       // act.fn set for activations other than identity and ReLU
   // op(B) already packed by PackWholeB for these kernels, blocking, k and n, or nullptr. The
   // blocked path reads its B micro-panels from there instead of packing them; b, ldb and trans_b
-  // must still describe op(B) (the skinny and transposed paths read it in place). The result is
+  // must still describe op(B) (the thin and transposed paths read it in place). The result is
   // bitwise the same.
   const float* b_packed = nullptr;
   const ActGradEpilogue* act_grad = nullptr;
-  // Every row of C is computed by the same operations whatever m is: the skinny path for few rows
+  // Every row of C is computed by the same operations whatever m is: the thin path for few rows
   // (dot products, another summation order than the tiles') is not taken.
   bool row_invariant = false;
 };
@@ -93,7 +93,7 @@ ThreadGrid ChooseThreadGrid(int64_t m, int64_t n, int64_t k, int mr, int nr, int
 // Runs the problem with the given kernels and blocking on up to `threads` threads of the
 // configured executor. The result is bitwise identical for every thread count. With scratch,
 // the packing buffers are the caller's (see ReserveGemm).
-void RunGemm(const kernels::GemmKernels& kernels, const Blocking& blocking, const GemmProblem& p,
+void RunGemm(const kernels::GemmEngine& kernels, const Blocking& blocking, const GemmProblem& p,
              int threads, const GemmScratch* scratch = nullptr);
 
 // op(B) (k x n) packed whole, as the blocked path would pack it block by block: for each KC block
@@ -104,19 +104,37 @@ void RunGemm(const kernels::GemmKernels& kernels, const Blocking& blocking, cons
 // PackWholeB runs on up to `threads` threads; the packed values do not depend on them. How many
 // times RunGemm on `threads` threads packs each panel of op(B) of a problem of this shape: the rows
 // of the thread grid (each thread packs the B panels of its own block), or 0 when the problem does
-// not pack B (the skinny and transposed paths, k == 0). A B packed more than once per use is worth
+// not pack B (the thin and transposed paths, k == 0). A B packed more than once per use is worth
 // packing whole beforehand.
-int64_t BPackings(const kernels::GemmKernels& kernels, bool trans_a, bool trans_b, int64_t m,
+int64_t BPackings(const kernels::GemmEngine& kernels, bool trans_a, bool trans_b, int64_t m,
                   int64_t n, int64_t k, int threads);
 
-int64_t PackedBFloats(const kernels::GemmKernels& kernels, int64_t k, int64_t n);
-void PackWholeB(const kernels::GemmKernels& kernels, const Blocking& blocking, bool trans_b,
+int64_t PackedBFloats(const kernels::GemmEngine& kernels, int64_t k, int64_t n);
+void PackWholeB(const kernels::GemmEngine& kernels, const Blocking& blocking, bool trans_b,
                 int64_t k, int64_t n, const float* b, int64_t ldb, float* dst, int threads);
+
+// The part rows [p0, p1) x columns [j0, j1) of op(B) (k x n) of what PackWholeB writes, on the
+// calling thread: p0 a multiple of KcStep, j0 of NR, p1 and j1 multiples of them or k and n.
+// Parts that cover op(B) once write PackWholeB's panels bit for bit, in any order: the
+// optimizer's update packs each band of rows of W it has just written (src/train/trainer.cc).
+void PackBPart(const kernels::GemmEngine& kernels, const Blocking& blocking, bool trans_b,
+               int64_t k, int64_t n, const float* b, int64_t ldb, int64_t p0, int64_t p1,
+               int64_t j0, int64_t j1, float* dst);
+
+// How often an op(B) read from [begin, end) (CountBPacksFrom; everywhere until it is called) was
+// packed since then, for the tests that show a training step packs no weights: gemm, the B blocks
+// RunGemm's blocked path packed itself (b_packed null); whole, the PackWholeB calls.
+struct BPackCounts {
+  int64_t gemm = 0;
+  int64_t whole = 0;
+};
+void CountBPacksFrom(const float* begin, const float* end);
+BPackCounts CountedBPacks();
 
 // Grows every buffer of scratch so that RunGemm with these kernels and blocking on any problem
 // of at most m x n x k, with any transposes and thread count up to scratch.count, allocates
 // nothing.
-void ReserveGemm(const kernels::GemmKernels& kernels, const Blocking& blocking, int64_t m,
-                 int64_t n, int64_t k, const GemmScratch& scratch);
+void ReserveGemm(const kernels::GemmEngine& kernels, const Blocking& blocking, int64_t m, int64_t n,
+                 int64_t k, const GemmScratch& scratch);
 
 }  // namespace propel::detail

@@ -1,5 +1,5 @@
-// SIMD target selection: available targets, pinning (API and PROPEL_TARGET), the FMA and bf16
-// dot-product peak probes.
+// SIMD target selection: available targets, pinning (API and PROPEL_TARGET), the one lookup of a
+// GEMM engine and its blocking by target and precision, the peak probes.
 #include "propel/target.h"
 
 #include <algorithm>
@@ -20,6 +20,8 @@
 
 #include "hwy/targets.h"
 #include "propel/error.h"
+#include "src/gemm/blocking.h"
+#include "src/ops/checks.h"
 #include "src/runtime/check.h"
 #include "src/runtime/target.h"
 
@@ -57,13 +59,14 @@ bool CpuHasAmxBf16() {
 #endif
 }
 
-// Every target this build compiled, best first: each Highway target of the GEMM kernels and,
-// just before the one they extend, the variants whose bf16 GEMMs run on AMX tiles ("AVX3_AMX")
-// and on VDPBF16PS ("AVX3_BF16").
+// Every target this build compiled, best first: each Highway target of the GEMM engines and,
+// just before the one they extend, the variants whose bf16 GEMMs run on the AMX engine
+// ("AVX3_AMX") and on the VDPBF16PS engine ("AVX3_BF16").
 // Built once and never destroyed; the names point into it.
 struct Compiled {
   std::vector<Target> targets;
-  std::vector<bool> supported;  // by this CPU
+  std::vector<kernels::EngineKind> bf16;  // the engine of each target's bf16 GEMMs
+  std::vector<bool> supported;            // by this CPU
   std::vector<std::string> names;
 };
 
@@ -84,19 +87,19 @@ const Compiled& CompiledTargets() {
     for (int64_t bits = kernels::GemmCompiledTargets(); bits != 0; bits &= bits - 1) {
       const int64_t t = bits & -bits;  // lowest set bit first: the better targets
       const std::string name = t == HWY_SCALAR ? "SCALAR" : hwy::TargetName(t);
-      if (kernels::Bf16AmxKernelsFor(t) != nullptr) {
-        c.names.push_back(name + "_AMX");
-        c.targets.push_back(Target{t, "", Bf16Gemm::kAmx});
-        c.supported.push_back((cpu & t) != 0 && amx);
+      auto add = [&](const std::string& n, kernels::EngineKind kind, bool supported) {
+        c.names.push_back(n);
+        c.targets.push_back(Target{t, ""});
+        c.bf16.push_back(kind);
+        c.supported.push_back(supported);
+      };
+      if (kernels::FindEngine(t, kernels::EngineKind::kBf16Amx) != nullptr) {
+        add(name + "_AMX", kernels::EngineKind::kBf16Amx, (cpu & t) != 0 && amx);
       }
-      if (kernels::Bf16DotKernelsFor(t) != nullptr) {
-        c.names.push_back(name + "_BF16");
-        c.targets.push_back(Target{t, "", Bf16Gemm::kDot});
-        c.supported.push_back((cpu & t) != 0 && bf16);
+      if (kernels::FindEngine(t, kernels::EngineKind::kBf16Vdpbf16ps) != nullptr) {
+        add(name + "_BF16", kernels::EngineKind::kBf16Vdpbf16ps, (cpu & t) != 0 && bf16);
       }
-      c.names.push_back(name);
-      c.targets.push_back(Target{t, "", Bf16Gemm::kFma});
-      c.supported.push_back((cpu & t) != 0);
+      add(name, kernels::EngineKind::kBf16Emulated, (cpu & t) != 0);
     }
     // The strings are final: their characters no longer move.
     for (size_t i = 0; i < c.targets.size(); ++i) c.targets[i].name = c.names[i].c_str();
@@ -125,10 +128,10 @@ int ParseTarget(const std::string& name, const char* where) {
     if (!c.supported[i]) {
       detail::Fail(ErrorCode::kUnsupported, where, "target ", want,
                    " was compiled but this CPU does not support it",
-                   c.targets[i].bf16_gemm == Bf16Gemm::kDot   ? " (it needs AVX512_BF16)"
-                   : c.targets[i].bf16_gemm == Bf16Gemm::kAmx ? " (it needs AMX-BF16, AVX512_BF16 "
-                                                                "and the tile state from Linux)"
-                                                              : "");
+                   c.bf16[i] == kernels::EngineKind::kBf16Vdpbf16ps ? " (it needs AVX512_BF16)"
+                   : c.bf16[i] == kernels::EngineKind::kBf16Amx
+                       ? " (it needs AMX-BF16, AVX512_BF16 and the tile state from Linux)"
+                       : "");
     }
     return static_cast<int>(i) + 1;
   }
@@ -153,54 +156,83 @@ int EnvironmentTarget() {
 std::atomic<bool> g_api_pinned{false};  // pin_target/unpin_target was called
 std::atomic<int> g_api_target{0};       // its target (0: the best one)
 
-const Target& ActiveTargetEntry() {
+// The index into CompiledTargets() of the target kernels run on now.
+size_t ActiveIndex() {
   const int pinned = g_api_pinned.load(std::memory_order_relaxed)
                          ? g_api_target.load(std::memory_order_relaxed)
                          : EnvironmentTarget();
   const int index = pinned != 0 ? pinned : BestIndex();
   if (index == 0) detail::Fail(ErrorCode::kInternal, "propel", "no SIMD target is available");
-  return CompiledTargets().targets[static_cast<size_t>(index - 1)];
+  return static_cast<size_t>(index - 1);
 }
 
-// The GEMM table of `target` for operands in `precision`.
-const kernels::GemmKernels* GemmTable(const Target& target, Precision precision) {
-  const kernels::GemmKernels* k = kernels::GemmKernelsFor(target.bits);
-  if (k == nullptr || precision == Precision::kFp32) return k;
-  switch (target.bf16_gemm) {
-    case Bf16Gemm::kDot:
-      return kernels::Bf16DotKernelsFor(target.bits);
-    case Bf16Gemm::kAmx:
-      return kernels::Bf16AmxKernelsFor(target.bits);
-    case Bf16Gemm::kFma:
-      break;
+const Target& ActiveTargetEntry() { return CompiledTargets().targets[ActiveIndex()]; }
+
+// The index of `target` among the supported ones (its name and bits), or -1.
+int SupportedIndex(const Target& target) {
+  const Compiled& c = CompiledTargets();
+  for (size_t i = 0; i < c.targets.size(); ++i) {
+    if (c.supported[i] && c.targets[i].bits == target.bits &&
+        std::string(c.targets[i].name) == target.name) {
+      return static_cast<int>(i);
+    }
   }
-  return k->other_precision;
+  return -1;
+}
+
+// kAuto resolved for the target at `index`: bf16 where its bf16 engine is native.
+Precision Resolved(size_t index, Precision precision) {
+  if (precision != Precision::kAuto) return precision;
+  return CompiledTargets().bf16[index] != kernels::EngineKind::kBf16Emulated ? Precision::kBf16
+                                                                             : Precision::kFp32;
+}
+
+kernels::EngineKind KindAt(size_t index, Precision precision) {
+  return Resolved(index, precision) == Precision::kFp32 ? kernels::EngineKind::kFp32
+                                                        : CompiledTargets().bf16[index];
+}
+
+// Every compiled engine with its blocking for this host's caches, computed once.
+const detail::GemmSetup& SetupOf(const kernels::GemmEngine* engine) {
+  static const std::vector<detail::GemmSetup>* const setups = [] {
+    auto* out = new std::vector<detail::GemmSetup>;
+    for (const kernels::GemmEngine* e : kernels::CompiledEngines()) {
+      out->push_back({e, detail::BlockingFor(*e, detail::HostCacheSizes())});
+    }
+    return out;
+  }();
+  for (const detail::GemmSetup& s : *setups) {
+    if (s.engine == engine) return s;
+  }
+  detail::Fail(ErrorCode::kInternal, "propel", "a GEMM engine that is not registered");
+}
+
+const detail::GemmSetup& SetupAt(size_t index, Precision precision) {
+  const kernels::GemmEngine* e =
+      kernels::FindEngine(CompiledTargets().targets[index].bits, KindAt(index, precision));
+  if (e == nullptr) detail::Fail(ErrorCode::kInternal, "propel", "no GEMM engine for the target");
+  return SetupOf(e);
 }
 
 double MeasurePeak(const Target& target, Precision precision, double min_seconds,
                    const char* where) {
-  const Compiled& c = CompiledTargets();
-  bool available = false;
-  for (size_t i = 0; i < c.targets.size(); ++i) {
-    available = available || (c.supported[i] && c.targets[i].bits == target.bits &&
-                              c.targets[i].bf16_gemm == target.bf16_gemm);
-  }
-  const kernels::GemmKernels* k = available ? GemmTable(target, precision) : nullptr;
-  detail::Check(k != nullptr, where, "target ", target.name, " is not available");
+  const int index = SupportedIndex(target);
+  detail::Check(index >= 0, where, "target ", target.name, " is not available");
+  const kernels::GemmEngine& k = *SetupAt(static_cast<size_t>(index), precision).engine;
   using Clock = std::chrono::steady_clock;
-  volatile float sink = k->fma_peak(1000);  // warm up (and wake a throttled vector unit)
+  volatile float sink = k.peak(1000);  // warm up (and wake a throttled vector unit)
   double best = 0.0;
   int64_t iters = 10000;
   const auto start_all = Clock::now();
   for (;;) {
     const auto t0 = Clock::now();
-    sink = sink + k->fma_peak(iters);
+    sink = sink + k.peak(iters);
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     if (s < 0.005) {
       iters *= 4;
       continue;
     }
-    best = std::max(best, 2.0 * static_cast<double>(iters) * k->fma_peak_fmas_per_iter / s * 1e-9);
+    best = std::max(best, 2.0 * static_cast<double>(iters) * k.peak_macs_per_iter / s * 1e-9);
     if (std::chrono::duration<double>(Clock::now() - start_all).count() >= min_seconds) break;
   }
   (void)sink;
@@ -235,8 +267,17 @@ Precision resolve_precision(Precision precision) {
   const int p = static_cast<int>(precision);
   detail::Check(p >= 0 && p <= 2, "propel::resolve_precision", "unknown precision ", p,
                 " (expected fp32 (0), bf16 (1) or auto (2))");
-  if (precision != Precision::kAuto) return precision;
-  return ActiveTargetEntry().bf16_gemm != Bf16Gemm::kFma ? Precision::kBf16 : Precision::kFp32;
+  return Resolved(ActiveIndex(), precision);
+}
+
+std::string gemm_engine_name(const Target& target, Precision precision) {
+  const char* where = "propel::gemm_engine_name";
+  detail::CheckedPrecision(where, precision);
+  const int index = SupportedIndex(target);
+  if (index < 0) {
+    detail::Fail(ErrorCode::kUnsupported, where, "target ", target.name, " is not available");
+  }
+  return kernels::EngineKindName(KindAt(static_cast<size_t>(index), precision));
 }
 
 double measure_fma_peak_gflops(const Target& target, double min_seconds) {
@@ -251,11 +292,21 @@ namespace detail {
 
 int64_t ActiveTargetBits() { return ActiveTargetEntry().bits; }
 
-const kernels::GemmKernels& ActiveGemmKernels(Precision precision) {
-  const kernels::GemmKernels* k = GemmTable(ActiveTargetEntry(), resolve_precision(precision));
-  if (k == nullptr) Fail(ErrorCode::kInternal, "propel", "no GEMM kernels for the active target");
-  return *k;
+kernels::EngineKind Bf16EngineOf(const Target& target) {
+  const int index = SupportedIndex(target);
+  if (index < 0)
+    Fail(ErrorCode::kUnsupported, "propel", "target ", target.name, " is not available");
+  return CompiledTargets().bf16[static_cast<size_t>(index)];
 }
+
+const GemmSetup& EngineFor(const Target& target, Precision precision) {
+  const int index = SupportedIndex(target);
+  if (index < 0)
+    Fail(ErrorCode::kUnsupported, "propel", "target ", target.name, " is not available");
+  return SetupAt(static_cast<size_t>(index), precision);
+}
+
+const GemmSetup& ActiveEngine(Precision precision) { return SetupAt(ActiveIndex(), precision); }
 
 const kernels::ElementwiseKernels& ActiveElementwiseKernels() {
   const kernels::ElementwiseKernels* k = kernels::ElementwiseKernelsFor(ActiveTargetBits());

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "src/runtime/executor.h"
 #include "src/runtime/partition.h"
@@ -180,6 +181,23 @@ void DenseLayer::PackWeights(const NetKernels& k, const float* params, const Pac
     PackWholeB(*k.gemm, k.blocking, false, layout_.out, layout_.in, w, layout_.in, dst.input_grad,
                threads);
   }
+}
+
+void DenseLayer::PackWeightRows(const NetKernels& k, const float* params, const PackedWeights& dst,
+                                int64_t r0, int64_t r1) const {
+  const float* w = params + layout_.weight_offset;
+  if (dst.forward != nullptr) {  // columns [r0, r1) of op(B) = W^T
+    PackBPart(*k.gemm, k.blocking, true, layout_.in, layout_.out, w, layout_.in, 0, layout_.in, r0,
+              r1, dst.forward);
+  }
+  if (dst.input_grad != nullptr) {  // rows [r0, r1) of op(B) = W
+    PackBPart(*k.gemm, k.blocking, false, layout_.out, layout_.in, w, layout_.in, r0, r1, 0,
+              layout_.in, dst.input_grad);
+  }
+}
+
+int64_t DenseLayer::WeightRowUnit(const NetKernels& k) const {
+  return std::lcm<int64_t>(k.gemm->nr, kernels::KcStep(*k.gemm));
 }
 
 void DenseLayer::Reserve(const NetKernels& k, int64_t rows, const GemmScratch& scratch) const {

@@ -79,6 +79,13 @@ class DenseLayer {
   // Packs W (in params) into the non-null pointers of `dst`, on up to `threads` threads.
   void PackWeights(const NetKernels& k, const float* params, const PackedWeights& dst,
                    int threads) const;
+  // The same for rows [r0, r1) of W (out x in) only, on the calling thread: r0 a multiple of
+  // WeightRowUnit, r1 one too or out. Bands that cover W once pack what PackWeights packs.
+  void PackWeightRows(const NetKernels& k, const float* params, const PackedWeights& dst,
+                      int64_t r0, int64_t r1) const;
+  // The rows of W the packed panels of both products are cut into: the forward's NR columns of
+  // op(B) = W^T, the input gradient's k steps of op(B) = W (KcStep).
+  int64_t WeightRowUnit(const NetKernels& k) const;
 
   // Reserves packing space for the layer's three GEMMs on shards of `rows` rows.
   void Reserve(const NetKernels& k, int64_t rows, const GemmScratch& scratch) const;

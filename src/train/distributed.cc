@@ -90,7 +90,7 @@ StepResult Trainer::Impl::ExchangeStep(const char* where, const DataView& batch)
   }
   const double inv_rows = 1.0 / static_cast<double>(total);
   r.grad_norm = NeedNorm() ? std::sqrt(sumsq) * inv_rows : std::numeric_limits<double>::quiet_NaN();
-  Update(r.grad_norm, inv_rows, c0, c1);
+  UpdateSlice(r.grad_norm, inv_rows, c0, c1);
   exchange.all_gather(model->parameters(), slice_bounds.data());
   return r;
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "propel/train.h"
@@ -250,7 +251,8 @@ FitResult fit(Trainer& trainer, const DataView& train, const DataView* validatio
         result.best_epoch = epoch;
         since_best = 0;
         if (options.patience > 0 && options.restore_best) {
-          best_params.assign(model.parameters(), model.parameters() + model.parameter_count());
+          const float* params = std::as_const(model).parameters();
+          best_params.assign(params, params + model.parameter_count());
         }
       } else if (options.patience > 0 && ++since_best >= options.patience) {
         result.stopped_early = true;

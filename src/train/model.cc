@@ -3,8 +3,11 @@
 #include "propel/model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <sstream>
 
 #include "src/ops/checks.h"
@@ -47,6 +50,26 @@ Init parse_init(const std::string& name) {
   return detail::ParseName<Init>("propel::parse_init", "initializer", kInitNames, name);
 }
 
+namespace {
+
+// Versions are unique in the process, so that a model's new contents (assigned from another, or
+// loaded) never repeat a version a packed copy was made from.
+uint64_t NewVersion() {
+  static std::atomic<uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+// Every layer's weights packed for its forward GEMM in one engine's layout, made from one version
+// of the parameters and reused by predict calls while that version is current.
+struct PackedForward {
+  uint64_t version = 0;
+  const kernels::GemmEngine* gemm = nullptr;
+  detail::AlignedFloats memory;
+  std::vector<detail::PackedWeights> layers;
+};
+
+}  // namespace
+
 struct Model::Impl {
   ModelSpec spec;
   std::vector<LayerLayout> layers;
@@ -56,6 +79,11 @@ struct Model::Impl {
   detail::AlignedFloats grads;
   Precision precision = Precision::kFp32;
   std::optional<BinaryClasses> binary_classes;
+  std::atomic<uint64_t> version{NewVersion()};
+  // predict's packed weights: replaced (never changed in place) when the version or the engine
+  // differs, so that concurrent predict calls each keep the copy they started with.
+  mutable std::mutex packed_mutex;
+  mutable std::shared_ptr<const PackedForward> packed;
 };
 
 namespace {
@@ -150,6 +178,36 @@ void ForwardBlock(const Model::Impl& m, const detail::NetKernels& k, int64_t row
   }
 }
 
+// Every layer's forward weights packed from the current parameters for the engine of k: the
+// model's copy when it is of this version and engine, else a new one, which becomes the model's.
+std::shared_ptr<const PackedForward> PackedFor(const Model::Impl& m, const detail::NetKernels& k,
+                                               int threads) {
+  const uint64_t version = m.version.load(std::memory_order_relaxed);
+  {
+    const std::lock_guard<std::mutex> lock(m.packed_mutex);
+    if (m.packed && m.packed->version == version && m.packed->gemm == k.gemm) return m.packed;
+  }
+  auto fresh = std::make_shared<PackedForward>();
+  fresh->version = version;
+  fresh->gemm = k.gemm;
+  int64_t floats = 0;
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    floats += detail::PadToLine(detail::DenseLayer(m.layers[l], false).PackedFloats(k, false));
+  }
+  fresh->memory.Resize(floats);
+  fresh->layers.resize(m.layers.size());
+  float* at = fresh->memory.data();
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    const detail::DenseLayer layer(m.layers[l], l + 1 == m.layers.size());
+    fresh->layers[l].forward = at;
+    at += detail::PadToLine(layer.PackedFloats(k, false));
+    layer.PackWeights(k, m.params.data(), fresh->layers[l], threads);
+  }
+  const std::lock_guard<std::mutex> lock(m.packed_mutex);
+  m.packed = fresh;
+  return fresh;
+}
+
 void Predict(const Model::Impl& m, const char* where, int64_t rows, const float* x, int64_t ldx,
              float* out, int64_t ldout, bool logits) {
   using detail::Check;
@@ -175,21 +233,8 @@ void Predict(const Model::Impl& m, const char* where, int64_t rows, const float*
   std::vector<detail::AlignedFloats> bufs;
   std::vector<detail::PackBuffers> packs(static_cast<size_t>(std::max(slots, gemm_threads)));
   for (int s = 0; s < 2 * slots; ++s) bufs.emplace_back(block_rows * m.max_width);
-  // A layer's W, which every block's forward GEMM would pack, is packed once for them all.
-  std::vector<detail::PackedWeights> packed(m.layers.size());
-  std::vector<detail::AlignedFloats> packed_memory;
-  packed_memory.reserve(m.layers.size());
-  for (size_t l = 0; l < m.layers.size(); ++l) {
-    const detail::DenseLayer layer(m.layers[l], l + 1 == m.layers.size());
-    const int64_t last = rows - (blocks - 1) * kPredictRows;
-    const int64_t packings =
-        (blocks - 1) * layer.WeightPackings(k, kPredictRows, gemm_threads, false) +
-        layer.WeightPackings(k, last, gemm_threads, false);
-    if (packings <= 1) continue;
-    packed_memory.emplace_back(layer.PackedFloats(k, false));
-    packed[l].forward = packed_memory.back().data();
-    layer.PackWeights(k, m.params.data(), packed[l], threads);
-  }
+  const std::shared_ptr<const PackedForward> packed_forward = PackedFor(m, k, threads);
+  const std::vector<detail::PackedWeights>& packed = packed_forward->layers;
   auto slot = [&](int64_t t) {
     const detail::Range r = detail::Balance211(blocks, slots, t);
     const detail::GemmScratch scratch{slots > 1 ? &packs[static_cast<size_t>(t)] : packs.data(),
@@ -248,7 +293,11 @@ const LayerLayout& Model::layer(int64_t l) const {
 
 int64_t Model::max_width() const { return impl_->max_width; }
 int64_t Model::parameter_count() const { return impl_->count; }
-float* Model::parameters() { return impl_->params.data(); }
+float* Model::parameters() {
+  impl_->version.store(NewVersion(), std::memory_order_relaxed);
+  return impl_->params.data();
+}
+uint64_t Model::version() const { return impl_->version.load(std::memory_order_relaxed); }
 const float* Model::parameters() const { return impl_->params.data(); }
 float* Model::gradients() { return impl_->grads.data(); }
 const float* Model::gradients() const { return impl_->grads.data(); }
@@ -280,7 +329,7 @@ void Model::initialize(uint64_t seed, Init init) {
   const int i = static_cast<int>(init);
   detail::Check(i >= 0 && i < 4, "propel::Model::initialize", "unknown initializer ", i);
   const detail::CounterRng rng(seed);
-  float* p = impl_->params.data();
+  float* p = parameters();
   for (size_t l = 0; l < impl_->layers.size(); ++l) {
     const LayerLayout& layer = impl_->layers[l];
     const double fan_in = static_cast<double>(layer.in);

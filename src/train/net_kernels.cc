@@ -6,10 +6,11 @@
 namespace propel::detail {
 
 NetKernels ActiveNetKernels(Precision precision) {
+  const GemmSetup& setup = ActiveEngine(precision);
   NetKernels k;
-  k.gemm = &ActiveGemmKernels(precision);
+  k.gemm = setup.engine;
   k.ew = &ActiveElementwiseKernels();
-  k.blocking = BlockingFor(*k.gemm, HostCacheSizes());
+  k.blocking = setup.blocking;
   return k;
 }
 

@@ -11,7 +11,7 @@
 namespace propel::detail {
 
 struct NetKernels {
-  const kernels::GemmKernels* gemm = nullptr;
+  const kernels::GemmEngine* gemm = nullptr;
   const kernels::ElementwiseKernels* ew = nullptr;
   Blocking blocking{};
 };

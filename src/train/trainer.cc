@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "propel/optim.h"
 #include "propel/train.h"
@@ -22,36 +23,44 @@ namespace propel {
 
 using detail::kChunk;
 
-void Trainer::Impl::PackWeights(int64_t m) {
-  if (packed_storage.empty()) return;
+int64_t Trainer::Impl::Packings(size_t l, int64_t m, bool input_grad) const {
   const int64_t shards = detail::CeilDiv(m, shard_rows);
   const int64_t last_rows = m - (shards - 1) * shard_rows;
   const int gemm_threads = ByShard(shards) ? 1 : threads;
+  return (shards - 1) * net[l].WeightPackings(kern, shard_rows, gemm_threads, input_grad) +
+         net[l].WeightPackings(kern, last_rows, gemm_threads, input_grad);
+}
+
+void Trainer::Impl::PackWeights(int64_t m) {
+  const Model& mm = *model;
+  const bool current = packed_version == mm.version();
   for (size_t l = 0; l < net.size(); ++l) {
-    detail::PackedWeights use;
+    detail::PackedWeights use, pack;
     for (bool input_grad : {false, true}) {
-      float* storage = input_grad ? packed_storage[l].input_grad : packed_storage[l].forward;
+      float* storage = input_grad ? packed[l].input_grad : packed[l].forward;
       if (storage == nullptr) continue;
-      const int64_t packings =
-          (shards - 1) * net[l].WeightPackings(kern, shard_rows, gemm_threads, input_grad) +
-          net[l].WeightPackings(kern, last_rows, gemm_threads, input_grad);
-      if (packings > 1) (input_grad ? use.input_grad : use.forward) = storage;
+      const bool kept = (input_grad ? by_update[l].input_grad : by_update[l].forward) != nullptr;
+      if (kept || Packings(l, m, input_grad) > 1) {
+        (input_grad ? use.input_grad : use.forward) = storage;
+        if (!kept || !current) (input_grad ? pack.input_grad : pack.forward) = storage;
+      }
     }
-    packed[l] = use;
-    if (use.forward != nullptr || use.input_grad != nullptr) {
-      net[l].PackWeights(kern, model->parameters(), use, threads);
+    step_packed[l] = use;
+    if (pack.forward != nullptr || pack.input_grad != nullptr) {
+      net[l].PackWeights(kern, mm.parameters(), pack, threads);
     }
   }
+  packed_version = mm.version();
 }
 
 void Trainer::Impl::RunShard(detail::ShardBuffers& buf, const DataView& b, int64_t r0, int64_t rows,
                              float* grad, int gemm_threads, const detail::GemmScratch* scratch,
                              double* loss, int64_t* correct, double* bounds) {
-  const float* params = model->parameters();
+  const float* params = std::as_const(*model).parameters();
   const size_t n_layers = net.size();
   const int64_t ldx = b.ldx == 0 ? model->inputs() : b.ldx;
   const float* x = b.x + r0 * ldx;
-  auto packed_of = [&](size_t l) { return &packed[l]; };
+  auto packed_of = [&](size_t l) { return &step_packed[l]; };
 
   // Forward: each layer into the buffers it keeps; the output layer produces logits.
   const float* a_prev = x;
@@ -89,6 +98,12 @@ void Trainer::Impl::RunShard(detail::ShardBuffers& buf, const DataView& b, int64
 
 StepResult Trainer::Impl::Gradients(const char* where, const DataView& b, bool mean) {
   detail::CheckData(where, *model, b, max_batch);
+  if (model->precision() != options.precision) {
+    detail::Fail(ErrorCode::kInvalidArgument, where, "the model's precision is now ",
+                 precision_name(model->precision()), "; this trainer computes in ",
+                 precision_name(options.precision),
+                 ", the precision the model had when it was made: make a new Trainer");
+  }
   const detail::ScopedExecution exec(options.executor, threads);
   const int64_t m = b.rows;
   const int64_t shards = detail::CeilDiv(m, shard_rows);
@@ -192,7 +207,37 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b, bool m
   return result;
 }
 
-void Trainer::Impl::Update(double norm, double grad_scale, int64_t chunk_begin, int64_t chunk_end) {
+void Trainer::Impl::Update(double norm, double grad_scale) {
+  const detail::ScopedExecution exec(options.executor, threads);
+  const float scale = static_cast<float>(clip_scale(norm, opt.clip_norm) * grad_scale);
+  const detail::OptimizerUpdate update(opt, lr, steps + 1, scale);
+  float* w = model->parameters();
+  const float* g = model->gradients();
+  // Threads take runs of whole units of about count / threads parameters each.
+  const int64_t tasks = std::min<int64_t>(threads, static_cast<int64_t>(update_units.size()));
+  auto first_unit = [&](int64_t t) {
+    const int64_t at = detail::Balance211(count, tasks, t).begin;
+    auto it = std::lower_bound(update_units.begin(), update_units.end(), at,
+                               [](const UpdateUnit& u, int64_t j) { return u.begin < j; });
+    return static_cast<size_t>(it - update_units.begin());
+  };
+  auto task = [&](int64_t t) {
+    for (size_t i = first_unit(t), end = first_unit(t + 1); i < end; ++i) {
+      const UpdateUnit& u = update_units[i];
+      update.ApplyToArena(*kern.ew, *model, u.begin, u.end - u.begin, w, g, state.data(), count);
+      if (u.r0 >= 0) {
+        const size_t l = static_cast<size_t>(u.layer);
+        net[l].PackWeightRows(kern, w, by_update[l], u.r0, u.r1);
+      }
+    }
+  };
+  if (tasks > 0) detail::ParallelFor(tasks, static_cast<int>(tasks), task);
+  packed_version = model->version();
+  ++steps;
+}
+
+void Trainer::Impl::UpdateSlice(double norm, double grad_scale, int64_t chunk_begin,
+                                int64_t chunk_end) {
   const detail::ScopedExecution exec(options.executor, threads);
   const float scale = static_cast<float>(clip_scale(norm, opt.clip_norm) * grad_scale);
   const detail::OptimizerUpdate update(opt, lr, steps + 1, scale);
@@ -247,13 +292,23 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   // Workers: one per thread when shards can run side by side, else one.
   const int64_t n_workers = std::max<int64_t>(1, std::min<int64_t>(t.threads, t.max_shards));
   const int64_t rows = t.shard_rows;
-  // Packed weights, where a batch can take several shards or several threads: the forward's of
-  // every layer, the input gradient's of all but the first.
+  // Packed weights (the forward's of every layer, the input gradient's of all but the first)
+  // where the update keeps them (by_update) or a batch can pack them more than once (several
+  // shards or threads).
+  const bool several = t.max_shards > 1 || t.threads > 1;
+  struct PackedAt {
+    int64_t offset = -1;  // floats into packed_memory, -1: none
+    bool kept = false;    // by the update
+  };
+  std::vector<PackedAt> packed_at(2 * t.net.size());  // [2 l + input_grad]
   int64_t packed_floats = 0;
-  if (t.max_shards > 1 || t.threads > 1) {
-    for (size_t l = 0; l < t.net.size(); ++l) {
-      packed_floats += detail::PadToLine(t.net[l].PackedFloats(t.kern, false));
-      if (l > 0) packed_floats += detail::PadToLine(t.net[l].PackedFloats(t.kern, true));
+  for (size_t l = 0; l < t.net.size(); ++l) {
+    for (bool input_grad : {false, true}) {
+      if (input_grad && l == 0) continue;
+      const bool kept = t.kern.gemm->pair_panels() || t.Packings(l, max_batch, input_grad) > 1;
+      if (!kept && !several) continue;
+      packed_at[2 * l + input_grad] = {packed_floats, kept};
+      packed_floats += detail::PadToLine(t.net[l].PackedFloats(t.kern, input_grad));
     }
   }
   {
@@ -280,18 +335,32 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   t.packs = std::vector<detail::PackBuffers>(static_cast<size_t>(t.threads));
   const detail::GemmScratch scratch{t.packs.data(), static_cast<int64_t>(t.packs.size())};
   for (const detail::DenseLayer& layer : t.net) layer.Reserve(t.kern, rows, scratch);
+  if (packed_floats > 0) t.packed_memory.Resize(packed_floats);
   t.packed.resize(t.net.size());
-  if (packed_floats > 0) {
-    t.packed_memory.Resize(packed_floats);
-    float* at = t.packed_memory.data();
-    t.packed_storage.resize(t.net.size());
-    for (size_t l = 0; l < t.net.size(); ++l) {
-      t.packed_storage[l].forward = at;
-      at += detail::PadToLine(t.net[l].PackedFloats(t.kern, false));
-      if (l == 0) continue;
-      t.packed_storage[l].input_grad = at;
-      at += detail::PadToLine(t.net[l].PackedFloats(t.kern, true));
+  t.by_update.resize(t.net.size());
+  t.step_packed.resize(t.net.size());
+  for (size_t l = 0; l < t.net.size(); ++l) {
+    for (bool input_grad : {false, true}) {
+      const PackedAt& at = packed_at[2 * l + input_grad];
+      if (at.offset < 0) continue;
+      float* storage = t.packed_memory.data() + at.offset;
+      (input_grad ? t.packed[l].input_grad : t.packed[l].forward) = storage;
+      if (at.kept) (input_grad ? t.by_update[l].input_grad : t.by_update[l].forward) = storage;
     }
+  }
+  // The update's units: bands of W of whole row units, about kChunk parameters each, and biases.
+  for (size_t l = 0; l < t.net.size(); ++l) {
+    const LayerLayout& layer = t.net[l].layout();
+    const int64_t unit = t.net[l].WeightRowUnit(t.kern);
+    const int64_t band = unit * std::max<int64_t>(1, kChunk / (unit * layer.in));
+    for (int64_t r0 = 0; r0 < layer.out; r0 += band) {
+      const int64_t r1 = std::min(layer.out, r0 + band);
+      t.update_units.push_back({layer.weight_offset + r0 * layer.in,
+                                layer.weight_offset + r1 * layer.in, static_cast<int64_t>(l), r0,
+                                r1});
+    }
+    t.update_units.push_back(
+        {layer.bias_offset, layer.bias_offset + layer.out, static_cast<int64_t>(l), -1, -1});
   }
   // Shard gradient buffers: shard 0 writes into the model's gradient arena.
   t.grad_ptrs.assign(static_cast<size_t>(t.max_shards), nullptr);

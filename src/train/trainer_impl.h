@@ -38,13 +38,27 @@ struct Trainer::Impl {
   std::vector<detail::DenseLayer> net;  // the model's layers, the units of a shard
   std::vector<detail::ShardBuffers> workers;
   std::vector<detail::PackBuffers> packs;  // one per thread
-  // Every layer's weights packed for its forward and input-gradient GEMMs, once per step before
-  // the shards, where the step would otherwise pack them more than once (PackWeights):
-  // packed_storage, per layer, the space for both (empty when no batch up to max_batch can need
-  // it); packed, per layer, the copies this step's GEMMs read (null: the GEMM packs W).
+  // Every layer's weights packed for its forward and input-gradient GEMMs (the first layer has no
+  // input gradient), which every shard, thread and pass of a step reads (docs/training.md, Packed
+  // weights). packed: the space, per layer. by_update: the copies the update keeps current
+  // (Update packs each band of W it has just written), where that pays: always for an engine
+  // whose panels are converted (bf16 pairs), else where a batch of max_batch rows would pack W
+  // more than once. packed_version: the Model::version() those were made from (0: none yet).
+  // step_packed: the copies this step's GEMMs read (null: the GEMM packs W itself).
   detail::AlignedFloats packed_memory;
-  std::vector<detail::PackedWeights> packed_storage;
   std::vector<detail::PackedWeights> packed;
+  std::vector<detail::PackedWeights> by_update;
+  std::vector<detail::PackedWeights> step_packed;
+  uint64_t packed_version = 0;
+  // The update's units, in arena order: a band of rows [r0, r1) of layer `layer`'s W (whole
+  // multiples of DenseLayer::WeightRowUnit), packed right after it is updated, or a layer's bias
+  // (r0 < 0). [begin, end): the unit's parameters.
+  struct UpdateUnit {
+    int64_t begin = 0, end = 0;
+    int64_t layer = 0;
+    int64_t r0 = -1, r1 = -1;
+  };
+  std::vector<UpdateUnit> update_units;
   std::vector<detail::AlignedFloats> shard_grads;
   std::vector<float*> grad_ptrs;         // max_shards: [0] is the model's gradient arena
   std::vector<const float*> chunk_ptrs;  // threads x max_shards, for the reduction
@@ -68,10 +82,12 @@ struct Trainer::Impl {
     return threads > 1 && shards >= threads &&
            (shards % threads == 0 || shards >= 4 * static_cast<int64_t>(threads));
   }
-  // Sets `packed` for a batch of m rows and packs those weights, on all threads: a GEMM's W is
-  // packed once beforehand when the step's shards (and their thread grids) would pack it more
-  // than once; packed once anyway, it is packed by the GEMM into cache-sized blocks, which
-  // costs no write of a whole copy (docs/training.md, Pre-packed weights).
+  // How many times a step of m rows would pack layer l's W for the product (input_grad or the
+  // forward) if its GEMMs packed it themselves.
+  int64_t Packings(size_t l, int64_t m, bool input_grad) const;
+  // Sets step_packed for a batch of m rows, on all threads: the update's copies, packed again
+  // first when the model's version is not theirs; the other products packed now where the step
+  // would pack them more than once.
   void PackWeights(int64_t m);
   // Forward each layer, the head's loss, backward each layer: rows [r0, r0 + rows) of the batch
   // into the gradient buffer `grad` (sums over the shard's rows). *loss, *correct: the shard's
@@ -82,10 +98,12 @@ struct Trainer::Impl {
   // Every shard, then the reduction of their gradients into the model's gradient arena: sums over
   // the batch's rows, or (mean) the mean gradient. Fails on a non-finite loss or gradient.
   StepResult Gradients(const char* where, const DataView& b, bool mean);
-  // The optimizer update from g_eff = grad_scale * clip(norm) * gradient, of the parameters in
-  // chunks [chunk_begin, chunk_end) (all of them by default).
-  void Update(double norm, double grad_scale, int64_t chunk_begin = 0,
-              int64_t chunk_end = std::numeric_limits<int64_t>::max());
+  // The optimizer update from g_eff = grad_scale * clip(norm) * gradient of every parameter,
+  // unit by unit, each band of W packed for the next step while it is in cache.
+  void Update(double norm, double grad_scale);
+  // The same update of the parameters in chunks [chunk_begin, chunk_end) only (a process's slice
+  // of a GradientExchange), which packs nothing: the next step packs the gathered parameters.
+  void UpdateSlice(double norm, double grad_scale, int64_t chunk_begin, int64_t chunk_end);
 
   // Distributed steps (src/train/distributed.cc).
   // chunk_sumsq[c] for chunks [c0, c1) of g (detail::SumOfSquares), on all threads.

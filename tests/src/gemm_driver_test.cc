@@ -14,6 +14,7 @@
 #include "propel/threading.h"
 #include "src/gemm/gemm_driver.h"
 #include "src/runtime/aligned.h"
+#include "src/runtime/partition.h"
 #include "src/train/net_kernels.h"
 #include "tests/test_util.h"
 
@@ -82,6 +83,48 @@ TEST_P(GemmDriverTest, PackedBIsBitwiseThePackingInsideTheGemm) {
     }
   }
   set_num_threads(saved);
+}
+
+// The optimizer's update packs W band by band (PackBPart): bands of rows of op(B) = W (the input
+// gradient's B, cut across KC blocks) and of columns of op(B) = W^T (the forward's), in any order,
+// write PackWholeB's panels bit for bit, in both precisions.
+TEST_P(GemmDriverTest, PackedPartsAreBitwiseTheWholePacking) {
+  uint32_t seed = 500;
+  for (Precision precision : {Precision::kFp32, Precision::kBf16}) {
+    const detail::NetKernels k = detail::ActiveNetKernels(precision);
+    const int64_t step = detail::CeilDiv(k.gemm->nr, kernels::KcStep(*k.gemm)) *
+                         kernels::KcStep(*k.gemm);  // a common multiple of both
+    for (const Shape& s : {Shape{0, 10, 1024}, Shape{0, 1024, 10}, Shape{0, 100, 301},
+                           Shape{0, 33, 600}, Shape{0, 7, 5}}) {
+      const auto w = RandomVector(static_cast<size_t>(s.k * s.n), seed++);
+      for (bool tb : {false, true}) {
+        const int64_t ldb = tb ? s.k : s.n;
+        const int64_t floats = detail::PackedBFloats(*k.gemm, s.k, s.n);
+        detail::AlignedFloats want(floats), got(floats);
+        std::fill(want.data(), want.data() + floats, -7.0f);
+        std::fill(got.data(), got.data() + floats, -7.0f);
+        detail::PackWholeB(*k.gemm, k.blocking, tb, s.k, s.n, w.data(), ldb, want.data(), 1);
+        // Bands of `step` (and of 3 * step) in reverse order: rows of op(B) for a transposed one
+        // (W^T's columns are W's rows), else its rows.
+        for (int64_t band : {step, 3 * step}) {
+          const int64_t extent = tb ? s.n : s.k;
+          for (int64_t r0 = (extent - 1) / band * band; r0 >= 0; r0 -= band) {
+            const int64_t r1 = std::min(extent, r0 + band);
+            if (tb) {
+              detail::PackBPart(*k.gemm, k.blocking, tb, s.k, s.n, w.data(), ldb, 0, s.k, r0, r1,
+                                got.data());
+            } else {
+              detail::PackBPart(*k.gemm, k.blocking, tb, s.k, s.n, w.data(), ldb, r0, r1, 0, s.n,
+                                got.data());
+            }
+          }
+          EXPECT_EQ(std::memcmp(want.data(), got.data(), static_cast<size_t>(floats) * 4), 0)
+              << precision_name(precision) << " k=" << s.k << " n=" << s.n << " tb=" << tb
+              << " band=" << band;
+        }
+      }
+    }
+  }
 }
 
 TEST_P(GemmDriverTest, ActGradEpilogueIsBitwiseTheDerivativeKernelAfterTheGemm) {

@@ -18,6 +18,7 @@
 #include "propel/error.h"
 #include "propel/gemm.h"
 #include "propel/threading.h"
+#include "src/runtime/target.h"
 #include "tests/reference/bf16_ref.h"
 #include "tests/reference/gemm_ref.h"
 #include "tests/test_util.h"
@@ -407,10 +408,12 @@ TEST_P(GemmTargetTest, Bf16RoundingMatchesTheScalarReference) {
 TEST(GemmBf16Dot, MatchesTheFmaOnRoundedOperandsBitwise) {
   int tested = 0;
   for (const Target& t : available_targets()) {
-    if (t.bf16_gemm != Bf16Gemm::kDot) continue;
+    if (detail::Bf16EngineOf(t) != kernels::EngineKind::kBf16Vdpbf16ps) continue;
     std::string base;
     for (const Target& u : available_targets()) {
-      if (u.bits == t.bits && u.bf16_gemm == Bf16Gemm::kFma) base = u.name;
+      if (u.bits == t.bits && detail::Bf16EngineOf(u) == kernels::EngineKind::kBf16Emulated) {
+        base = u.name;
+      }
     }
     ASSERT_FALSE(base.empty()) << t.name;
     ++tested;

@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "propel/error.h"
 #include "propel/threading.h"
 #include "propel/train.h"
+#include "src/gemm/gemm_driver.h"
 #include "src/runtime/random.h"
 #include "tests/reference/mlp_ref.h"
 #include "tests/test_util.h"
@@ -277,6 +279,36 @@ TEST(Predict, WeightsPackedOncePerCallGiveTheBlocksOwnBits) {
     EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0) << target;
   }
   set_num_threads(2);
+}
+
+// predict packs each layer's weights once per version of the parameters and engine, and reuses
+// them: a second call packs nothing, a write through parameters() (a new version) or another
+// precision packs again, and each call computes what a new copy of the model computes.
+TEST(Predict, PackedWeightsKeptPerVersionAndEngine) {
+  Model m(Spec(70, {{130, Activation::kRelu}, {64, Activation::kTanh}}, 10, Head::kMulticlass), 9);
+  const int64_t rows = 40;
+  const std::vector<float> x = test::RandomVector(rows * 70, 4);
+  std::vector<float> got(rows * 10), want(rows * 10);
+  const float* params = std::as_const(m).parameters();
+  detail::CountBPacksFrom(params, params + m.parameter_count());
+  m.predict(rows, x.data(), 70, got.data(), 10);
+  EXPECT_EQ(detail::CountedBPacks().whole, 3);
+  for (int call = 0; call < 3; ++call) m.predict(1 + call, x.data(), 70, got.data(), 10);
+  EXPECT_EQ(detail::CountedBPacks().whole, 3);
+  EXPECT_EQ(detail::CountedBPacks().gemm, 0);
+  for (Precision precision : {Precision::kBf16, Precision::kFp32}) {
+    m.set_precision(precision);
+    float* w = m.parameters();
+    for (int64_t j = 0; j < 70 * 130; j += 7) w[j] = -w[j];
+    m.predict(rows, x.data(), 70, got.data(), 10);
+    const Model copy(m);
+    copy.predict(rows, x.data(), 70, want.data(), 10);
+    EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
+        << precision_name(precision);
+  }
+  EXPECT_EQ(detail::CountedBPacks().whole, 9);  // three versions of m (the copy is not counted)
+  EXPECT_EQ(detail::CountedBPacks().gemm, 0);
+  detail::CountBPacksFrom(nullptr, nullptr);
 }
 
 // A row's prediction does not depend on the rows predicted with it: one row at a time (the

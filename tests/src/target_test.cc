@@ -28,7 +28,7 @@ TEST(Target, PinEachAndUnpin) {
     pin_target(t.name);
     EXPECT_EQ(active_target().bits, t.bits);
     EXPECT_EQ(std::string(active_target().name), t.name);
-    EXPECT_EQ(active_target().bf16_gemm, t.bf16_gemm);
+    EXPECT_EQ(std::string(active_target().name), t.name);
   }
   pin_target("best");
   EXPECT_EQ(std::string(active_target().name), available_targets().front().name);
@@ -55,37 +55,49 @@ TEST(Target, FmaPeakIsPositiveOnEveryTarget) {
   }
 }
 
-// A target whose bf16 GEMMs have their own kernels (AVX3_AMX, AVX3_BF16) is its base target
-// everywhere else: the same fp32 GEMM table and element-wise kernels; its bf16 table is a
-// pair-panel one. Listed before its base target (AVX3_AMX, AVX3_BF16, AVX3).
-TEST(Target, Bf16VariantsShareEverythingButTheBf16Gemm) {
+// A target whose bf16 GEMMs have a native engine (AVX3_AMX, AVX3_BF16) is its base target
+// everywhere else: the same fp32 engine and element-wise kernels; its bf16 engine works on panels
+// of bf16 pairs. Listed before its base target (AVX3_AMX, AVX3_BF16, AVX3). The one lookup gives
+// each target's engines and their blocking, and gemm_engine_name names them.
+TEST(Target, Bf16VariantsShareEverythingButTheBf16Engine) {
   const auto targets = available_targets();
   for (size_t i = 0; i < targets.size(); ++i) {
     const Target& t = targets[i];
     ScopedTarget pin(t.name);
-    const kernels::GemmKernels& bf16 = detail::ActiveGemmKernels(Precision::kBf16);
-    const kernels::GemmKernels& fp32 = detail::ActiveGemmKernels(Precision::kFp32);
-    EXPECT_TRUE(bf16.bf16_operands) << t.name;
-    EXPECT_FALSE(fp32.bf16_operands) << t.name;
-    EXPECT_EQ(&fp32, kernels::GemmKernelsFor(t.bits)) << t.name;
+    const detail::GemmSetup& bf16 = detail::ActiveEngine(Precision::kBf16);
+    const detail::GemmSetup& fp32 = detail::ActiveEngine(Precision::kFp32);
+    EXPECT_EQ(&bf16, &detail::EngineFor(t, Precision::kBf16)) << t.name;
+    EXPECT_EQ(&fp32, &detail::EngineFor(t, Precision::kFp32)) << t.name;
+    EXPECT_EQ(bf16.engine->kind, detail::Bf16EngineOf(t)) << t.name;
+    EXPECT_EQ(fp32.engine, kernels::FindEngine(t.bits, kernels::EngineKind::kFp32)) << t.name;
+    EXPECT_EQ(bf16.engine->target, t.bits) << t.name;
+    EXPECT_EQ(gemm_engine_name(t, Precision::kFp32), "fp32");
+    EXPECT_EQ(gemm_engine_name(t, Precision::kBf16), kernels::EngineKindName(bf16.engine->kind));
     EXPECT_EQ(&detail::ActiveElementwiseKernels(), kernels::ElementwiseKernelsFor(t.bits));
-    if (t.bf16_gemm == Bf16Gemm::kFma) {
-      EXPECT_EQ(&bf16, fp32.other_precision) << t.name;
-      EXPECT_FALSE(bf16.bf16_pairs) << t.name;
+    EXPECT_GE(bf16.blocking.kc, kernels::KcStep(*bf16.engine)) << t.name;
+    EXPECT_EQ(bf16.blocking.kc % kernels::KcStep(*bf16.engine), 0) << t.name;
+    EXPECT_EQ(bf16.blocking.nc % bf16.engine->nr, 0) << t.name;
+    EXPECT_EQ(bf16.blocking.mc % bf16.engine->mr, 0) << t.name;
+    if (detail::Bf16EngineOf(t) == kernels::EngineKind::kBf16Emulated) {
+      EXPECT_FALSE(bf16.engine->pair_panels()) << t.name;
+      EXPECT_EQ(resolve_precision(Precision::kAuto), Precision::kFp32) << t.name;
       continue;
     }
-    EXPECT_TRUE(bf16.bf16_pairs) << t.name;
-    EXPECT_EQ(bf16.other_precision, &fp32) << t.name;
+    EXPECT_TRUE(bf16.engine->pair_panels()) << t.name;
+    EXPECT_EQ(resolve_precision(Precision::kAuto), Precision::kBf16) << t.name;
     size_t base = i + 1;
     while (base < targets.size() &&
-           (targets[base].bits != t.bits || targets[base].bf16_gemm != Bf16Gemm::kFma)) {
+           (targets[base].bits != t.bits ||
+            detail::Bf16EngineOf(targets[base]) != kernels::EngineKind::kBf16Emulated)) {
       EXPECT_EQ(targets[base].bits, t.bits) << "a variant of " << t.name << "'s base is apart";
       ++base;
     }
     ASSERT_LT(base, targets.size()) << t.name << " is not followed by its base target";
-    const std::string suffix = t.bf16_gemm == Bf16Gemm::kAmx ? "_AMX" : "_BF16";
+    const std::string suffix =
+        detail::Bf16EngineOf(t) == kernels::EngineKind::kBf16Amx ? "_AMX" : "_BF16";
     EXPECT_EQ(std::string(t.name), std::string(targets[base].name) + suffix);
   }
+  EXPECT_THROW(gemm_engine_name(Target{0, "NOSUCH"}, Precision::kFp32), Error);
 }
 
 }  // namespace

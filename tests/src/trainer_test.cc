@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "propel/error.h"
@@ -291,24 +292,127 @@ TEST(Determinism, Bf16BitwiseAcrossExecutorsThreadsAndPrepacking) {
   }
 }
 
-// One shard of 512 rows: on one thread every GEMM packs W itself; on more, the thread grid of the
-// forward GEMMs has several rows of blocks, so the step packs those weights once beforehand
-// (src/train/trainer.cc, PackWeights). Both give the same bits.
-TEST(Determinism, PrepackedWeightsGiveTheGemmsOwnBits) {
+// Weights packed once per step, by the update that writes them, where that pays: for an engine
+// of converted panels (bf16 pairs) always, else where a step would pack W more than once (here:
+// 8 shards of 32 rows, one after the other on one thread or side by side on two). There, after
+// the first step (which packs the initial weights), no GEMM of a step packs W and the step packs
+// nothing beforehand, on every executor. A one-shard step on one thread of an engine of float
+// panels lets each GEMM pack W (measured faster: docs/training.md, Packed weights).
+TEST(PackedWeights, NoStepAfterTheFirstPacksTheWeights) {
   const ModelSpec spec =
-      Spec(64, {{256, Activation::kRelu}, {256, Activation::kSigmoid}}, 10, Head::kMulticlass);
-  const detail::NetKernels k = detail::ActiveNetKernels();
-  ASSERT_GT(detail::BPackings(*k.gemm, false, true, 512, 256, 256, 2), 1);
-  ASSERT_EQ(detail::BPackings(*k.gemm, false, true, 512, 256, 256, 1), 1);
-  OptimizerConfig opt;
-  opt.kind = Optimizer::kMomentum;
-  const std::vector<float> want = TrainSteps(spec, opt, 512, 512, Executor::kSerial, 1, 2);
-  for (Executor e : test::Executors()) {
-    for (int threads : {2, 3}) {
-      const std::vector<float> got = TrainSteps(spec, opt, 512, 512, e, threads, 2);
-      EXPECT_EQ(std::memcmp(want.data(), got.data(), want.size() * sizeof(float)), 0)
-          << static_cast<int>(e) << ", " << threads << " threads";
+      Spec(64, {{256, Activation::kRelu}, {96, Activation::kSigmoid}}, 10, Head::kMulticlass);
+  OptimizerConfig adam;
+  adam.kind = Optimizer::kAdam;
+  for (const std::string& target : test::TargetNames()) {
+    test::ScopedTarget pin(target);
+    for (Precision precision : {Precision::kFp32, Precision::kBf16}) {
+      const bool converted = detail::ActiveNetKernels(precision).gemm->pair_panels();
+      for (Executor e : test::Executors()) {
+        for (int threads : {1, 2}) {
+          for (int64_t shard : {int64_t{256}, int64_t{32}}) {
+            if (!converted && threads == 2 && shard == 256) continue;  // the thread grid decides
+            Model m(spec, 3);
+            const Data d = RandomData(m, 256, 9);
+            StepOptions so;
+            so.shard_rows = shard;
+            so.executor = e;
+            so.threads = threads;
+            so.precision = precision;
+            Trainer t(m, adam, 256, so);
+            const float* params = std::as_const(m).parameters();
+            detail::CountBPacksFrom(params, params + m.parameter_count());
+            t.step(d.View());
+            const detail::BPackCounts first = detail::CountedBPacks();
+            for (int s = 0; s < 3; ++s) t.step(d.View(0, s == 2 && converted ? 100 : 256));
+            const detail::BPackCounts after = detail::CountedBPacks();
+            detail::CountBPacksFrom(nullptr, nullptr);
+            const std::string what = target + ", " + precision_name(precision) + ", executor " +
+                                     std::to_string(static_cast<int>(e)) + ", " +
+                                     std::to_string(threads) + " threads, shards of " +
+                                     std::to_string(shard);
+            EXPECT_EQ(after.whole - first.whole, 0) << what;
+            if (converted || shard < 256) {
+              EXPECT_EQ(first.gemm, 0) << what;
+              EXPECT_GT(first.whole, 0) << what;
+              EXPECT_EQ(after.gemm - first.gemm, 0) << what;
+            } else {
+              EXPECT_EQ(first.whole, 0) << what;
+              EXPECT_GT(after.gemm - first.gemm, 0) << what;
+            }
+          }
+        }
+      }
     }
+  }
+}
+
+// The model owns the precision: the trainer sets it when it is made and computes in it; a step
+// after the model's precision was changed behind it fails and changes nothing.
+TEST(Trainer, AStepAfterTheModelsPrecisionChangedFails) {
+  const ModelSpec spec = Spec(8, {{16, Activation::kRelu}}, 3, Head::kMulticlass);
+  Model m(spec, 1);
+  const Data d = RandomData(m, 32, 2);
+  StepOptions so;
+  so.precision = Precision::kBf16;
+  Trainer t(m, OptimizerConfig{}, 32, so);
+  EXPECT_EQ(m.precision(), Precision::kBf16);
+  t.step(d.View());
+  m.set_precision(Precision::kFp32);
+  const std::vector<float> before(std::as_const(m).parameters(),
+                                  std::as_const(m).parameters() + m.parameter_count());
+  try {
+    t.step(d.View());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("precision is now fp32"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(std::memcmp(before.data(), std::as_const(m).parameters(), before.size() * 4), 0);
+  m.set_precision(Precision::kBf16);
+  EXPECT_NO_THROW(t.step(d.View()));
+}
+
+// What the update packs band by band is what the step packs from scratch, so a step gives the
+// same bits whether its weights were packed by the previous update or, after a write through
+// Model::parameters() (a new version), packed again at its start; and a write between steps is
+// seen by the next step, as it is by a new trainer.
+TEST(PackedWeights, AWriteToTheParametersIsSeenByTheNextStep) {
+  const ModelSpec spec =
+      Spec(64, {{256, Activation::kRelu}, {96, Activation::kTanh}}, 10, Head::kMulticlass);
+  OptimizerConfig sgd;
+  sgd.kind = Optimizer::kSgd;
+  sgd.lr = 0.05f;
+  for (Precision precision : {Precision::kFp32, Precision::kBf16}) {
+    StepOptions so;
+    so.precision = precision;
+    so.threads = 2;
+    Model a(spec, 4), b(spec, 4);
+    const Data d = RandomData(a, 128, 10);
+    Trainer ta(a, sgd, 128, so), tb(b, sgd, 128, so);
+    for (int s = 0; s < 3; ++s) {
+      ta.step(d.View());
+      tb.step(d.View());
+      const uint64_t version = b.version();
+      b.parameters();  // a new version: tb packs b's weights again at its next step
+      EXPECT_NE(b.version(), version);
+    }
+    const int64_t n = a.parameter_count();
+    const float* pa = std::as_const(a).parameters();
+    const float* pb = std::as_const(b).parameters();
+    EXPECT_EQ(std::memcmp(pa, pb, static_cast<size_t>(n) * sizeof(float)), 0)
+        << precision_name(precision);
+    // Halve the first layer's weights of a: its trainer's next step equals a new trainer's
+    // (plain SGD keeps no state) on a copy of the halved model.
+    float* w = a.parameters();
+    for (int64_t j = 0; j < a.layer(0).in * a.layer(0).out; ++j) w[j] *= 0.5f;
+    Model c(a);
+    Trainer tc(c, sgd, 128, so);
+    ta.step(d.View());
+    tc.step(d.View());
+    EXPECT_EQ(std::memcmp(std::as_const(a).parameters(), std::as_const(c).parameters(),
+                          static_cast<size_t>(n) * sizeof(float)),
+              0)
+        << precision_name(precision);
   }
 }
 

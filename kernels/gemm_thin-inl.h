@@ -1,4 +1,4 @@
-// GEMM skinny path for C = alpha * A * B^T + beta * C with few rows or few columns (a forward
+// GEMM thin path for C = alpha * A * B^T + beta * C with few rows or few columns (a forward
 // pass into a 10-class output layer; single-row inference). Both operands are read in place,
 // contiguous along k: each C element is a dot product of a row of A and a row of B, held as a
 // vector of partial sums over k and reduced once at the end. No packing, no padding waste where
@@ -7,11 +7,11 @@
 // Tile: 4 rows of A x 5 rows of B = 20 accumulators, 9 loads per 20 FMAs. Per C element the
 // order of operations depends only on k and the target, never on the tile or thread split.
 
-#if defined(PROPEL_KERNELS_GEMM_DOT_INL_H_) == defined(HWY_TARGET_TOGGLE)
-#ifdef PROPEL_KERNELS_GEMM_DOT_INL_H_
-#undef PROPEL_KERNELS_GEMM_DOT_INL_H_
+#if defined(PROPEL_KERNELS_GEMM_THIN_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef PROPEL_KERNELS_GEMM_THIN_INL_H_
+#undef PROPEL_KERNELS_GEMM_THIN_INL_H_
 #else
-#define PROPEL_KERNELS_GEMM_DOT_INL_H_
+#define PROPEL_KERNELS_GEMM_THIN_INL_H_
 #endif
 
 #include <stddef.h>
@@ -25,15 +25,15 @@ HWY_BEFORE_NAMESPACE();
 namespace propel::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-constexpr int64_t kDotRows = 4;
-constexpr int64_t kDotCols = 5;
+constexpr int64_t kThinRows = 4;
+constexpr int64_t kThinCols = 5;
 
 // C(R x Cn block) = alpha * dots (+ beta * C). kBf16: every operand is rounded to bf16 as it is
-// loaded (the bf16 tables' skinny path).
+// loaded (the bf16 engines' thin path).
 template <int64_t R, int64_t Cn, bool kBf16>
-HWY_INLINE void DotTile(int64_t k, const float* HWY_RESTRICT a, int64_t lda,
-                        const float* HWY_RESTRICT b, int64_t ldb, float alpha, float beta,
-                        float* HWY_RESTRICT c, int64_t ldc) {
+HWY_INLINE void ThinTile(int64_t k, const float* HWY_RESTRICT a, int64_t lda,
+                         const float* HWY_RESTRICT b, int64_t ldb, float alpha, float beta,
+                         float* HWY_RESTRICT c, int64_t ldc) {
   const hn::ScalableTag<float> d;
   using V = hn::Vec<decltype(d)>;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
@@ -90,41 +90,41 @@ HWY_INLINE void DotTile(int64_t k, const float* HWY_RESTRICT a, int64_t lda,
 // C = alpha * A * B^T + beta * C over m x n (beta == 0: C is not read). A: m x k, row stride
 // lda; B: n x k, row stride ldb.
 template <bool kBf16>
-void DotNTImpl(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+void ThinNTImpl(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   int64_t i = 0;
-  for (; i + kDotRows <= m; i += kDotRows) {
+  for (; i + kThinRows <= m; i += kThinRows) {
     int64_t j = 0;
-    for (; j + kDotCols <= n; j += kDotCols) {
-      DotTile<kDotRows, kDotCols, kBf16>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta,
-                                         c + i * ldc + j, ldc);
+    for (; j + kThinCols <= n; j += kThinCols) {
+      ThinTile<kThinRows, kThinCols, kBf16>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta,
+                                            c + i * ldc + j, ldc);
     }
     for (; j < n; ++j) {
-      DotTile<kDotRows, 1, kBf16>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta,
-                                  c + i * ldc + j, ldc);
+      ThinTile<kThinRows, 1, kBf16>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta,
+                                    c + i * ldc + j, ldc);
     }
   }
   for (; i < m; ++i) {
     int64_t j = 0;
-    for (; j + kDotCols <= n; j += kDotCols) {
-      DotTile<1, kDotCols, kBf16>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta,
-                                  c + i * ldc + j, ldc);
+    for (; j + kThinCols <= n; j += kThinCols) {
+      ThinTile<1, kThinCols, kBf16>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta,
+                                    c + i * ldc + j, ldc);
     }
     for (; j < n; ++j) {
-      DotTile<1, 1, kBf16>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta, c + i * ldc + j,
-                           ldc);
+      ThinTile<1, 1, kBf16>(k, a + i * lda, lda, b + j * ldb, ldb, alpha, beta, c + i * ldc + j,
+                            ldc);
     }
   }
 }
 
-void DotNT(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  DotNTImpl<false>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+void ThinNT(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+            const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  ThinNTImpl<false>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-void DotNTBf16(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-               const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  DotNTImpl<true>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+void ThinNTBf16(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  ThinNTImpl<true>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace propel::kernels::HWY_NAMESPACE
