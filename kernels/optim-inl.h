@@ -88,6 +88,19 @@ HWY_INLINE void Update(int64_t n, float* w, const float* g, float* s1, float* s2
   }
 }
 
+// Subnormal policy (docs/training.md, Subnormal numbers): the optimizer state is where training
+// makes subnormal numbers — a momentum or Adam moment decays by its beta every step in which its
+// gradient is exactly zero (dead units, always-zero input features), and crosses below FLT_MIN
+// after some hundred steps, where many CPUs take a microcode assist for every operation that
+// reads or writes it. Each state value below FLT_MIN in magnitude is stored as +0 instead, so it
+// stays 0 until its gradient moves it; and the update of w multiplies the moment inside an FMA,
+// so no product of a small moment is materialized. What changes: a moment below 2^-126 (and the
+// w step it would have made, below 2^-126 lr / eps) is zero; every target and thread count
+// computes the same, so results stay bitwise reproducible.
+HWY_INLINE VF FlushSubnormal(DF d, VF v) {
+  return hn::IfThenZeroElse(hn::Lt(hn::Abs(v), hn::Set(d, 1.17549435e-38f)), v);
+}
+
 // sqrt(v) for v >= 0 as v / sqrt(v) from the reciprocal-square-root estimate and one Newton
 // step (v below FLT_MIN gives a value below 1e-19: far under any eps it is added to).
 HWY_INLINE VF SqrtNewton(DF d, VF v) {
@@ -119,12 +132,12 @@ void Sgd(int64_t n, const SgdArgs& args, float* w, const float* g, float* veloci
   } else if (args.nesterov) {
     Update(n, w, g, velocity, nullptr, [=](VF& vw, VF vg, VF& v, VF&) HWY_ATTR {
       const VF ge = geff(vw, vg);
-      v = hn::MulAdd(mu, v, ge);
+      v = FlushSubnormal(d, hn::MulAdd(mu, v, ge));
       vw = hn::NegMulAdd(lr, hn::MulAdd(mu, v, ge), vw);
     });
   } else {
     Update(n, w, g, velocity, nullptr, [=](VF& vw, VF vg, VF& v, VF&) HWY_ATTR {
-      v = hn::MulAdd(mu, v, geff(vw, vg));
+      v = FlushSubnormal(d, hn::MulAdd(mu, v, geff(vw, vg)));
       vw = hn::NegMulAdd(lr, v, vw);
     });
   }
@@ -147,10 +160,10 @@ void Adam(int64_t n, const AdamArgs& args, float* w, const float* g, float* m, f
   const VF eps = hn::Set(d, args.eps);
   Update(n, w, g, m, v, [=](VF& vw, VF vg, VF& vm, VF& vv) HWY_ATTR {
     const VF ge = hn::MulAdd(l2, vw, hn::Mul(gs, vg));
-    vm = hn::MulAdd(b1, vm, hn::Mul(one_b1, ge));
-    vv = hn::MulAdd(b2, vv, hn::Mul(one_b2, hn::Mul(ge, ge)));
+    vm = FlushSubnormal(d, hn::MulAdd(b1, vm, hn::Mul(one_b1, ge)));
+    vv = FlushSubnormal(d, hn::MulAdd(b2, vv, hn::Mul(one_b2, hn::Mul(ge, ge))));
     const VF denom = hn::MulAdd(SqrtNewton(d, vv), inv_sqrt_c2, eps);
-    vw = hn::NegMulAdd(hn::Mul(step, vm), math::Reciprocal(d, denom), hn::Mul(keep, vw));
+    vw = hn::NegMulAdd(vm, hn::Mul(step, math::Reciprocal(d, denom)), hn::Mul(keep, vw));
   });
 }
 

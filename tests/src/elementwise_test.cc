@@ -360,6 +360,57 @@ TEST_P(ElementwiseTest, AdamAndAdamW) {
   }
 }
 
+// The subnormal policy (docs/training.md, Subnormal numbers): a momentum, velocity or Adam moment
+// that would be stored below FLT_MIN in magnitude is stored as +0, and then stays 0 while its
+// gradient is zero; a normal one decays as the update says; w never steps by a subnormal product.
+// Seeded with subnormals, normals about to cross, and normals far from it, zero gradients.
+TEST_P(ElementwiseTest, OptimizerStateFlushesSubnormalsToZero) {
+  const float tiny = std::numeric_limits<float>::min();  // 2^-126
+  const std::vector<float> seeds = {tiny / 2,    -tiny / 3,    tiny * 1.05f, -tiny * 1.05f,
+                                    tiny * 1e3f, 1e-3f,        -0.5f,        tiny / 1e6f,
+                                    tiny * 1.2f, tiny * 0.99f, 3e-39f,       -1e-40f};
+  const int64_t n = static_cast<int64_t>(seeds.size());
+  const std::vector<float> g(static_cast<size_t>(n), 0.0f);
+  auto is_flushed_or_normal = [&](float x) { return x == 0.0f || std::fabs(x) >= tiny; };
+  for (int kind = 0; kind < 3; ++kind) {  // momentum, Nesterov, Adam
+    std::vector<float> w(static_cast<size_t>(n), 1.0f), m = seeds, v = seeds;
+    for (float& x : v) x = std::fabs(x);
+    for (int step = 1; step <= 30; ++step) {
+      const std::vector<float> m_before = m;
+      if (kind < 2) {
+        SgdOptions opt;
+        opt.lr = 0.1f;
+        opt.momentum = 0.9f;
+        opt.nesterov = kind == 1;
+        sgd_update(opt, n, w.data(), g.data(), m.data(), 1.0f);
+      } else {
+        AdamOptions opt;
+        opt.lr = 1e-3f;
+        adam_update(opt, step, n, w.data(), g.data(), m.data(), v.data(), 1.0f);
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        const float want = 0.9f * m_before[static_cast<size_t>(i)];
+        const float got = m[static_cast<size_t>(i)];
+        ASSERT_TRUE(is_flushed_or_normal(got))
+            << kind << " step " << step << " " << i << " " << got;
+        if (std::fabs(want) < tiny) {
+          ASSERT_TRUE(SameBits(got, 0.0f)) << kind << " step " << step << " " << i;
+        } else {
+          ASSERT_EQ(got, want) << kind << " step " << step << " " << i;
+        }
+        if (kind == 2) ASSERT_TRUE(is_flushed_or_normal(v[static_cast<size_t>(i)])) << i;
+        ASSERT_TRUE(std::isfinite(w[static_cast<size_t>(i)]) &&
+                    std::fabs(w[static_cast<size_t>(i)]) >= tiny);
+      }
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      if (std::fabs(seeds[static_cast<size_t>(i)]) < tiny) {
+        EXPECT_EQ(m[static_cast<size_t>(i)], 0.0f) << kind << " " << i;  // flushed at step 1
+      }
+    }
+  }
+}
+
 // linear_forward applies every activation in the epilogue (registers or L1), on every path:
 // full and edge tiles, the skinny path, k = 0.
 TEST_P(ElementwiseTest, LinearForwardWithEveryActivation) {
