@@ -4,13 +4,13 @@
 // intrinsics in functions with the extra target attribute avx512bf16: Highway 1.0.3 has no
 // native bf16 dot product (its ReorderWidenMulAccumulate widens to fp32 and runs at the fp32
 // rate) and its DemoteTo to bf16 truncates. These functions run only on a CPU with AVX512_BF16:
-// the target layer selects their table (src/runtime/target.cc, target AVX3_BF16).
+// the target layer selects their engine (src/runtime/target.cc, target AVX3_BF16).
 //
 // What VDPBF16PS computes (Intel SDM, VDPBF16PS): for each fp32 lane i of the accumulator and the
 // bf16 pairs (a0, a1), (b0, b1) of that lane, acc = (acc + a1 * b1) + a0 * b0, each addition
 // rounded to nearest even in binary32, denormal inputs read as zero and denormal results flushed
 // to zero. Products of two bf16 values are exact in binary32, so each addition is the one
-// rounding of an fp32 FMA: element for element, the sums of the bf16 tables of the other targets,
+// rounding of an fp32 FMA: element for element, the sums of the emulated bf16 engines,
 // whose packing puts depth 2q + 1 before 2q for that reason (kernels/gemm_pack-inl.h), except
 // that those keep denormal sums (below 2^-126 in magnitude) and an odd kc's last pair adds a
 // product 0 * 0 first (which only turns a sum of -0 into +0).

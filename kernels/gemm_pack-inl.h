@@ -1,8 +1,8 @@
 // GEMM packing: copies blocks of op(A) and op(B) into the contiguous micro-panels the micro-kernel
 // streams (layouts in kernels/gemm.h). The transposes of backprop are absorbed here: the "N"
-// layout of A and the "T" layout of B are gathers, done as 4 x 4 register transposes. The bf16
-// tables' packing is the same code with kBf16: each pair of depths written in dot-product order
-// (pair order), each piece rounded to bf16 while it is in L1.
+// layout of A and the "T" layout of B are gathers, done as 4 x 4 register transposes. The emulated
+// bf16 engine's packing is the same code with kBf16: each pair of depths written in dot-product
+// order (pair order), each piece rounded to bf16 while it is in L1.
 
 #if defined(PROPEL_KERNELS_GEMM_PACK_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef PROPEL_KERNELS_GEMM_PACK_INL_H_
@@ -23,9 +23,9 @@ HWY_BEFORE_NAMESPACE();
 namespace propel::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// Pair order (the bf16 tables, kBf16): depth p of a k block lands at the other depth of its pair
-// (2q <-> 2q + 1, counted from the block's start), so that a micro-kernel streaming the panel
-// adds, for every element, the pair's second product before its first: the order VDPBF16PS
+// Pair order (the emulated bf16 engine, kBf16): depth p of a k block lands at the other depth of
+// its pair (2q <-> 2q + 1, counted from the block's start), so that a micro-kernel streaming the
+// panel adds, for every element, the pair's second product before its first: the order VDPBF16PS
 // accumulates a pair in (Intel SDM). An odd kc's last depth stays, as a pair whose second half
 // is zero would.
 
@@ -221,8 +221,8 @@ void PackBT(bool trans, int64_t kc, int64_t nc, const float* b, int64_t ldb, flo
   }
 }
 
-// The fp32 tables' packing, and the bf16 tables': the same panels, every value rounded to bf16
-// and each pair of depths in dot-product order (pair order).
+// The fp32 engine's packing, and the emulated bf16 engine's: the same panels, every value rounded
+// to bf16 and each pair of depths in dot-product order (pair order).
 void PackA(bool trans, int64_t mc, int64_t kc, const float* a, int64_t lda, float* dst) {
   PackAT<false>(trans, mc, kc, a, lda, dst);
 }

@@ -143,7 +143,7 @@ HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float
 // A micro-kernel of any engine, from its four epilogue variants Tile::Run<kReadC, kRelu> (kReadC:
 // beta != 0, C is loaded; kRelu: the epilogue activation; both template parameters so that each
 // variant's epilogue is straight-line code over registers): the variant of each call's
-// parameters. The kernel the engine tables name.
+// parameters. The kernel the engines name.
 template <class Tile>
 void UkernelFor(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                 const UkernelParams& params) {

@@ -128,6 +128,46 @@ int main(void) {
   CHECK_OK(propel_model_predict(model, ROWS, xs, IN, probs, CLASSES));
   CHECK(fabsf(probs[0] + probs[1] + probs[2] - 1.0f) < 1e-5f);
 
+  /* A parameter write between steps is seen by the next step (the trainer's packed weights are
+   * made again from the new values): its step equals a new trainer's on a model with the same
+   * parameters (plain SGD keeps no state). */
+  {
+    propel_model *m1 = NULL, *m2 = NULL;
+    propel_trainer *t1 = NULL, *t2 = NULL;
+    propel_optimizer_config sgd;
+    float *p1, *p2;
+    int64_t j;
+    propel_optimizer_config_default(&sgd);
+    sgd.kind = PROPEL_OPTIMIZER_SGD;
+    sgd.lr = 0.1f;
+    CHECK_OK(propel_model_create(IN, hidden, 1, CLASSES, PROPEL_HEAD_MULTICLASS,
+                                 PROPEL_INIT_HE_UNIFORM, 5, &m1));
+    CHECK_OK(propel_model_create(IN, hidden, 1, CLASSES, PROPEL_HEAD_MULTICLASS,
+                                 PROPEL_INIT_HE_UNIFORM, 6, &m2));
+    CHECK_OK(propel_trainer_create(m1, &sgd, 32, &so, &t1));
+    batch = all;
+    batch.rows = 32;
+    CHECK_OK(propel_trainer_step(t1, &batch, NULL));
+    p1 = malloc(sizeof(float) * (size_t)count);
+    p2 = malloc(sizeof(float) * (size_t)count);
+    CHECK_OK(propel_model_get_parameters(m1, p1, count));
+    for (j = 0; j < count; ++j) p1[j] *= 0.5f;
+    CHECK_OK(propel_model_set_parameters(m1, p1, count));
+    CHECK_OK(propel_model_set_parameters(m2, p1, count));
+    CHECK_OK(propel_trainer_create(m2, &sgd, 32, &so, &t2));
+    CHECK_OK(propel_trainer_step(t1, &batch, NULL));
+    CHECK_OK(propel_trainer_step(t2, &batch, NULL));
+    CHECK_OK(propel_model_get_parameters(m1, p1, count));
+    CHECK_OK(propel_model_get_parameters(m2, p2, count));
+    CHECK(memcmp(p1, p2, sizeof(float) * (size_t)count) == 0);
+    free(p1);
+    free(p2);
+    propel_trainer_destroy(t1);
+    propel_trainer_destroy(t2);
+    propel_model_destroy(m1);
+    propel_model_destroy(m2);
+  }
+
   /* Parameters out and in again, and the separated step: compute, read, write back, apply. */
   params = malloc(sizeof(float) * (size_t)count);
   grads = malloc(sizeof(float) * (size_t)count);

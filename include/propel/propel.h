@@ -218,7 +218,9 @@ PROPEL_API int propel_model_outputs(const propel_model* model, int64_t* outputs)
 /* "784-128(relu)-10 multiclass, 101770 parameters" into buf (size bytes, NUL-terminated;
  * PROPEL_ERROR_INVALID_ARGUMENT when it does not fit). */
 PROPEL_API int propel_model_describe(const propel_model* model, char* buf, size_t size);
-/* All parameters or gradients as one buffer of exactly `count` floats (the layout above). */
+/* All parameters or gradients as one buffer of exactly `count` floats (the layout above). Setting
+ * the parameters gives the model a new version: its trainers' packed weights and predict's are
+ * made again from the new values. */
 PROPEL_API int propel_model_get_parameters(const propel_model* model, float* out, int64_t count);
 PROPEL_API int propel_model_set_parameters(propel_model* model, const float* in, int64_t count);
 PROPEL_API int propel_model_get_gradients(const propel_model* model, float* out, int64_t count);
@@ -229,8 +231,10 @@ PROPEL_API int propel_model_predict(const propel_model* model, int64_t rows, con
                                     int64_t ldx, float* out, int64_t ldout);
 PROPEL_API int propel_model_predict_logits(const propel_model* model, int64_t rows, const float* x,
                                            int64_t ldx, float* out, int64_t ldout);
-/* The precision (PROPEL_PRECISION_*) predictions and evaluations run in: fp32 for a new model,
- * the trainer's once one is created for it, the file's for a loaded one. */
+/* The precision (PROPEL_PRECISION_*) the model computes in (predictions, evaluations and its
+ * trainer's steps; the model owns it): fp32 for a new model, the trainer's once one is created
+ * for it, the file's for a loaded one. A trainer's step after propel_model_set_precision changed
+ * it fails with PROPEL_ERROR_INVALID_ARGUMENT (create a new trainer). */
 PROPEL_API int propel_model_get_precision(const propel_model* model, int* precision);
 PROPEL_API int propel_model_set_precision(propel_model* model, int precision);
 

@@ -422,7 +422,7 @@ void RunGemm(const kernels::GemmEngine& kern, const Blocking& blk, const GemmPro
         });
     return;
   }
-  // The table itself, or for a few rows a copy with the row kernel (built only then).
+  // The engine itself, or for a few rows a copy with the row kernel (built only then).
   const int rows = BlockedRows(kern, p.m);
   kernels::GemmEngine row_kernels;
   const kernels::GemmEngine* rk = &kern;
