@@ -40,7 +40,7 @@
 
 namespace propel::bench {
 
-const char* const kFamilies[4] = {"gemm", "elementwise", "optimizer", "train"};
+const char* const kFamilies[5] = {"gemm", "elementwise", "optimizer", "train", "predict"};
 
 namespace {
 
@@ -405,6 +405,44 @@ struct Registrar {
         n == kInCache ? 50 : 1);
   }
 
+  // Model::predict of `batch` rows of a trained-size model, called again and again with the same
+  // parameters (an inference service): the forward GEMMs with their fused epilogues and the head,
+  // and whatever predict keeps between calls (its packed weights, per parameter version).
+  void Predict(const TrainCase& tc, const std::string& target, int threads) {
+    const int64_t rows = tc.batch;
+    std::string widths;
+    for (int64_t w : tc.widths) widths += (widths.empty() ? "" : "-") + std::to_string(w);
+    if (tc.precision == Precision::kBf16) widths += ":bf16";
+    const std::string name = "predict/" + widths + "/rows:" + std::to_string(rows) +
+                             "/target:" + target + "/threads:" + std::to_string(threads);
+    double flops = 0.0;
+    for (size_t l = 0; l + 1 < tc.widths.size(); ++l)
+      flops += 2.0 * rows * static_cast<double>(tc.widths[l] * tc.widths[l + 1]);
+    const Context c = context;
+    Add(
+        name,
+        [=](benchmark::State& state) {
+          set_num_threads(threads);
+          ModelSpec spec;
+          spec.inputs = tc.widths.front();
+          for (size_t l = 1; l + 1 < tc.widths.size(); ++l)
+            spec.hidden.push_back({tc.widths[l], tc.activation});
+          spec.outputs = tc.widths.back();
+          spec.head = Head::kMulticlass;
+          Model model(spec, 1);
+          model.set_precision(tc.precision);
+          std::vector<float> x(static_cast<size_t>(rows * spec.inputs));
+          std::vector<float> out(static_cast<size_t>(rows * spec.outputs));
+          Fill(x, 5);
+          Run(state, c, name, target,
+              [&] { model.predict(rows, x.data(), spec.inputs, out.data(), spec.outputs); });
+          FlopCounters(state, c, target, flops, threads, tc.precision);
+          state.counters["rows_per_second"] = benchmark::Counter(
+              static_cast<double>(rows), benchmark::Counter::kIsIterationInvariantRate);
+        },
+        2);
+  }
+
   // executor: "" for the default (serial for one thread, TBB for more), unnamed.
   void Train(const TrainCase& tc, const std::string& target, int threads,
              const std::string& executor) {
@@ -699,6 +737,18 @@ std::vector<TrainCase> TrainCases(Preset preset) {
   return cases;
 }
 
+std::vector<TrainCase> PredictCases(Preset preset) {
+  using A = propel::Activation;
+  using O = propel::Optimizer;
+  const std::vector<int64_t> small = {784, 256, 128, 10}, large = {784, 1024, 1024, 10};
+  if (preset == Preset::kQuick) return {{small, A::kRelu, 1, O::kSgd}};
+  std::vector<TrainCase> cases = {{large, A::kRelu, 1, O::kSgd},
+                                  {large, A::kRelu, 16, O::kSgd},
+                                  {large, A::kRelu, 256, O::kSgd}};
+  cases.push_back({large, A::kRelu, 1, O::kSgd, Precision::kBf16});
+  return cases;
+}
+
 void SetFlopCounters(benchmark::State& state, const Limits& limits, const std::string& target,
                      double flops, int threads, Precision precision) {
   state.counters["threads"] = threads;
@@ -716,8 +766,9 @@ void SetFlopCounters(benchmark::State& state, const Limits& limits, const std::s
 int RegisterSuite(const SuiteOptions& o, const Limits& limits) {
   for (const std::string& f : o.families) {
     if (std::find(std::begin(kFamilies), std::end(kFamilies), f) == std::end(kFamilies)) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "unknown benchmark family '" + f + "' (gemm, elementwise, optimizer, train)");
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          "unknown benchmark family '" + f + "' (gemm, elementwise, optimizer, train, predict)");
     }
   }
   const std::vector<std::string> targets = SelectedTargets(o);
@@ -790,6 +841,12 @@ int RegisterSuite(const SuiteOptions& o, const Limits& limits) {
         for (int threads : o.threads)
           for (const std::string& e : executors)
             if (e != "serial" || threads == 1) r.Train(c, t, threads, e);
+  }
+
+  if (Wants(o, "predict")) {
+    for (const TrainCase& c : PredictCases(o.preset))
+      for (const std::string& t : targets)
+        for (int threads : o.threads) r.Predict(c, t, threads);
   }
   return r.count;
 }

@@ -46,7 +46,7 @@ struct SuiteOptions {
 };
 
 // "gemm", "elementwise", "optimizer", "train".
-extern const char* const kFamilies[4];
+extern const char* const kFamilies[5];
 
 // Limits of this machine the counters are measured against.
 struct Limits {
@@ -80,6 +80,8 @@ std::vector<GemmShape> GemmCases(Preset preset);
 // 784-1024-1024-10 and square_1024 (every MLP and square shape in the full preset).
 std::vector<GemmShape> Bf16GemmCases(Preset preset);
 std::vector<TrainCase> TrainCases(Preset preset);
+// The cases of the predict family: rows per call (TrainCase::batch) of a model of those widths.
+std::vector<TrainCase> PredictCases(Preset preset);
 
 // Elements per array of the element-wise and optimizer cases: in cache (64 KiB per array: L1/L2 on
 // every current CPU) and far out of cache (at least the last-level cache, 64 to 256 MiB).

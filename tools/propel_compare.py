@@ -125,7 +125,7 @@ class Run:
         return self.context.get("propel_measure", "time")
 
     def limit(self, family, target):
-        if family in ("gemm", "train"):
+        if family in ("gemm", "train", "predict"):
             v = self.context.get("fma_peak_gflops_per_core:" + target)
             return ("FMA peak", float(v)) if v else None
         v = self.context.get("copy_bandwidth_gbs")
@@ -370,10 +370,11 @@ def regression_text(r, markdown):
 FAMILY_METRIC = {  # family: (counter, unit, scale)
     "gemm": ("GFLOPS", "GFLOP/s", 1.0),
     "train": ("samples_per_second", "samples/s", 1.0),
+    "predict": ("rows_per_second", "rows/s", 1.0),
     "elementwise": ("bytes_per_second", "GB/s", 1e-9),
     "optimizer": ("bytes_per_second", "GB/s", 1e-9),
 }
-FRACTION = {"gemm": "peak_fraction", "train": "peak_fraction",
+FRACTION = {"gemm": "peak_fraction", "train": "peak_fraction", "predict": "peak_fraction",
             "elementwise": "bandwidth_fraction", "optimizer": "bandwidth_fraction"}
 
 

@@ -55,18 +55,18 @@ names = {b["name"] for b in d["benchmarks"]}
 variants = [t for t in targets if not c["bf16_dot_product:" + t].startswith("fp32 FMA")]
 for t in targets:
     assert float(c["bf16_peak_gflops_per_core:" + t]) > 0, t
-for family in ("gemm", "elementwise", "optimizer", "train"):
+for family in ("gemm", "elementwise", "optimizer", "train", "predict"):
     for t in targets:
         if family in ("elementwise", "optimizer") and t in variants:
             assert not any("/target:%s/" % t in n for n in names if n.startswith(family + "/")), t
             continue
         assert any(n.startswith(family + "/") and "/target:%s/" % t in n for n in names), (family, t)
-    if family in ("gemm", "train"):
+    if family in ("gemm", "train", "predict"):
         for th in threads:
             assert any(n.startswith(family + "/") and "/threads:%s/" % th in n for n in names), (family, th)
 for b in d["benchmarks"]:
     fam = b["name"].split("/")[0]
-    if fam in ("gemm", "train"):
+    if fam in ("gemm", "train", "predict"):
         # Every target's limit holds (SCALAR's too: the 128-bit targets' peak); a little
         # measurement noise allowed.
         assert b["GFLOPS"] > 0 and 0 < b["peak_fraction"] < 1.05, b
@@ -76,6 +76,8 @@ for b in d["benchmarks"]:
         assert 0 < b.get("bandwidth_fraction", 0.5) < 1.05, b
     if fam == "train":
         assert b["samples_per_second"] > 0, b
+    if fam == "predict":
+        assert b["rows_per_second"] > 0, b
 print("quick.json: %d benchmarks, targets %s, threads %s" % (len(d["benchmarks"]), ",".join(targets), ",".join(threads)))
 EOF
 

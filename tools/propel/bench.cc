@@ -126,7 +126,8 @@ CLI::App* AddBenchCommand(CLI::App& app, BenchArgs& a) {
   b->add_option("--out", a.out, "JSON results file")->capture_default_str();
   b->add_flag("--quick", a.quick, "smoke run for CI: few cases, one repetition (under a minute)");
   b->add_flag("--full", a.full, "every shape and size, 9 repetitions (about half an hour)");
-  b->add_option("--family", a.families, "gemm, elementwise, optimizer, train (default: all)")
+  b->add_option("--family", a.families,
+                "gemm, elementwise, optimizer, train, predict (default: all)")
       ->delimiter(',');
   b->add_option("--targets", a.targets,
                 "SIMD targets to pin in turn, e.g. AVX3,AVX2 or best (default: every one this "
