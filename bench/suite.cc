@@ -255,6 +255,17 @@ double OutsideGemm(const TrainCase& tc, Trainer& trainer, const DataView& view, 
   return 1.0 - gemm_s[gemm_s.size() / 2] / step_s[step_s.size() / 2];
 }
 
+// The multiclass MLP of a case's widths and hidden activation.
+ModelSpec SpecOf(const TrainCase& tc) {
+  ModelSpec spec;
+  spec.inputs = tc.widths.front();
+  for (size_t l = 1; l + 1 < tc.widths.size(); ++l)
+    spec.hidden.push_back({tc.widths[l], tc.activation});
+  spec.outputs = tc.widths.back();
+  spec.head = Head::kMulticlass;
+  return spec;
+}
+
 struct Registrar {
   const SuiteOptions& options;
   Context context;
@@ -423,12 +434,7 @@ struct Registrar {
         name,
         [=](benchmark::State& state) {
           set_num_threads(threads);
-          ModelSpec spec;
-          spec.inputs = tc.widths.front();
-          for (size_t l = 1; l + 1 < tc.widths.size(); ++l)
-            spec.hidden.push_back({tc.widths[l], tc.activation});
-          spec.outputs = tc.widths.back();
-          spec.head = Head::kMulticlass;
+          const ModelSpec spec = SpecOf(tc);
           Model model(spec, 1);
           model.set_precision(tc.precision);
           std::vector<float> x(static_cast<size_t>(rows * spec.inputs));
@@ -473,12 +479,7 @@ struct Registrar {
         name,
         [=](benchmark::State& state) {
           pin_target(target);  // the trainer's workspace is sized for the target's kernels
-          ModelSpec spec;
-          spec.inputs = tc.widths.front();
-          for (size_t l = 1; l + 1 < tc.widths.size(); ++l)
-            spec.hidden.push_back({tc.widths[l], tc.activation});
-          spec.outputs = tc.widths.back();
-          spec.head = Head::kMulticlass;
+          const ModelSpec spec = SpecOf(tc);
           Model model(spec, 1);
           std::vector<float> x(static_cast<size_t>(batch * spec.inputs));
           Fill(x, 4);
