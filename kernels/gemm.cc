@@ -164,21 +164,19 @@ constexpr GemmEngine kBf16Amx = Bf16AmxEngine();
 static_assert(kAmxRows <= kMaxTileRows, "the AMX tile is a row kernel");
 #endif  // PROPEL_HAVE_BF16_AMX
 
-constexpr GemmEngines kEngines = {HWY_TARGET,
-                                  {
-                                      &kFp32,
-                                      &kBf16Emulated,
+// The native bf16 engines where this target's copy has them.
 #ifdef PROPEL_HAVE_BF16_DOT
-                                      &kBf16Vdpbf16ps,
+constexpr const GemmEngine* kVdpbf16psIfAny = &kBf16Vdpbf16ps;
 #else
-                                       nullptr,
+constexpr const GemmEngine* kVdpbf16psIfAny = nullptr;
 #endif
 #ifdef PROPEL_HAVE_BF16_AMX
-                                      &kBf16Amx,
+constexpr const GemmEngine* kAmxIfAny = &kBf16Amx;
 #else
-                                       nullptr,
+constexpr const GemmEngine* kAmxIfAny = nullptr;
 #endif
-                                  }};
+
+constexpr GemmEngines kEngines = {HWY_TARGET, {&kFp32, &kBf16Emulated, kVdpbf16psIfAny, kAmxIfAny}};
 PROPEL_REGISTER_TARGET_TABLE(GemmEngines, &kEngines);
 
 }  // namespace propel::kernels::HWY_NAMESPACE
