@@ -715,15 +715,18 @@ std::vector<GemmShape> Bf16GemmCases(Preset preset) {
   return shapes;
 }
 
+// The two MLPs the train and predict families run.
+const std::vector<int64_t> kSmallMlp = {784, 256, 128, 10};
+const std::vector<int64_t> kLargeMlp = {784, 1024, 1024, 10};
+
 std::vector<TrainCase> TrainCases(Preset preset) {
   using A = propel::Activation;
   using O = propel::Optimizer;
-  const std::vector<int64_t> small = {784, 256, 128, 10}, large = {784, 1024, 1024, 10};
-  if (preset == Preset::kQuick) return {{small, A::kRelu, 64, O::kSgd}};
-  std::vector<TrainCase> cases = {{small, A::kRelu, 256, O::kSgd},
-                                  {large, A::kRelu, 64, O::kSgd},
-                                  {large, A::kRelu, 256, O::kSgd},
-                                  {large, A::kRelu, 256, O::kAdam}};
+  if (preset == Preset::kQuick) return {{kSmallMlp, A::kRelu, 64, O::kSgd}};
+  std::vector<TrainCase> cases = {{kSmallMlp, A::kRelu, 256, O::kSgd},
+                                  {kLargeMlp, A::kRelu, 64, O::kSgd},
+                                  {kLargeMlp, A::kRelu, 256, O::kSgd},
+                                  {kLargeMlp, A::kRelu, 256, O::kAdam}};
   // The bf16 twins of the cases above ("train/<widths>:bf16/...").
   for (size_t i = 0, n = cases.size(); i < n; ++i) {
     TrainCase twin = cases[i];
@@ -731,9 +734,9 @@ std::vector<TrainCase> TrainCases(Preset preset) {
     cases.push_back(twin);
   }
   if (preset == Preset::kFull) {
-    cases.push_back({small, A::kRelu, 64, O::kSgd});
-    cases.push_back({large, A::kSigmoid, 64, O::kSgd});
-    cases.push_back({large, A::kSigmoid, 256, O::kSgd});
+    cases.push_back({kSmallMlp, A::kRelu, 64, O::kSgd});
+    cases.push_back({kLargeMlp, A::kSigmoid, 64, O::kSgd});
+    cases.push_back({kLargeMlp, A::kSigmoid, 256, O::kSgd});
   }
   return cases;
 }
@@ -741,13 +744,11 @@ std::vector<TrainCase> TrainCases(Preset preset) {
 std::vector<TrainCase> PredictCases(Preset preset) {
   using A = propel::Activation;
   using O = propel::Optimizer;
-  const std::vector<int64_t> small = {784, 256, 128, 10}, large = {784, 1024, 1024, 10};
-  if (preset == Preset::kQuick) return {{small, A::kRelu, 1, O::kSgd}};
-  std::vector<TrainCase> cases = {{large, A::kRelu, 1, O::kSgd},
-                                  {large, A::kRelu, 16, O::kSgd},
-                                  {large, A::kRelu, 256, O::kSgd}};
-  cases.push_back({large, A::kRelu, 1, O::kSgd, Precision::kBf16});
-  return cases;
+  if (preset == Preset::kQuick) return {{kSmallMlp, A::kRelu, 1, O::kSgd}};
+  return {{kLargeMlp, A::kRelu, 1, O::kSgd},
+          {kLargeMlp, A::kRelu, 16, O::kSgd},
+          {kLargeMlp, A::kRelu, 256, O::kSgd},
+          {kLargeMlp, A::kRelu, 1, O::kSgd, Precision::kBf16}};
 }
 
 void SetFlopCounters(benchmark::State& state, const Limits& limits, const std::string& target,

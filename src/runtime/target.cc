@@ -168,16 +168,18 @@ size_t ActiveIndex() {
 
 const Target& ActiveTargetEntry() { return CompiledTargets().targets[ActiveIndex()]; }
 
-// The index of `target` among the supported ones (its name and bits), or -1.
-int SupportedIndex(const Target& target) {
+// The index of `target` among the supported ones (its name and bits); fails with `code`, naming
+// `where`, when it is not one of them.
+size_t SupportedIndex(const Target& target, const char* where,
+                      ErrorCode code = ErrorCode::kUnsupported) {
   const Compiled& c = CompiledTargets();
   for (size_t i = 0; i < c.targets.size(); ++i) {
     if (c.supported[i] && c.targets[i].bits == target.bits &&
         std::string(c.targets[i].name) == target.name) {
-      return static_cast<int>(i);
+      return i;
     }
   }
-  return -1;
+  detail::Fail(code, where, "target ", target.name, " is not available");
 }
 
 // kAuto resolved for the target at `index`: bf16 where its bf16 engine is native.
@@ -216,9 +218,8 @@ const detail::GemmSetup& SetupAt(size_t index, Precision precision) {
 
 double MeasurePeak(const Target& target, Precision precision, double min_seconds,
                    const char* where) {
-  const int index = SupportedIndex(target);
-  detail::Check(index >= 0, where, "target ", target.name, " is not available");
-  const kernels::GemmEngine& k = *SetupAt(static_cast<size_t>(index), precision).engine;
+  const kernels::GemmEngine& k =
+      *SetupAt(SupportedIndex(target, where, ErrorCode::kInvalidArgument), precision).engine;
   using Clock = std::chrono::steady_clock;
   volatile float sink = k.peak(1000);  // warm up (and wake a throttled vector unit)
   double best = 0.0;
@@ -273,11 +274,7 @@ Precision resolve_precision(Precision precision) {
 std::string gemm_engine_name(const Target& target, Precision precision) {
   const char* where = "propel::gemm_engine_name";
   detail::CheckedPrecision(where, precision);
-  const int index = SupportedIndex(target);
-  if (index < 0) {
-    detail::Fail(ErrorCode::kUnsupported, where, "target ", target.name, " is not available");
-  }
-  return kernels::EngineKindName(KindAt(static_cast<size_t>(index), precision));
+  return kernels::EngineKindName(KindAt(SupportedIndex(target, where), precision));
 }
 
 double measure_fma_peak_gflops(const Target& target, double min_seconds) {
@@ -293,17 +290,11 @@ namespace detail {
 int64_t ActiveTargetBits() { return ActiveTargetEntry().bits; }
 
 kernels::EngineKind Bf16EngineOf(const Target& target) {
-  const int index = SupportedIndex(target);
-  if (index < 0)
-    Fail(ErrorCode::kUnsupported, "propel", "target ", target.name, " is not available");
-  return CompiledTargets().bf16[static_cast<size_t>(index)];
+  return CompiledTargets().bf16[SupportedIndex(target, "propel")];
 }
 
 const GemmSetup& EngineFor(const Target& target, Precision precision) {
-  const int index = SupportedIndex(target);
-  if (index < 0)
-    Fail(ErrorCode::kUnsupported, "propel", "target ", target.name, " is not available");
-  return SetupAt(static_cast<size_t>(index), precision);
+  return SetupAt(SupportedIndex(target, "propel"), precision);
 }
 
 const GemmSetup& ActiveEngine(Precision precision) { return SetupAt(ActiveIndex(), precision); }

@@ -207,10 +207,14 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b, bool m
   return result;
 }
 
+detail::OptimizerUpdate Trainer::Impl::NextUpdate(double norm, double grad_scale) const {
+  const float scale = static_cast<float>(clip_scale(norm, opt.clip_norm) * grad_scale);
+  return detail::OptimizerUpdate(opt, lr, steps + 1, scale);
+}
+
 void Trainer::Impl::Update(double norm, double grad_scale) {
   const detail::ScopedExecution exec(options.executor, threads);
-  const float scale = static_cast<float>(clip_scale(norm, opt.clip_norm) * grad_scale);
-  const detail::OptimizerUpdate update(opt, lr, steps + 1, scale);
+  const detail::OptimizerUpdate update = NextUpdate(norm, grad_scale);
   float* w = model->parameters();
   const float* g = model->gradients();
   // Threads take runs of whole units of about count / threads parameters each.
@@ -239,8 +243,7 @@ void Trainer::Impl::Update(double norm, double grad_scale) {
 void Trainer::Impl::UpdateSlice(double norm, double grad_scale, int64_t chunk_begin,
                                 int64_t chunk_end) {
   const detail::ScopedExecution exec(options.executor, threads);
-  const float scale = static_cast<float>(clip_scale(norm, opt.clip_norm) * grad_scale);
-  const detail::OptimizerUpdate update(opt, lr, steps + 1, scale);
+  const detail::OptimizerUpdate update = NextUpdate(norm, grad_scale);
   float* w = model->parameters();
   const float* g = model->gradients();
   chunk_end = std::min(chunk_end, detail::ChunkCount(count));

@@ -20,6 +20,7 @@
 #include "src/runtime/aligned.h"
 #include "src/train/dense_layer.h"
 #include "src/train/net_kernels.h"
+#include "src/train/optimizer.h"
 #include "src/train/workspace.h"
 
 namespace propel {
@@ -98,6 +99,8 @@ struct Trainer::Impl {
   // Every shard, then the reduction of their gradients into the model's gradient arena: sums over
   // the batch's rows, or (mean) the mean gradient. Fails on a non-finite loss or gradient.
   StepResult Gradients(const char* where, const DataView& b, bool mean);
+  // The arguments of the next update from g_eff = grad_scale * clip(norm) * gradient.
+  detail::OptimizerUpdate NextUpdate(double norm, double grad_scale) const;
   // The optimizer update from g_eff = grad_scale * clip(norm) * gradient of every parameter,
   // unit by unit, each band of W packed for the next step while it is in cache.
   void Update(double norm, double grad_scale);
