@@ -7,13 +7,16 @@ from propel import MLPClassifier, MLPRegressor
 
 # invscaling with rates it can learn with: at learning_rate_init=0.001 and power_t=0.5 the rate
 # is 1e-4 after one epoch of 100 rows and no MLP reaches the checks' training scores, while the
-# regression checks' unscaled targets make sgd diverge above a few 1e-3.
+# regression checks' unscaled targets (make_regression's, in the hundreds) make sgd diverge for
+# some initial weights from about 3e-3 on: at 0.003 about 7% of seeds reach an infinite loss in
+# check_regressor_multioutput, propel's and scikit-learn's own MLPRegressor alike; 0.002 diverged
+# for none of 2000 seeds. The estimators' random_state is None here, so each run draws new seeds.
 _VARIANTS = [
     (dict(), dict()),
     (dict(solver="lbfgs"), dict(solver="lbfgs")),
     (dict(solver="sgd"), dict(solver="sgd")),
     (dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.05, power_t=0.1),
-     dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.003, power_t=0.05)),
+     dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.002, power_t=0.05)),
     (dict(solver="sgd", learning_rate="adaptive"), dict(solver="sgd", learning_rate="adaptive")),
 ]
 
