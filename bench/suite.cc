@@ -460,6 +460,7 @@ struct Registrar {
       widths += std::string(":") + activation_name(tc.activation);
     if (opt_kind != propel::Optimizer::kSgd) widths += std::string(":") + optimizer_name(opt_kind);
     if (tc.precision == Precision::kBf16) widths += ":bf16";
+    if (tc.portable) widths += ":portable";
     const std::string name = "train/" + widths + "/batch:" + std::to_string(batch) +
                              "/target:" + target + "/threads:" + std::to_string(threads) +
                              (executor.empty() ? "" : "/executor:" + executor);
@@ -497,6 +498,7 @@ struct Registrar {
           so.executor = exec;
           so.threads = threads;
           so.precision = tc.precision;
+          so.portable = tc.portable;
           Trainer trainer(model, opt, batch, so);
           Run(state, c, name, target, [&] { benchmark::DoNotOptimize(trainer.step(view).loss); });
           FlopCounters(state, c, target, flops, threads, tc.precision);
@@ -737,6 +739,13 @@ std::vector<TrainCase> TrainCases(Preset preset) {
     cases.push_back({kSmallMlp, A::kRelu, 64, O::kSgd});
     cases.push_back({kLargeMlp, A::kSigmoid, 64, O::kSgd});
     cases.push_back({kLargeMlp, A::kSigmoid, 256, O::kSgd});
+  }
+  // The portable-mode twins of every case ("train/<widths>:portable/..."), beside which each
+  // shows what portable mode costs (docs/reproducibility.md).
+  for (size_t i = 0, n = cases.size(); i < n; ++i) {
+    TrainCase twin = cases[i];
+    twin.portable = true;
+    cases.push_back(twin);
   }
   return cases;
 }

@@ -29,6 +29,7 @@
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 #include "kernels/elementwise.h"
+#include "kernels/fma-inl.h"
 #include "kernels/map-inl.h"
 #include "kernels/math-inl.h"
 
@@ -56,9 +57,18 @@ struct ActOps;
 
 template <>
 struct ActOps<Act::kIdentity> {
-  static HWY_INLINE VF Fwd(DF, VF x, VF) { return x; }
-  static HWY_INLINE VF Deriv(DF d, VF, VF) { return hn::Set(d, 1.0f); }
-  static HWY_INLINE VF DerivOut(DF d, VF, VF) { return hn::Set(d, 1.0f); }
+  template <bool kPortable>
+  static HWY_INLINE VF Fwd(DF, VF x, VF) {
+    return x;
+  }
+  template <bool kPortable>
+  static HWY_INLINE VF Deriv(DF d, VF, VF) {
+    return hn::Set(d, 1.0f);
+  }
+  template <bool kPortable>
+  static HWY_INLINE VF DerivOut(DF d, VF, VF) {
+    return hn::Set(d, 1.0f);
+  }
 };
 
 template <>
@@ -66,17 +76,25 @@ template <>
 // multiplication; s is x or y alike, since y > 0 exactly where x > 0 (alpha >= 0).
 struct ActOps<Act::kRelu> {
   // x < 0 ? 0 : x (NaN kept).
-  static HWY_INLINE VF Fwd(DF d, VF x, VF) { return hn::IfThenZeroElse(hn::Lt(x, hn::Zero(d)), x); }
+  template <bool kPortable>
+  static HWY_INLINE VF Fwd(DF d, VF x, VF) {
+    return hn::IfThenZeroElse(hn::Lt(x, hn::Zero(d)), x);
+  }
   // dy for s > 0, 0 for s <= 0 (the subgradient at 0 is 0), NaN for NaN s.
-  static HWY_INLINE VF Grad(DF d, VF s, VF dy, VF) { return Piecewise(d, s, dy, hn::Zero(d)); }
+  template <bool kPortable>
+  static HWY_INLINE VF Grad(DF d, VF s, VF dy, VF) {
+    return Piecewise(d, s, dy, hn::Zero(d));
+  }
 };
 
 template <>
 struct ActOps<Act::kLeakyRelu> {
+  template <bool kPortable>
   static HWY_INLINE VF Fwd(DF d, VF x, VF alpha) {
     return hn::IfThenElse(hn::Gt(x, hn::Zero(d)), x, hn::Mul(alpha, x));
   }
   // dy for s > 0, alpha dy for s <= 0, NaN for NaN s.
+  template <bool kPortable>
   static HWY_INLINE VF Grad(DF d, VF s, VF dy, VF alpha) {
     return Piecewise(d, s, dy, hn::Mul(alpha, dy));
   }
@@ -85,18 +103,21 @@ struct ActOps<Act::kLeakyRelu> {
 template <>
 struct ActOps<Act::kElu> {
   // x > 0 ? x : alpha expm1(x)
+  template <bool kPortable>
   static HWY_INLINE VF Fwd(DF d, VF x, VF alpha) {
     // min(x, 0) keeping NaN, then into expm1's domain
     const VF xn = hn::IfThenElse(hn::Gt(x, hn::Zero(d)), hn::Zero(d), x);
-    const VF em1 = math::Expm1Clamped(d, math::ClampLow(d, xn, -30.0f));
+    const VF em1 = math::Expm1Clamped<kPortable>(d, math::ClampLow(d, xn, -30.0f));
     return hn::IfThenElse(hn::Gt(x, hn::Zero(d)), x, hn::Mul(alpha, em1));
   }
   // x > 0 ? 1 : alpha exp(x)
+  template <bool kPortable>
   static HWY_INLINE VF Deriv(DF d, VF x, VF alpha) {
-    const VF e = math::ExpNonPositive(d, hn::Min(hn::Zero(d), x));
+    const VF e = math::ExpNonPositive<kPortable>(d, hn::Min(hn::Zero(d), x));
     return Piecewise(d, x, hn::Set(d, 1.0f), hn::Mul(alpha, e));
   }
   // y > 0 ? 1 : y + alpha (alpha > 0)
+  template <bool kPortable>
   static HWY_INLINE VF DerivOut(DF d, VF y, VF alpha) {
     return Piecewise(d, y, hn::Set(d, 1.0f), hn::Add(y, alpha));
   }
@@ -104,19 +125,33 @@ struct ActOps<Act::kElu> {
 
 template <>
 struct ActOps<Act::kSigmoid> {
-  static HWY_INLINE VF Fwd(DF d, VF x, VF) { return math::Sigmoid(d, x); }
+  template <bool kPortable>
+  static HWY_INLINE VF Fwd(DF d, VF x, VF) {
+    return math::Sigmoid<kPortable>(d, x);
+  }
+  template <bool kPortable>
   static HWY_INLINE VF Deriv(DF d, VF x, VF) {
-    const auto s = math::Sigmoid2(d, x);
+    const auto s = math::Sigmoid2<kPortable>(d, x);
     return hn::Mul(s.e, hn::Mul(s.r, s.r));
   }
-  static HWY_INLINE VF DerivOut(DF d, VF y, VF) { return hn::Mul(y, hn::Sub(hn::Set(d, 1.0f), y)); }
+  template <bool kPortable>
+  static HWY_INLINE VF DerivOut(DF d, VF y, VF) {
+    return hn::Mul(y, hn::Sub(hn::Set(d, 1.0f), y));
+  }
 };
 
 template <>
 struct ActOps<Act::kTanh> {
-  static HWY_INLINE VF Fwd(DF d, VF x, VF) { return math::Tanh(d, x); }
-  static HWY_INLINE VF Deriv(DF d, VF x, VF) { return math::TanhDerivative(d, x); }
+  template <bool kPortable>
+  static HWY_INLINE VF Fwd(DF d, VF x, VF) {
+    return math::Tanh<kPortable>(d, x);
+  }
+  template <bool kPortable>
+  static HWY_INLINE VF Deriv(DF d, VF x, VF) {
+    return math::TanhDerivative<kPortable>(d, x);
+  }
   // 1 - y^2 as (1 - y)(1 + y): the factor that cancels is exact (Sterbenz), with or without FMA.
+  template <bool kPortable>
   static HWY_INLINE VF DerivOut(DF d, VF y, VF) {
     const VF one = hn::Set(d, 1.0f);
     return hn::Mul(hn::Sub(one, y), hn::Add(one, y));
@@ -129,66 +164,78 @@ constexpr float kGeluK2 = 1.59576912f;               // 2 sqrt(2/pi)
 constexpr float kGeluK2C = 1.59576912f * 0.044715f;  // 2 sqrt(2/pi) * 0.044715
 template <>
 struct ActOps<Act::kGeluTanh> {
+  template <bool kPortable>
   static HWY_INLINE VF Fwd(DF d, VF x, VF) {
     const VF x2 = hn::Mul(x, x);
-    const VF u2 = hn::Mul(x, hn::MulAdd(x2, hn::Set(d, kGeluK2C), hn::Set(d, kGeluK2)));
-    return TimesGate(d, x, math::Sigmoid(d, u2));
+    const VF u2 = hn::Mul(x, Fma<kPortable>(x2, hn::Set(d, kGeluK2C), hn::Set(d, kGeluK2)));
+    return TimesGate(d, x, math::Sigmoid<kPortable>(d, u2));
   }
   // s + x s (1 - s) d(2u)/dx,  d(2u)/dx = 2 sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+  template <bool kPortable>
   static HWY_INLINE VF Deriv(DF d, VF x, VF) {
     const VF x2 = hn::Mul(x, x);
-    const VF u2 = hn::Mul(x, hn::MulAdd(x2, hn::Set(d, kGeluK2C), hn::Set(d, kGeluK2)));
-    const auto p = math::Sigmoid2(d, u2);
+    const VF u2 = hn::Mul(x, Fma<kPortable>(x2, hn::Set(d, kGeluK2C), hn::Set(d, kGeluK2)));
+    const auto p = math::Sigmoid2<kPortable>(d, u2);
     const VF s = math::IfNegative(d, u2, hn::Mul(p.e, p.r), p.r);
     const VF ds = hn::Mul(p.e, hn::Mul(p.r, p.r));  // s (1 - s)
     const VF xc = hn::Min(hn::Max(x, hn::Set(d, -1e4f)), hn::Set(d, 1e4f));
-    const VF du = hn::MulAdd(hn::Mul(xc, xc), hn::Set(d, 3.0f * kGeluK2C), hn::Set(d, kGeluK2));
-    return hn::MulAdd(hn::Mul(xc, ds), du, s);
+    const VF du = Fma<kPortable>(hn::Mul(xc, xc), hn::Set(d, 3.0f * kGeluK2C), hn::Set(d, kGeluK2));
+    return Fma<kPortable>(hn::Mul(xc, ds), du, s);
   }
 };
 
 // GELU, exact: x Phi(x).
 template <>
 struct ActOps<Act::kGeluErf> {
+  template <bool kPortable>
   static HWY_INLINE VF Fwd(DF d, VF x, VF) {
-    return TimesGate(d, x, math::NormalCdf(d, x, static_cast<VF*>(nullptr)));
+    return TimesGate(d, x, math::NormalCdf<kPortable>(d, x, static_cast<VF*>(nullptr)));
   }
   // Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+  template <bool kPortable>
   static HWY_INLINE VF Deriv(DF d, VF x, VF) {
     VF ez;
-    const VF cdf = math::NormalCdf(d, x, &ez);
+    const VF cdf = math::NormalCdf<kPortable>(d, x, &ez);
     const VF xc = hn::Min(hn::Max(x, hn::Set(d, -1e4f)), hn::Set(d, 1e4f));
-    return hn::MulAdd(hn::Mul(xc, hn::Set(d, 0.398942280f)), ez, cdf);
+    return Fma<kPortable>(hn::Mul(xc, hn::Set(d, 0.398942280f)), ez, cdf);
   }
 };
 
 // SiLU: x sigmoid(x); derivative s + x s (1 - s).
 template <>
 struct ActOps<Act::kSilu> {
-  static HWY_INLINE VF Fwd(DF d, VF x, VF) { return TimesGate(d, x, math::Sigmoid(d, x)); }
+  template <bool kPortable>
+  static HWY_INLINE VF Fwd(DF d, VF x, VF) {
+    return TimesGate(d, x, math::Sigmoid<kPortable>(d, x));
+  }
+  template <bool kPortable>
   static HWY_INLINE VF Deriv(DF d, VF x, VF) {
-    const auto p = math::Sigmoid2(d, x);
+    const auto p = math::Sigmoid2<kPortable>(d, x);
     const VF s = math::IfNegative(d, x, hn::Mul(p.e, p.r), p.r);
     const VF xc = hn::Min(hn::Max(x, hn::Set(d, -1e4f)), hn::Set(d, 1e4f));
-    return hn::MulAdd(hn::Mul(xc, p.e), hn::Mul(p.r, p.r), s);
+    return Fma<kPortable>(hn::Mul(xc, p.e), hn::Mul(p.r, p.r), s);
   }
 };
 
 // Softplus: max(x, 0) + log1p(exp(-|x|)); derivative sigmoid(x).
 template <>
 struct ActOps<Act::kSoftplus> {
+  template <bool kPortable>
   static HWY_INLINE VF Fwd(DF d, VF x, VF) {
-    const VF e = math::ExpNegAbs(d, x);
-    return hn::Add(math::ClampLow(d, x, 0.0f), math::Log1pUnit(d, e));
+    const VF e = math::ExpNegAbs<kPortable>(d, x);
+    return hn::Add(math::ClampLow(d, x, 0.0f), math::Log1pUnit<kPortable>(d, e));
   }
-  static HWY_INLINE VF Deriv(DF d, VF x, VF) { return math::Sigmoid(d, x); }
+  template <bool kPortable>
+  static HWY_INLINE VF Deriv(DF d, VF x, VF) {
+    return math::Sigmoid<kPortable>(d, x);
+  }
 };
 
-template <Act A>
+template <Act A, bool kPortable>
 void ForwardT(float alpha, int64_t n, const float* x, float* y) {
   const DF d;
   const VF va = hn::Set(d, alpha);
-  Map1(n, x, y, [d, va](VF v) HWY_ATTR { return ActOps<A>::Fwd(d, v, va); });
+  Map1(n, x, y, [d, va](VF v) HWY_ATTR { return ActOps<A>::template Fwd<kPortable>(d, v, va); });
 }
 
 // The piecewise-linear activations select dy or alpha dy instead of multiplying by act'.
@@ -196,26 +243,26 @@ constexpr bool SelectsGradient(Act a) { return a == Act::kRelu || a == Act::kLea
 
 // dy * act'(.) for one vector, from the pre-activation s = x or, kFromOutput, from the output
 // s = y (HasOutputDerivative(A) only).
-template <Act A, bool kFromOutput>
+template <Act A, bool kFromOutput, bool kPortable>
 HWY_INLINE VF GradVec(DF d, VF s, VF dy, VF alpha) {
   if constexpr (SelectsGradient(A)) {
-    return ActOps<A>::Grad(d, s, dy, alpha);
+    return ActOps<A>::template Grad<kPortable>(d, s, dy, alpha);
   } else if constexpr (kFromOutput) {
-    return hn::Mul(dy, ActOps<A>::DerivOut(d, s, alpha));
+    return hn::Mul(dy, ActOps<A>::template DerivOut<kPortable>(d, s, alpha));
   } else {
-    return hn::Mul(dy, ActOps<A>::Deriv(d, s, alpha));
+    return hn::Mul(dy, ActOps<A>::template Deriv<kPortable>(d, s, alpha));
   }
 }
 
 // dx = dy * act'(.) over n floats (from the output: nothing for an activation without that form,
 // which the API refuses before calling).
-template <Act A, bool kFromOutput>
+template <Act A, bool kFromOutput, bool kPortable>
 void BackwardT(float alpha, int64_t n, const float* s, const float* dy, float* dx) {
   if constexpr (!kFromOutput || HasOutputDerivative(A)) {
     const DF d;
     const VF va = hn::Set(d, alpha);
     Map2(n, s, dy, dx,
-         [d, va](VF v, VF g) HWY_ATTR { return GradVec<A, kFromOutput>(d, v, g, va); });
+         [d, va](VF v, VF g) HWY_ATTR { return GradVec<A, kFromOutput, kPortable>(d, v, g, va); });
   }
 }
 
@@ -228,45 +275,52 @@ constexpr auto MakeActTable(std::index_sequence<I...>) {
 template <class K>
 constexpr auto kActTable = MakeActTable<K>(std::make_index_sequence<kNumActs>());
 
+template <bool kPortable>
 struct ForwardK {
   template <Act A>
   static void Run(float alpha, int64_t n, const float* x, float* y) {
-    ForwardT<A>(alpha, n, x, y);
+    ForwardT<A, kPortable>(alpha, n, x, y);
   }
 };
+template <bool kPortable>
 struct BackwardK {
   template <Act A>
   static void Run(float alpha, int64_t n, const float* x, const float* dy, float* dx) {
-    BackwardT<A, false>(alpha, n, x, dy, dx);
+    BackwardT<A, false, kPortable>(alpha, n, x, dy, dx);
   }
 };
+template <bool kPortable>
 struct BackwardOutK {
   template <Act A>
   static void Run(float alpha, int64_t n, const float* y, const float* dy, float* dx) {
-    BackwardT<A, true>(alpha, n, y, dy, dx);
+    BackwardT<A, true, kPortable>(alpha, n, y, dy, dx);
   }
 };
 
+template <bool kPortable>
 void ActForward(Act act, float alpha, int64_t n, const float* x, float* y) {
-  kActTable<ForwardK>[static_cast<size_t>(act)](alpha, n, x, y);
+  kActTable<ForwardK<kPortable>>[static_cast<size_t>(act)](alpha, n, x, y);
 }
 
+template <bool kPortable>
 void ActBackward(Act act, float alpha, int64_t n, const float* x, const float* dy, float* dx) {
-  kActTable<BackwardK>[static_cast<size_t>(act)](alpha, n, x, dy, dx);
+  kActTable<BackwardK<kPortable>>[static_cast<size_t>(act)](alpha, n, x, dy, dx);
 }
 
+template <bool kPortable>
 void ActBackwardOut(Act act, float alpha, int64_t n, const float* y, const float* dy, float* dx) {
-  kActTable<BackwardOutK>[static_cast<size_t>(act)](alpha, n, y, dy, dx);
+  kActTable<BackwardOutK<kPortable>>[static_cast<size_t>(act)](alpha, n, y, dy, dx);
 }
 
 // dz = da * act'(s) row by row, and db += dz in row order, in one pass.
-template <Act A, bool kFromOutput>
+template <Act A, bool kFromOutput, bool kPortable>
 void BackwardBiasT(float alpha, int64_t rows, int64_t cols, const float* s, int64_t lds,
                    const float* da, int64_t ldda, float* dz, int64_t lddz, float* db) {
   const DF d;
   const VF va = hn::Set(d, alpha);
   // dz for one vector: the same operations as the separate backward kernels.
-  const auto grad = [d, va](VF v, VF g) HWY_ATTR { return GradVec<A, kFromOutput>(d, v, g, va); };
+  const auto grad = [d, va](VF v, VF g)
+                        HWY_ATTR { return GradVec<A, kFromOutput, kPortable>(d, v, g, va); };
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   for (int64_t i = 0; i < rows; ++i) {
     const float* srow = s + i * lds;
@@ -298,25 +352,27 @@ void BackwardBiasT(float alpha, int64_t rows, int64_t cols, const float* s, int6
 }
 
 // The fused pass for one activation, in the form (from the output or not) the caller chose.
+template <bool kPortable>
 struct BackwardBiasK {
   template <Act A>
   static void Run(float alpha, bool from_output, int64_t rows, int64_t cols, const float* s,
                   int64_t lds, const float* da, int64_t ldda, float* dz, int64_t lddz, float* db) {
     if constexpr (HasOutputDerivative(A)) {
       if (from_output) {
-        BackwardBiasT<A, true>(alpha, rows, cols, s, lds, da, ldda, dz, lddz, db);
+        BackwardBiasT<A, true, kPortable>(alpha, rows, cols, s, lds, da, ldda, dz, lddz, db);
         return;
       }
     }
-    BackwardBiasT<A, false>(alpha, rows, cols, s, lds, da, ldda, dz, lddz, db);
+    BackwardBiasT<A, false, kPortable>(alpha, rows, cols, s, lds, da, ldda, dz, lddz, db);
   }
 };
 
+template <bool kPortable>
 void ActBackwardBias(Act act, float alpha, bool from_output, int64_t rows, int64_t cols,
                      const float* s, int64_t lds, const float* da, int64_t ldda, float* dz,
                      int64_t lddz, float* db) {
-  kActTable<BackwardBiasK>[static_cast<size_t>(act)](alpha, from_output, rows, cols, s, lds, da,
-                                                     ldda, dz, lddz, db);
+  kActTable<BackwardBiasK<kPortable>>[static_cast<size_t>(act)](alpha, from_output, rows, cols, s,
+                                                                lds, da, ldda, dz, lddz, db);
 }
 
 }  // namespace propel::kernels::HWY_NAMESPACE

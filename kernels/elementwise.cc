@@ -15,27 +15,35 @@
 HWY_BEFORE_NAMESPACE();
 namespace propel::kernels::HWY_NAMESPACE {
 
-// This target's table, registered below (kernels/registry.h).
-constexpr ElementwiseKernels kElementwiseKernels = {
-    HWY_TARGET,
-    &ActForward,
-    &ActBackward,
-    &ActBackwardOut,
-    &ActBackwardBias,
-    &Softmax,
-    &BceLogits,
-    &BceProb,
-    &Mse,
-    &SoftmaxCeLabels,
-    &SoftmaxCeSoft,
-    &ColumnSums,
-    &SumSquares,
-    &ReduceSum,
-    &Sgd,
-    &Adam,
-};
+// This target's tables, one per mode, registered below (kernels/registry.h).
+template <bool kPortable>
+constexpr ElementwiseKernels MakeElementwiseKernels() {
+  return {
+      HWY_TARGET,
+      kPortable,
+      &ActForward<kPortable>,
+      &ActBackward<kPortable>,
+      &ActBackwardOut<kPortable>,
+      &ActBackwardBias<kPortable>,
+      &Softmax<kPortable>,
+      &BceLogits<kPortable>,
+      &BceProb<kPortable>,
+      &Mse,
+      &SoftmaxCeLabels<kPortable>,
+      &SoftmaxCeSoft<kPortable>,
+      &ColumnSums,
+      &SumSquares<kPortable>,
+      &ReduceSum,
+      &Sgd<kPortable>,
+      &Adam<kPortable>,
+  };
+}
+constexpr ElementwiseKernels kElementwiseKernels = MakeElementwiseKernels<false>();
+constexpr ElementwiseKernels kPortableElementwiseKernels = MakeElementwiseKernels<true>();
+constexpr ElementwiseTables kElementwiseTables = {HWY_TARGET, &kElementwiseKernels,
+                                                  &kPortableElementwiseKernels};
 
-PROPEL_REGISTER_TARGET_TABLE(ElementwiseKernels, &kElementwiseKernels);
+PROPEL_REGISTER_TARGET_TABLE(ElementwiseTables, &kElementwiseTables);
 
 }  // namespace propel::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
@@ -43,8 +51,10 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace propel::kernels {
 
-const ElementwiseKernels* ElementwiseKernelsFor(int64_t target) {
-  return TargetTables<ElementwiseKernels>::For(target);
+const ElementwiseKernels* ElementwiseKernelsFor(int64_t target, bool portable) {
+  const ElementwiseTables* tables = TargetTables<ElementwiseTables>::For(target);
+  if (tables == nullptr) return nullptr;
+  return portable ? tables->portable : tables->fast;
 }
 
 int64_t ElementwiseBuiltTargets() { return HWY_TARGETS; }

@@ -118,6 +118,10 @@ using AdamFn = void (*)(int64_t n, const AdamArgs& args, float* w, const float* 
 
 struct ElementwiseKernels {
   int64_t target;  // HWY_* bit
+  // Portable mode's kernels (docs/reproducibility.md): IEEE division and square root where the
+  // default ones refine hardware estimates, so that every target with FMA computes the same
+  // bits. Every other operation, reductions included, is the same in both.
+  bool portable;
   ActForwardFn act_forward;
   ActBackwardFn act_backward;
   ActBackwardOutFn act_backward_out;
@@ -135,8 +139,17 @@ struct ElementwiseKernels {
   AdamFn adam;
 };
 
-// Kernels compiled for `target` (a single HWY_* bit), or nullptr if this build has none.
-const ElementwiseKernels* ElementwiseKernelsFor(int64_t target);
+// The kernels of one target in both modes: what each compiled target registers
+// (kernels/registry.h).
+struct ElementwiseTables {
+  int64_t target;
+  const ElementwiseKernels* fast;      // the default mode
+  const ElementwiseKernels* portable;  // portable mode
+};
+
+// Kernels compiled for `target` (a single HWY_* bit), those of portable mode when `portable`, or
+// nullptr if this build has none.
+const ElementwiseKernels* ElementwiseKernelsFor(int64_t target, bool portable = false);
 // HWY_TARGETS of kernels/elementwise.cc: the targets its tables must have registered for.
 int64_t ElementwiseBuiltTargets();
 

@@ -68,6 +68,8 @@ constexpr void SetCols(GemmEngine& e, Kernel kernel) {
 // The reference engine of this target: the fp32 FMA micro-kernels (the full tile, its narrower
 // right-edge forms and the row kernels), fp32 panels, the thin path, the epilogue-only scaling.
 // Every other engine of the target starts from it and changes what it optimises.
+// kFused: the tiles' multiply-adds (Fma<kFused>, kernels/gemm_ukernel-inl.h).
+template <bool kFused = kFusedTiles>
 constexpr GemmEngine Fp32Engine() {
   GemmEngine e;
   e.kind = EngineKind::kFp32;
@@ -75,11 +77,12 @@ constexpr GemmEngine Fp32Engine() {
   e.mr = static_cast<int>(kMR);
   e.nr = static_cast<int>(kNR);
   e.lanes = static_cast<int>(kLanes);
+  e.fused = kFused && kFusedMulAdd;
   e.bounds = kBounds;
-  e.ukernel = &UkernelFor<FmaTile<kMR, kNV>>;
-  SetCols(e, []<size_t NV>() { return &UkernelFor<FmaTile<kMR, NV>>; });
+  e.ukernel = &UkernelFor<FmaTile<kMR, kNV, kFused>>;
+  SetCols(e, []<size_t NV>() { return &UkernelFor<FmaTile<kMR, NV, kFused>>; });
   e.pack_a = &PackA;
-  SetRowKernels(e, []<size_t R>() { return &UkernelFor<FmaTile<R, kNV>>; });
+  SetRowKernels(e, []<size_t R>() { return &UkernelFor<FmaTile<R, kNV, kFused>>; });
   SetRowPacks(e, []<size_t R>() { return &PackAPanels<R, false>; });
   e.pack_b = &PackB;
   e.scale = &ScaleC;
@@ -94,8 +97,9 @@ constexpr GemmEngine Fp32Engine() {
 
 // bf16 emulated: the fp32 micro-kernels on panels rounded to bf16 as they are packed, the thin
 // path rounding as it loads.
+template <bool kFused = kFusedTiles>
 constexpr GemmEngine Bf16EmulatedEngine() {
-  GemmEngine e = Fp32Engine();
+  GemmEngine e = Fp32Engine<kFused>();
   e.kind = EngineKind::kBf16Emulated;
   e.pack_a = &PackABf16;
   SetRowPacks(e, []<size_t R>() { return &PackAPanels<R, true>; });
@@ -106,6 +110,21 @@ constexpr GemmEngine Bf16EmulatedEngine() {
 
 constexpr GemmEngine kFp32 = Fp32Engine();
 constexpr GemmEngine kBf16Emulated = Bf16EmulatedEngine();
+// Portable mode's fp32 and emulated bf16 engines: the default ones where those are fused; on
+// SCALAR their twins with the exactly emulated fused multiply-add (kernels/fma-inl.h), which
+// compute what the FMA targets compute, some 30 times slower than the default ones.
+#if HWY_TARGET == HWY_SCALAR
+constexpr GemmEngine kFp32Fused = Fp32Engine<true>();
+constexpr GemmEngine kBf16EmulatedFused = Bf16EmulatedEngine<true>();
+constexpr const GemmEngine* kPortableFp32 = &kFp32Fused;
+constexpr const GemmEngine* kPortableBf16Emulated = &kBf16EmulatedFused;
+#elif HWY_TARGET == HWY_SSE4 || HWY_TARGET == HWY_SSSE3
+constexpr const GemmEngine* kPortableFp32 = nullptr;
+constexpr const GemmEngine* kPortableBf16Emulated = nullptr;
+#else
+constexpr const GemmEngine* kPortableFp32 = &kFp32;
+constexpr const GemmEngine* kPortableBf16Emulated = &kBf16Emulated;
+#endif
 
 #ifdef PROPEL_HAVE_BF16_DOT
 // bf16 on VDPBF16PS (kernels/gemm_bf16_dot-inl.h): the tile and the block bounds of the fp32
@@ -176,7 +195,9 @@ constexpr const GemmEngine* kAmxIfAny = &kBf16Amx;
 constexpr const GemmEngine* kAmxIfAny = nullptr;
 #endif
 
-constexpr GemmEngines kEngines = {HWY_TARGET, {&kFp32, &kBf16Emulated, kVdpbf16psIfAny, kAmxIfAny}};
+constexpr GemmEngines kEngines = {HWY_TARGET,
+                                  {&kFp32, &kBf16Emulated, kVdpbf16psIfAny, kAmxIfAny},
+                                  {kPortableFp32, kPortableBf16Emulated, kVdpbf16psIfAny, nullptr}};
 PROPEL_REGISTER_TARGET_TABLE(GemmEngines, &kEngines);
 
 }  // namespace propel::kernels::HWY_NAMESPACE
@@ -199,11 +220,12 @@ const char* EngineKindName(EngineKind kind) {
   return "unknown";
 }
 
-const GemmEngine* FindEngine(int64_t target, EngineKind kind) {
+const GemmEngine* FindEngine(int64_t target, EngineKind kind, bool portable) {
   const int k = static_cast<int>(kind);
   if (k < 0 || k >= kEngineKinds) return nullptr;
   const GemmEngines* set = TargetTables<GemmEngines>::For(target);
-  return set != nullptr ? set->engines[k] : nullptr;
+  if (set == nullptr) return nullptr;
+  return portable ? set->portable[k] : set->engines[k];
 }
 
 std::vector<const GemmEngine*> CompiledEngines() {
@@ -212,6 +234,10 @@ std::vector<const GemmEngine*> CompiledEngines() {
     const GemmEngines* set = TargetTables<GemmEngines>::For(bits & -bits);
     for (const GemmEngine* e : set->engines) {
       if (e != nullptr) out.push_back(e);
+    }
+    for (int k = 0; k < kEngineKinds; ++k) {
+      const GemmEngine* e = set->portable[k];
+      if (e != nullptr && e != set->engines[k]) out.push_back(e);
     }
   }
   return out;

@@ -150,6 +150,11 @@ struct GemmEngine {
   int mr = 0;          // micro-tile rows
   int nr = 0;          // micro-tile columns (a multiple of the vector length)
   int lanes = 0;       // floats per vector
+  // Every multiply-add of the micro-kernels rounds once (FMA, or SCALAR's exact emulation), so
+  // the engine computes bitwise what the other targets' engines of its kind compute: what portable
+  // mode runs (docs/reproducibility.md). False on SSE4 and SSSE3 (no FMA) and for SCALAR's default
+  // engines (a multiplication and an addition, which vectorize).
+  bool fused = true;
   PanelLayout layout;
   BlockBounds bounds{};
 
@@ -204,16 +209,22 @@ constexpr int64_t PanelDepth(const GemmEngine& e, int64_t kc) {
 struct GemmEngines {
   int64_t target;
   const GemmEngine* engines[kEngineKinds];
+  // Portable mode's engine of each kind (fused ones): the same as engines[] on the targets with
+  // FMA, SCALAR's fused twins of its fp32 and emulated bf16 engines, none for AMX (TDPBF16PS
+  // sums in its own order) and none on SSE4 and SSSE3 (portable mode runs SCALAR's there).
+  const GemmEngine* portable[kEngineKinds];
 };
 
 // The engine of `kind` compiled for `target` (a single HWY_* bit), or nullptr where this build
-// has none. The VDPBF16PS engine runs only on a CPU with AVX512_BF16, the AMX engine only where
-// the CPU has AMX-BF16 and AVX512_BF16 and the process was granted the tile data state: the
-// target layer checks and asks (src/runtime/target.cc).
-const GemmEngine* FindEngine(int64_t target, EngineKind kind);
+// has none; portable: portable mode's (GemmEngines::portable). The VDPBF16PS engine runs only
+// on a CPU with AVX512_BF16, the AMX engine only where the CPU has AMX-BF16 and AVX512_BF16 and
+// the process was granted the tile data state: the target layer checks and asks
+// (src/runtime/target.cc).
+const GemmEngine* FindEngine(int64_t target, EngineKind kind, bool portable = false);
 
-// Every engine this build has, target by target (best target first), in EngineKind order: what
-// the contract tests and the benchmarks enumerate.
+// Every engine this build has, target by target (best target first), in EngineKind order, each
+// target's portable-only engines after its others: what the contract tests and the benchmarks
+// enumerate.
 std::vector<const GemmEngine*> CompiledEngines();
 
 // Bitmask of HWY_* targets whose GEMM engines registered (kernels/registry.h).

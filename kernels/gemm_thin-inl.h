@@ -5,7 +5,9 @@
 // a full MR x NR tile would be mostly empty.
 //
 // Tile: 4 rows of A x 5 rows of B = 20 accumulators, 9 loads per 20 FMAs. Per C element the
-// order of operations depends only on k and the target, never on the tile or thread split.
+// order of operations depends only on k and the target, never on the tile or thread split; the
+// order follows the vector width, so portable mode never takes this path, and its multiply-adds
+// are Highway's MulAdd (fused on the FMA targets, the fast unfused pair on SCALAR).
 
 #if defined(PROPEL_KERNELS_GEMM_THIN_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef PROPEL_KERNELS_GEMM_THIN_INL_H_

@@ -30,6 +30,7 @@
 
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
+#include "kernels/fma-inl.h"
 #include "kernels/gemm.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -81,10 +82,16 @@ HWY_INLINE void PrefetchTile(const float* c, int64_t ldc) {
   }
 }
 
+// The tiles' multiply-add is Fma<kFused> (kernels/fma-inl.h): kFused rounds once on every target
+// with FMA and emulates that exactly on SCALAR, what portable mode needs; otherwise SCALAR
+// multiplies and adds, which the compiler vectorizes with SSE2, some 30 times faster than the
+// exact emulation. The engines' default: fused wherever that costs nothing (GemmEngine::fused).
+constexpr bool kFusedTiles = HWY_TARGET != HWY_SCALAR;
+
 // The epilogue of an MR x (NV vectors) tile of accumulators, in the order of the contract:
 // alpha * acc, + beta * C, + bias, activation, stored to C. Without a bias, +0 is added (only the
 // sign of a zero result can differ from skipping it). Shared by every micro-kernel of a target.
-template <size_t MR, size_t NV, bool kReadC, bool kRelu>
+template <size_t MR, size_t NV, bool kReadC, bool kRelu, bool kFused = true>
 HWY_INLINE void EpilogueStore(const hn::Vec<DF> (&acc)[MR][NV], float* HWY_RESTRICT c, int64_t ldc,
                               const UkernelParams& params) {
   const DF d;
@@ -99,7 +106,7 @@ HWY_INLINE void EpilogueStore(const hn::Vec<DF> (&acc)[MR][NV], float* HWY_RESTR
     float* HWY_RESTRICT crow = c + static_cast<int64_t>(r) * ldc;
     for (size_t v = 0; v < NV; ++v) {
       V out = hn::Mul(alpha, acc[r][v]);
-      if constexpr (kReadC) out = hn::MulAdd(beta, hn::LoadU(d, crow + v * kLanes), out);
+      if constexpr (kReadC) out = Fma<kFused>(beta, hn::LoadU(d, crow + v * kLanes), out);
       out = hn::Add(out, bias[v]);
       if constexpr (kRelu) out = EpilogueRelu(d, out, true);
       hn::StoreU(out, d, crow + v * kLanes);
@@ -112,7 +119,7 @@ HWY_INLINE void EpilogueStore(const hn::Vec<DF> (&acc)[MR][NV], float* HWY_RESTR
 // parameters so that the epilogue is straight-line code over registers, without spills.
 // NV <= kNV vectors of the kNR-wide B micro-panel are used: the narrower instantiations compute
 // the right-edge tiles of C (n % kNR columns) in place, with the same per-element arithmetic.
-template <size_t MR, size_t NV, bool kReadC, bool kRelu>
+template <size_t MR, size_t NV, bool kReadC, bool kRelu, bool kFused>
 HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float* HWY_RESTRICT b,
                             float* HWY_RESTRICT c, int64_t ldc, const UkernelParams& params) {
   const DF d;
@@ -131,13 +138,13 @@ HWY_INLINE void UkernelImpl(int64_t kc, const float* HWY_RESTRICT a, const float
     for (size_t v = 0; v < NV; ++v) bv[v] = hn::Load(d, b + v * kLanes);
     for (size_t r = 0; r < MR; ++r) {
       const V av = hn::Set(d, a[r]);
-      for (size_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(av, bv[v], acc[r][v]);
+      for (size_t v = 0; v < NV; ++v) acc[r][v] = Fma<kFused>(av, bv[v], acc[r][v]);
     }
     a += MR;
     b += kNR;
   }
 
-  EpilogueStore<MR, NV, kReadC, kRelu>(acc, c, ldc, params);
+  EpilogueStore<MR, NV, kReadC, kRelu, kFused>(acc, c, ldc, params);
 }
 
 // A micro-kernel of any engine, from its four epilogue variants Tile::Run<kReadC, kRelu> (kReadC:
@@ -153,13 +160,13 @@ void UkernelFor(int64_t kc, const float* a, const float* b, float* c, int64_t ld
   kVariants[params.beta != 0.0f][params.act.act == Act::kRelu](kc, a, b, c, ldc, params);
 }
 
-// The fp32 FMA tile of MR rows x NV vectors.
-template <size_t MR, size_t NV>
+// The fp32 FMA tile of MR rows x NV vectors (kFused: the multiply-add Fma<kFused>).
+template <size_t MR, size_t NV, bool kFused = kFusedTiles>
 struct FmaTile {
   template <bool kReadC, bool kRelu>
   static void Run(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                   const UkernelParams& params) {
-    UkernelImpl<MR, NV, kReadC, kRelu>(kc, a, b, c, ldc, params);
+    UkernelImpl<MR, NV, kReadC, kRelu, kFused>(kc, a, b, c, ldc, params);
   }
 };
 
@@ -181,14 +188,14 @@ void ScaleC(int64_t m, int64_t n, float beta, const float* bias, const ActParams
     int64_t j = 0;
     for (; j + static_cast<int64_t>(N) <= n; j += static_cast<int64_t>(N)) {
       auto out = hn::Zero(d);
-      if (beta != 0.0f) out = hn::MulAdd(vbeta, hn::LoadU(d, row + j), out);
+      if (beta != 0.0f) out = Fma<false>(vbeta, hn::LoadU(d, row + j), out);
       out = hn::Add(out, bias ? hn::LoadU(d, bias + j) : hn::Zero(d));
       hn::StoreU(EpilogueRelu(d, out, relu), d, row + j);
     }
     const hn::CappedTag<float, 1> d1;
     for (; j < n; ++j) {
       auto out = hn::Zero(d1);
-      if (beta != 0.0f) out = hn::MulAdd(hn::Set(d1, beta), hn::LoadU(d1, row + j), out);
+      if (beta != 0.0f) out = Fma<false>(hn::Set(d1, beta), hn::LoadU(d1, row + j), out);
       out = hn::Add(out, bias ? hn::LoadU(d1, bias + j) : hn::Zero(d1));
       hn::StoreU(EpilogueRelu(d1, out, relu), d1, row + j);
     }
@@ -208,7 +215,7 @@ float FmaPeak(int64_t iters) {
   const V mul = hn::Set(d, 0.999999f);
   const V add = hn::Set(d, 1e-6f);
   for (int64_t it = 0; it < iters; ++it) {
-    for (size_t i = 0; i < kPeakChains; ++i) acc[i] = hn::MulAdd(acc[i], mul, add);
+    for (size_t i = 0; i < kPeakChains; ++i) acc[i] = Fma<kFusedTiles>(acc[i], mul, add);
   }
   V sum = acc[0];
   for (size_t i = 1; i < kPeakChains; ++i) sum = hn::Add(sum, acc[i]);

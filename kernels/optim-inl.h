@@ -4,7 +4,8 @@
 // Accuracy, against the same update in double on every compiled target
 // (tests/src/elementwise_test.cc, weights of order 1): SGD, momentum, Nesterov within 1e-6 of the
 // weights after several steps; Adam and AdamW within 2e-6 (the square root and the division by
-// sqrt(v) + eps are hardware estimates refined by one Newton step, ~1e-7 relative each).
+// sqrt(v) + eps are hardware estimates refined by one Newton step, ~1e-7 relative each; in
+// portable mode the IEEE operations).
 
 #if defined(PROPEL_KERNELS_OPTIM_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef PROPEL_KERNELS_OPTIM_INL_H_
@@ -19,6 +20,7 @@
 
 #include "hwy/highway.h"
 #include "kernels/elementwise.h"
+#include "kernels/fma-inl.h"
 #include "kernels/map-inl.h"
 #include "kernels/math-inl.h"
 
@@ -103,49 +105,55 @@ HWY_INLINE VF FlushSubnormal(DF d, VF v) {
 
 // sqrt(v) for v >= 0 as v / sqrt(v) from the reciprocal-square-root estimate and one Newton
 // step (v below FLT_MIN gives a value below 1e-19: far under any eps it is added to).
+// kPortable: the correctly rounded square root (the same on every target; the estimates of
+// AVX-512 and AVX2 differ).
+template <bool kPortable>
 HWY_INLINE VF SqrtNewton(DF d, VF v) {
-#if HWY_TARGET == HWY_SCALAR
-  (void)d;
-  return hn::Sqrt(v);
-#else
-  const VF vc = hn::Max(v, hn::Set(d, 1.17549435e-38f));
-  VF y = hn::ApproximateReciprocalSqrt(vc);
-  // y = y (1.5 - 0.5 v y^2)
-  y = hn::Mul(y, hn::NegMulAdd(hn::Mul(hn::Set(d, 0.5f), vc), hn::Mul(y, y), hn::Set(d, 1.5f)));
-#if HWY_ARCH_ARM
-  y = hn::Mul(y, hn::NegMulAdd(hn::Mul(hn::Set(d, 0.5f), vc), hn::Mul(y, y), hn::Set(d, 1.5f)));
-#endif
-  return hn::Mul(v, y);
-#endif
+  if constexpr (kPortable || HWY_TARGET == HWY_SCALAR) {
+    (void)d;
+    return hn::Sqrt(v);
+  } else {
+    const VF vc = hn::Max(v, hn::Set(d, 1.17549435e-38f));
+    VF y = hn::ApproximateReciprocalSqrt(vc);
+    // y = y (1.5 - 0.5 v y^2)
+    const VF half_v = hn::Mul(hn::Set(d, 0.5f), vc);
+    y = hn::Mul(y, NegFma<kPortable>(half_v, hn::Mul(y, y), hn::Set(d, 1.5f)));
+    if constexpr (HWY_ARCH_ARM)
+      y = hn::Mul(y, NegFma<kPortable>(half_v, hn::Mul(y, y), hn::Set(d, 1.5f)));
+    return hn::Mul(v, y);
+  }
 }
 
+template <bool kPortable>
 void Sgd(int64_t n, const SgdArgs& args, float* w, const float* g, float* velocity) {
   const DF d;
   const VF lr = hn::Set(d, args.lr);
   const VF mu = hn::Set(d, args.momentum);
   const VF wd = hn::Set(d, args.weight_decay);
   const VF gs = hn::Set(d, args.grad_scale);
-  const auto geff = [=](VF vw, VF vg) HWY_ATTR { return hn::MulAdd(wd, vw, hn::Mul(gs, vg)); };
+  const auto geff = [=](VF vw, VF vg) HWY_ATTR { return Fma<kPortable>(wd, vw, hn::Mul(gs, vg)); };
   if (args.momentum == 0.0f) {
     Update(n, w, g, nullptr, nullptr,
-           [=](VF& vw, VF vg, VF&, VF&) HWY_ATTR { vw = hn::NegMulAdd(lr, geff(vw, vg), vw); });
+           [=](VF& vw, VF vg, VF&, VF&) HWY_ATTR { vw = NegFma<kPortable>(lr, geff(vw, vg), vw); });
   } else if (args.nesterov) {
     Update(n, w, g, velocity, nullptr, [=](VF& vw, VF vg, VF& v, VF&) HWY_ATTR {
       const VF ge = geff(vw, vg);
-      v = FlushSubnormal(d, hn::MulAdd(mu, v, ge));
-      vw = hn::NegMulAdd(lr, hn::MulAdd(mu, v, ge), vw);
+      v = FlushSubnormal(d, Fma<kPortable>(mu, v, ge));
+      vw = NegFma<kPortable>(lr, Fma<kPortable>(mu, v, ge), vw);
     });
   } else {
     Update(n, w, g, velocity, nullptr, [=](VF& vw, VF vg, VF& v, VF&) HWY_ATTR {
-      v = FlushSubnormal(d, hn::MulAdd(mu, v, geff(vw, vg)));
-      vw = hn::NegMulAdd(lr, v, vw);
+      v = FlushSubnormal(d, Fma<kPortable>(mu, v, geff(vw, vg)));
+      vw = NegFma<kPortable>(lr, v, vw);
     });
   }
 }
 
 // step = (lr / c1) m / (sqrt(v) / sqrt(c2) + eps). Square root and division by the hardware
 // estimates refined by one Newton step each (relative error ~1e-7), on the FMA ports rather than
-// the divider, which would otherwise bound the update at one vector per ~20 cycles.
+// the divider, which would otherwise bound the update at one vector per ~20 cycles; kPortable:
+// the IEEE square root and division.
+template <bool kPortable>
 void Adam(int64_t n, const AdamArgs& args, float* w, const float* g, float* m, float* v) {
   const DF d;
   const VF b1 = hn::Set(d, args.beta1);
@@ -159,11 +167,12 @@ void Adam(int64_t n, const AdamArgs& args, float* w, const float* g, float* m, f
   const VF inv_sqrt_c2 = hn::Set(d, 1.0f / std::sqrt(args.bias_correction2));
   const VF eps = hn::Set(d, args.eps);
   Update(n, w, g, m, v, [=](VF& vw, VF vg, VF& vm, VF& vv) HWY_ATTR {
-    const VF ge = hn::MulAdd(l2, vw, hn::Mul(gs, vg));
-    vm = FlushSubnormal(d, hn::MulAdd(b1, vm, hn::Mul(one_b1, ge)));
-    vv = FlushSubnormal(d, hn::MulAdd(b2, vv, hn::Mul(one_b2, hn::Mul(ge, ge))));
-    const VF denom = hn::MulAdd(SqrtNewton(d, vv), inv_sqrt_c2, eps);
-    vw = hn::NegMulAdd(vm, hn::Mul(step, math::Reciprocal(d, denom)), hn::Mul(keep, vw));
+    const VF ge = Fma<kPortable>(l2, vw, hn::Mul(gs, vg));
+    vm = FlushSubnormal(d, Fma<kPortable>(b1, vm, hn::Mul(one_b1, ge)));
+    vv = FlushSubnormal(d, Fma<kPortable>(b2, vv, hn::Mul(one_b2, hn::Mul(ge, ge))));
+    const VF denom = Fma<kPortable>(SqrtNewton<kPortable>(d, vv), inv_sqrt_c2, eps);
+    vw = NegFma<kPortable>(vm, hn::Mul(step, math::Reciprocal<kPortable>(d, denom)),
+                           hn::Mul(keep, vw));
   });
 }
 

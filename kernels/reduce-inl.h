@@ -4,8 +4,9 @@
 //
 // Accuracy: column sums and the K-buffer sum are exact functions of their order: bit-identical
 // to a scalar loop adding in the same order (rows 0..rows-1; the pairwise tree of ReduceSum) on
-// every target, which is what makes the step reproducible. The sum of squares (float blocks
-// added in double) is within 1e-6 relative of the double sum (tests/src/elementwise_test.cc).
+// every target, which is what makes the step reproducible. The sum of squares (float blocks in
+// fixed lanes, added in double) is within 1e-6 relative of the double sum
+// (tests/src/elementwise_test.cc) and also the same on every target.
 
 #if defined(PROPEL_KERNELS_REDUCE_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef PROPEL_KERNELS_REDUCE_INL_H_
@@ -20,6 +21,8 @@
 
 #include "hwy/highway.h"
 #include "kernels/elementwise.h"
+#include "kernels/fma-inl.h"
+#include "kernels/lane_sums-inl.h"
 #include "kernels/map-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -37,37 +40,34 @@ void ColumnSums(int64_t rows, int64_t cols, const float* x, int64_t ldx, float* 
   }
 }
 
-// sum x_i^2: four vector accumulators per block of kSumBlock floats, block sums added in double.
+// sum x_i^2: blocks of kSumBlock floats, each in the 32 lanes of LaneSums (element i in lane
+// i % 32: two AVX-512 or four AVX2 vectors of independent chains), block sums added in double.
+// The same order on every target.
+template <bool kPortable>
 double SumSquares(int64_t n, const float* x) {
+  constexpr size_t kLanes = 32;
+  using Sums = LaneSums<kLanes>;
   const DF d;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  constexpr int64_t N = static_cast<int64_t>(Sums::kN);
+  constexpr int64_t W = static_cast<int64_t>(kLanes);
   constexpr int64_t kSumBlock = 4096;
   double total = 0.0;
   int64_t i = 0;
   while (i < n) {
     const int64_t end = n - i > kSumBlock ? i + kSumBlock : n;
-    VF a0 = hn::Zero(d), a1 = a0, a2 = a0, a3 = a0;
-    for (; i + 4 * N <= end; i += 4 * N) {
-      const VF v0 = hn::LoadU(d, x + i);
-      const VF v1 = hn::LoadU(d, x + i + N);
-      const VF v2 = hn::LoadU(d, x + i + 2 * N);
-      const VF v3 = hn::LoadU(d, x + i + 3 * N);
-      a0 = hn::MulAdd(v0, v0, a0);
-      a1 = hn::MulAdd(v1, v1, a1);
-      a2 = hn::MulAdd(v2, v2, a2);
-      a3 = hn::MulAdd(v3, v3, a3);
+    Sums sums;
+    for (; i + W <= end; i += W) {
+      for (size_t v = 0; v < Sums::kVectors; ++v) {
+        const VF x0 = hn::LoadU(d, x + i + static_cast<int64_t>(v) * N);
+        sums.AddProduct<kPortable>(v, x0, x0);
+      }
     }
-    for (; i + N <= end; i += N) {
-      const VF v = hn::LoadU(d, x + i);
-      a0 = hn::MulAdd(v, v, a0);
+    for (size_t v = 0; v < Sums::kVectors && i < end; ++v, i += N) {
+      const VF x0 = LoadTail(d, x + i, static_cast<size_t>(end - i < N ? end - i : N), 0.0f);
+      sums.AddProduct<kPortable>(v, x0, x0);
     }
-    if (i < end) {
-      const VF v = LoadTail(d, x + i, static_cast<size_t>(end - i), 0.0f);
-      a1 = hn::MulAdd(v, v, a1);
-      i = end;
-    }
-    const VF s = hn::Add(hn::Add(a0, a1), hn::Add(a2, a3));
-    total += static_cast<double>(hn::GetLane(hn::SumOfLanes(d, s)));
+    i = end;
+    total += static_cast<double>(sums.Total());
   }
   return total;
 }

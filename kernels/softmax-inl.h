@@ -20,8 +20,9 @@
 
 #include <cmath>
 
-#include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
+#include "kernels/fma-inl.h"
+#include "kernels/lane_sums-inl.h"
 #include "kernels/map-inl.h"
 #include "kernels/math-inl.h"
 
@@ -47,41 +48,44 @@ HWY_INLINE float RowMax(DF d, int64_t cols, const float* x) {
   return hn::GetLane(hn::MaxOfLanes(d, hn::Max(m0, m1)));
 }
 
-// sum_j exp(x_j - m); writes the exponentials to e when e != nullptr (e may alias x).
+// Virtual lanes of the row sums (kernels/lane_sums-inl.h): the same sum on every target.
+constexpr size_t kRowSumLanes = 16;
+
+// sum_j exp(x_j - m), column j in lane j % 16 of LaneSums (the same order on every target);
+// writes the exponentials to e when e != nullptr (e may alias x).
+template <bool kPortable>
 HWY_INLINE float RowSumExp(DF d, int64_t cols, const float* x, float m, float* e) {
-  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  using Sums = LaneSums<kRowSumLanes>;
+  constexpr int64_t N = static_cast<int64_t>(Sums::kN);
+  constexpr int64_t W = static_cast<int64_t>(kRowSumLanes);
   const VF vm = hn::Set(d, m);
-  VF s0 = hn::Zero(d), s1 = hn::Zero(d);
+  Sums sums;
   int64_t j = 0;
-  for (; j + 2 * N <= cols; j += 2 * N) {
-    const VF e0 = math::ExpNonPositive(d, hn::Sub(hn::LoadU(d, x + j), vm));
-    const VF e1 = math::ExpNonPositive(d, hn::Sub(hn::LoadU(d, x + j + N), vm));
-    if (e != nullptr) {
-      hn::StoreU(e0, d, e + j);
-      hn::StoreU(e1, d, e + j + N);
+  for (; j + W <= cols; j += W) {
+    for (size_t v = 0; v < Sums::kVectors; ++v) {
+      const int64_t at = j + static_cast<int64_t>(v) * N;
+      const VF ev = math::ExpNonPositive<kPortable>(d, hn::Sub(hn::LoadU(d, x + at), vm));
+      if (e != nullptr) hn::StoreU(ev, d, e + at);
+      sums.Add(v, ev);
     }
-    s0 = hn::Add(s0, e0);
-    s1 = hn::Add(s1, e1);
   }
-  for (; j + N <= cols; j += N) {
-    const VF e0 = math::ExpNonPositive(d, hn::Sub(hn::LoadU(d, x + j), vm));
-    if (e != nullptr) hn::StoreU(e0, d, e + j);
-    s0 = hn::Add(s0, e0);
+  // The last columns: padded with -inf, whose exponential adds an exact +0 to its lane.
+  for (size_t v = 0; v < Sums::kVectors && j < cols; ++v, j += N) {
+    const size_t rest = static_cast<size_t>(cols - j < N ? cols - j : N);
+    const VF ev =
+        math::ExpNonPositive<kPortable>(d, hn::Sub(LoadTail(d, x + j, rest, -HUGE_VALF), vm));
+    if (e != nullptr) StoreTail(d, ev, rest, e + j);
+    sums.Add(v, ev);
   }
-  if (j < cols) {
-    const size_t rest = static_cast<size_t>(cols - j);
-    const VF e0 = math::ExpNonPositive(d, hn::Sub(LoadTail(d, x + j, rest, -HUGE_VALF), vm));
-    if (e != nullptr) StoreTail(d, e0, rest, e + j);
-    s1 = hn::Add(s1, e0);
-  }
-  return hn::GetLane(hn::SumOfLanes(d, hn::Add(s0, s1)));
+  return sums.Total();
 }
 
 // y = scale * x + add over one row (y may alias x).
+template <bool kPortable>
 HWY_INLINE void RowAffine(DF d, int64_t cols, const float* x, float scale, float add, float* y) {
   const VF vs = hn::Set(d, scale);
   const VF va = hn::Set(d, add);
-  Map1(cols, x, y, [vs, va](VF v) HWY_ATTR { return hn::MulAdd(v, vs, va); });
+  Map1(cols, x, y, [vs, va](VF v) HWY_ATTR { return Fma<kPortable>(v, vs, va); });
   (void)d;
 }
 
@@ -119,16 +123,18 @@ HWY_INLINE VF ShortRowsMax(DF d, int64_t cols, const ShortTile& t) {
 }
 
 // Per lane: sum_j exp(t[j] - m); the exponentials replace t[j] when `store`.
+template <bool kPortable>
 HWY_INLINE VF ShortRowsSumExp(DF d, int64_t cols, VF m, ShortTile& t, bool store) {
   VF sum = hn::Zero(d);
   for (int64_t j = 0; j < cols; ++j) {
-    const VF e = math::ExpNonPositive(d, hn::Sub(hn::Load(d, t[j]), m));
+    const VF e = math::ExpNonPositive<kPortable>(d, hn::Sub(hn::Load(d, t[j]), m));
     if (store) hn::Store(e, d, t[j]);
     sum = hn::Add(sum, e);
   }
   return sum;
 }
 
+template <bool kPortable>
 void SoftmaxShortRows(bool log, int64_t rows, int64_t cols, const float* x, int64_t ldx, float* y,
                       int64_t ldy) {
   const DF d;
@@ -138,9 +144,9 @@ void SoftmaxShortRows(bool log, int64_t rows, int64_t cols, const float* x, int6
     const int64_t block = rows - i0 < N ? rows - i0 : N;
     TransposeIn(block, cols, x + i0 * ldx, ldx, 0.0f, t);
     const VF m = ShortRowsMax(d, cols, t);
-    const VF sum = ShortRowsSumExp(d, cols, m, t, !log);
+    const VF sum = ShortRowsSumExp<kPortable>(d, cols, m, t, !log);
     if (log) {
-      const VF lse = hn::Add(m, hn::Log(d, sum));
+      const VF lse = hn::Add(m, math::Log<kPortable>(d, sum));
       for (int64_t j = 0; j < cols; ++j) hn::Store(hn::Sub(hn::Load(d, t[j]), lse), d, t[j]);
     } else {
       const VF inv = hn::Div(hn::Set(d, 1.0f), sum);
@@ -150,11 +156,12 @@ void SoftmaxShortRows(bool log, int64_t rows, int64_t cols, const float* x, int6
   }
 }
 
+template <bool kPortable>
 void Softmax(bool log, int64_t rows, int64_t cols, const float* x, int64_t ldx, float* y,
              int64_t ldy) {
   const DF d;
   if (cols <= kShortCols) {
-    SoftmaxShortRows(log, rows, cols, x, ldx, y, ldy);
+    SoftmaxShortRows<kPortable>(log, rows, cols, x, ldx, y, ldy);
     return;
   }
   for (int64_t i = 0; i < rows; ++i) {
@@ -162,12 +169,12 @@ void Softmax(bool log, int64_t rows, int64_t cols, const float* x, int64_t ldx, 
     float* yr = y + i * ldy;
     const float m = RowMax(d, cols, xr);
     if (log) {
-      const float sum = RowSumExp(d, cols, xr, m, nullptr);
+      const float sum = RowSumExp<kPortable>(d, cols, xr, m, nullptr);
       const float lse = m + static_cast<float>(std::log(static_cast<double>(sum)));
-      RowAffine(d, cols, xr, 1.0f, -lse, yr);
+      RowAffine<kPortable>(d, cols, xr, 1.0f, -lse, yr);
     } else {
-      const float sum = RowSumExp(d, cols, xr, m, yr);
-      RowAffine(d, cols, yr, 1.0f / sum, 0.0f, yr);
+      const float sum = RowSumExp<kPortable>(d, cols, xr, m, yr);
+      RowAffine<kPortable>(d, cols, yr, 1.0f / sum, 0.0f, yr);
     }
   }
 }

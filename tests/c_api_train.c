@@ -168,6 +168,46 @@ int main(void) {
     propel_model_destroy(m2);
   }
 
+  /* Portable mode: the model takes the trainer's, two runs give one checksum, and the checksum
+   * is that of the parameters (docs/reproducibility.md; across targets: tests/src/portable_test.cc
+   * and the cli_portable test). */
+  {
+    propel_model *m1 = NULL, *m2 = NULL;
+    propel_trainer *t1 = NULL, *t2 = NULL;
+    propel_step_options po = so;
+    uint64_t c1 = 0, c2 = 0;
+    int portable = 0;
+    po.portable = 1;
+    CHECK_OK(propel_model_create(IN, hidden, 1, CLASSES, PROPEL_HEAD_MULTICLASS,
+                                 PROPEL_INIT_HE_UNIFORM, 5, &m1));
+    CHECK_OK(propel_model_create(IN, hidden, 1, CLASSES, PROPEL_HEAD_MULTICLASS,
+                                 PROPEL_INIT_HE_UNIFORM, 5, &m2));
+    CHECK_OK(propel_model_get_portable(m1, &portable));
+    CHECK(portable == 0);
+    CHECK_OK(propel_trainer_create(m1, &opt, 32, &po, &t1));
+    CHECK_OK(propel_trainer_create(m2, &opt, 32, &po, &t2));
+    CHECK_OK(propel_model_get_portable(m1, &portable));
+    CHECK(portable == 1);
+    batch = all;
+    batch.rows = 32;
+    CHECK_OK(propel_trainer_step(t1, &batch, NULL));
+    CHECK_OK(propel_trainer_step(t2, &batch, NULL));
+    CHECK_OK(propel_model_checksum(m1, &c1));
+    CHECK_OK(propel_model_checksum(m2, &c2));
+    CHECK(c1 == c2 && c1 != 0);
+    CHECK(propel_model_set_portable(m1, 2) == PROPEL_ERROR_INVALID_ARGUMENT);
+    CHECK_OK(propel_model_set_portable(m1, 0)); /* a step now fails: make a new trainer */
+    CHECK(propel_trainer_step(t1, &batch, NULL) == PROPEL_ERROR_INVALID_ARGUMENT);
+    propel_trainer_destroy(t1);
+    t1 = NULL;
+    po.portable = 3;
+    CHECK(propel_trainer_create(m2, &opt, 32, &po, &t1) == PROPEL_ERROR_INVALID_ARGUMENT);
+    CHECK(t1 == NULL);
+    propel_trainer_destroy(t2);
+    propel_model_destroy(m1);
+    propel_model_destroy(m2);
+  }
+
   /* Parameters out and in again, and the separated step: compute, read, write back, apply. */
   params = malloc(sizeof(float) * (size_t)count);
   grads = malloc(sizeof(float) * (size_t)count);

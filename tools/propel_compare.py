@@ -507,6 +507,39 @@ def precision_text(r, markdown):
     return lines + (markdown_table(head, body) if markdown else text_table(head, body))
 
 
+def portable_report(runs, args):
+    """Each ':portable' case beside its default-mode twin (the same name without ':portable'),
+    per run: what portable mode costs (docs/reproducibility.md)."""
+    rows = []
+    for run in runs:
+        by_name = repetitions_by_name(run, args.filter)
+        for name, reps in by_name.items():
+            if ":portable" not in name:
+                continue
+            twin = by_name.get(name.replace(":portable", ""))
+            if twin is None:
+                continue
+            default = median([seconds(b) for b in twin])
+            portable = median([seconds(b) for b in reps])
+            rows.append({"run": run.label, "case": short_name(name.replace(":portable", "")),
+                         "default_seconds": default, "portable_seconds": portable,
+                         "cost": portable / default - 1.0 if default > 0 else None})
+    if not rows:
+        raise InputError("no ':portable' case with its default-mode twin%s" % (
+            " after --filter" if args.filter else ""))
+    return {"kind": "portable", "rows": rows, "failed": False}
+
+
+def portable_text(r, markdown):
+    head = ["case", "default", "portable", "portable's cost"]
+    body = [[row["case"], "%.4g ms" % (1e3 * row["default_seconds"]),
+             "%.4g ms" % (1e3 * row["portable_seconds"]),
+             "%+.1f%%" % (100 * row["cost"]) if row["cost"] is not None else "-"]
+            for row in r["rows"]]
+    lines = ["portable mode against the default mode, medians of one run (%s)" % r["rows"][0]["run"]]
+    return lines + (markdown_table(head, body) if markdown else text_table(head, body))
+
+
 def speedup(t, row, col, peer):
     """How many times faster propel's `col` is than `peer` on `row` (None when one is missing)."""
     a, b = t["cells"].get("%s\t%s" % (row, col)), t["cells"].get("%s\t%s" % (row, peer))
@@ -595,6 +628,9 @@ def gp_quote(s):
 def chart_panels(report):
     """Per family: (title, [(label, [(series, ratio, colour)])], band): each bar a ratio to 1."""
     panels = []
+    if report["kind"] in ("precisions", "portable"):
+        raise InputError("--chart draws regression reports and tables, not --precisions or "
+                         "--portable")
     if report["kind"] == "regression":
         colour = {"REGRESSION": "#d62728", "improvement": "#2ca02c", "~": "#9a9a9a"}
         what = "instructions" if report["measure"].startswith("instructions") else "time"
@@ -759,6 +795,9 @@ def parse_args(argv):
                         "case at each CPU's best target)")
     p.add_argument("--precisions", action="store_true",
                    help="each ':bf16' case beside its fp32 twin: times and the bf16 speed-up")
+    p.add_argument("--portable", action="store_true",
+                   help="each ':portable' case beside its default-mode twin: times and what "
+                        "portable mode costs")
     p.add_argument("--filter", metavar="REGEX", help="only benchmarks whose name matches")
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     p.add_argument("--out", metavar="FILE", help="write the report here instead of stdout")
@@ -799,6 +838,9 @@ def main(argv):
         if args.precisions:
             report = precision_report(runs, args)
             lines = precision_text(report, args.format == "markdown")
+        elif args.portable:
+            report = portable_report(runs, args)
+            lines = portable_text(report, args.format == "markdown")
         elif args.table or len(runs) > 2 or (len(runs) == 1) or not same_cpu:
             if not same_cpu and len(runs) == 2 and not args.table:
                 print("propel compare: the runs come from different CPUs (%s; %s): showing them "

@@ -37,6 +37,9 @@ struct CheckpointInfo {
   // The precision the model was trained in (Model::precision when saved; fp32 for files of
   // format version 1).
   Precision precision = Precision::kFp32;
+  // Whether the model was trained in portable mode (Model::portable when saved; false for files
+  // before format version 4).
+  bool portable = false;
   // A binary model's source classes (Model::binary_classes; none in files before version 3).
   std::optional<BinaryClasses> binary_classes;
   bool has_optimizer = false;
@@ -50,8 +53,8 @@ CheckpointInfo read_checkpoint_info(const std::string& path);
 
 // Restores the parameters into `model` and, when the file has them, the optimizer state and the
 // update count into `trainer` (may be null). Without a trainer the model takes the file's
-// precision; with one it keeps the trainer's. The model (and the trainer's optimizer kind) must
-// match the file; on any error nothing is changed.
+// precision and portable mode; with one it keeps the trainer's. The model (and the trainer's
+// optimizer kind) must match the file; on any error nothing is changed.
 CheckpointInfo load_checkpoint(const std::string& path, Model& model, Trainer* trainer = nullptr);
 
 // The same on bytes in memory (`name` stands for the file in messages): checkpoint_bytes'

@@ -138,6 +138,13 @@ class Model {
   Precision precision() const;
   void set_precision(Precision precision);
 
+  // Portable mode (docs/reproducibility.md) for predict, predict_logits and evaluate: their
+  // results are then bitwise the same on every SIMD target with FMA and every x86-64 CPU. False
+  // for a new model; a Trainer sets its own (StepOptions::portable) when it is made, and
+  // checkpoints record it (format version 4).
+  bool portable() const;
+  void set_portable(bool portable);
+
   // The source classes of a binary model trained on two classes of a larger labelled set, so that
   // evaluating it on that set needs no one to remember them; kept by copies and checkpoints
   // (format version 3). Empty for a new model. set_binary_classes throws propel::Error unless the
@@ -162,5 +169,10 @@ class Model {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// FNV-1a (64 bits) of the parameters' bytes (binary32, little-endian), what `propel train` prints
+// as the parameter checksum: equal checksums mean bitwise-equal parameters, which is how portable
+// mode's promise is checked (docs/reproducibility.md).
+uint64_t parameter_checksum(const Model& model);
 
 }  // namespace propel

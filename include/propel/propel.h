@@ -237,6 +237,13 @@ PROPEL_API int propel_model_predict_logits(const propel_model* model, int64_t ro
  * it fails with PROPEL_ERROR_INVALID_ARGUMENT (create a new trainer). */
 PROPEL_API int propel_model_get_precision(const propel_model* model, int* precision);
 PROPEL_API int propel_model_set_precision(propel_model* model, int precision);
+/* Portable mode (1) or not (0) for the model's predictions and evaluations, owned like the
+ * precision: the trainer's once one is created for the model, the file's for a loaded one
+ * (docs/reproducibility.md). */
+PROPEL_API int propel_model_get_portable(const propel_model* model, int* portable);
+PROPEL_API int propel_model_set_portable(propel_model* model, int portable);
+/* FNV-1a (64 bits) of the parameters' bytes: `propel train`'s parameter checksum. */
+PROPEL_API int propel_model_checksum(const propel_model* model, uint64_t* checksum);
 
 /* Rows of data: x is rows x inputs (row stride ldx, 0: inputs); labels (one class per row) for
  * PROPEL_HEAD_MULTICLASS, else targets (rows x outputs, row stride ldt, 0: outputs). */
@@ -266,6 +273,8 @@ typedef struct propel_step_options {
   int threads;         /* 0: propel_get_num_threads() */
   int track_grad_norm; /* 1: report grad_norm in every step result */
   int precision;       /* PROPEL_PRECISION_*: the GEMMs' arithmetic (the model takes it too) */
+  int portable;        /* 1: portable mode, bitwise the same results on every SIMD target with
+                          FMA and every x86-64 CPU (docs/reproducibility.md; the model takes it) */
 } propel_step_options;
 
 /* What a step saw: mean loss, rows, rows classified right, gradient norm (NaN unless tracked or
@@ -278,7 +287,7 @@ typedef struct propel_step_result {
 } propel_step_result;
 
 /* The C++ defaults (SGD, lr 0.01, momentum 0.9, beta1 0.9, beta2 0.999, eps 1e-8; shards of 256
- * rows on TBB with every thread, fp32). */
+ * rows on TBB with every thread, fp32, not portable). */
 PROPEL_API void propel_optimizer_config_default(propel_optimizer_config* config);
 PROPEL_API void propel_step_options_default(propel_step_options* options);
 

@@ -49,6 +49,12 @@ double measure_fma_peak_gflops(const Target& target, double min_seconds = 0.05);
 // CPU do not have.
 std::string gemm_engine_name(const Target& target, Precision precision);
 
+// The target whose kernels portable mode (StepOptions::portable, docs/reproducibility.md) runs on
+// `target`: the target itself where it has a fused multiply-add (AVX3 and its variants, AVX2,
+// SCALAR), SCALAR on SSE4 and SSSE3 (its std::fma is exact on every CPU). Throws
+// propel::Error(kUnsupported) for a target this build and CPU do not have.
+std::string portable_target_name(const Target& target);
+
 // The same for the multiply-adds of the target's bf16 GEMMs: TDPBF16PS on AVX3_AMX (tiles from
 // L1, no loads in the loop), VDPBF16PS chains on AVX3_BF16 (two multiply-adds per fp32 lane), the
 // fp32 FMA on the others.

@@ -11,7 +11,8 @@
 //   4. the optimizer updates Model::parameters() from that sum times 1/m (and the clipping
 //      factor), m the batch's rows — or all processes' rows with a gradient reducer.
 // For a given seed, shard size, precision and SIMD target the parameters after N steps are bitwise
-// the same with any thread count and on the TBB, OpenMP and serial executors.
+// the same with any thread count and on the TBB, OpenMP and serial executors; in portable mode
+// (StepOptions::portable) also on every target with FMA and every x86-64 CPU.
 #pragma once
 
 #include <cstdint>
@@ -81,6 +82,17 @@ struct StepOptions {
   // (make a new Trainer). kAuto is resolved when the Trainer is made (resolve_precision);
   // Trainer::options() holds the result.
   Precision precision = Precision::kFp32;
+  // Portable mode (docs/reproducibility.md): the parameters, losses and predictions are then
+  // bitwise the same on every SIMD target with a fused multiply-add (AVX3 and its BF16 variant,
+  // AVX2, SCALAR) and so on every x86-64 CPU from Haswell and Zen 1 on, Intel or AMD, besides
+  // every thread count, executor and process count; fp32 and bf16 (the VDPBF16PS order; never the
+  // AMX engine); kAuto becomes kFp32. It fixes the GEMM's k blocks, leaves out its thin path and
+  // replaces the hardware reciprocal and square-root estimates by IEEE division and square root:
+  // a few percent of the step (docs/reproducibility.md has the figures). On SSE4 and SSSE3,
+  // which have no FMA, it runs the SCALAR kernels. Like the precision, the model owns it
+  // (Model::portable): the Trainer sets the model's when it is made, and a step after
+  // Model::set_portable changed it fails.
+  bool portable = false;
 };
 
 // What one step (or an evaluation) saw: the loss is the mean over the rows.

@@ -70,6 +70,19 @@ class Model:
             "'bf16' (operands rounded to bf16, fp32 sums; docs/precision.md). A Trainer sets its "
             "own; a checkpoint keeps it. Setting 'auto' sets what propel.resolve_precision "
             "gives.")
+    portable = property(
+        lambda self: self._m.portable,
+        lambda self, v: setattr(self._m, "portable", bool(v)),
+        doc="Portable mode for predict, predict_logits and evaluate: their results are then "
+            "bitwise the same on every SIMD target with FMA and every x86-64 CPU "
+            "(docs/reproducibility.md). A Trainer sets its own; a checkpoint keeps it.")
+
+    def checksum(self):
+        """FNV-1a (64 bits) of the parameters' bytes, as an int: `propel train`'s parameter
+        checksum (format(model.checksum(), "016x") prints it the same way). Equal checksums mean
+        bitwise-equal parameters."""
+        return self._m.checksum()
+
     binary_classes = property(
         lambda self: self._m.binary_classes,
         lambda self, v: setattr(self._m, "binary_classes", None if v is None else tuple(v)),
@@ -183,16 +196,20 @@ class Trainer:
     everything else fp32; docs/precision.md), or "auto": bf16 where the CPU multiplies bf16
     natively (AMX, AVX512_BF16), fp32 elsewhere. The trainer sets the model's precision to its own
     (the resolved one: `precision` reads "fp32" or "bf16"). weight_decay applies to the biases too
-    unless decay_bias=False (scikit-learn's alpha: the weights only)."""
+    unless decay_bias=False (scikit-learn's alpha: the weights only). portable=True: portable
+    mode, whose parameters, losses and predictions are bitwise the same on every SIMD target with
+    FMA and every x86-64 CPU, Intel or AMD (docs/reproducibility.md; precision "auto" is then
+    "fp32"); the model takes it too."""
 
     def __init__(self, model, optimizer="adam", lr=1e-3, momentum=0.9, beta1=0.9, beta2=0.999,
                  eps=1e-8, weight_decay=0.0, clip_norm=0.0, max_batch=256, shard_rows=256,
-                 executor="tbb", threads=0, precision="fp32", decay_bias=True):
+                 executor="tbb", threads=0, precision="fp32", decay_bias=True, portable=False):
         self.model = model
         self._t = _propel._Trainer(model._m, optimizer, float(lr), float(momentum), float(beta1),
                                    float(beta2), float(eps), float(weight_decay),
                                    float(clip_norm), int(max_batch), int(shard_rows), executor,
-                                   int(threads), str(precision), bool(decay_bias))
+                                   int(threads), str(precision), bool(decay_bias),
+                                   bool(portable))
 
     def step(self, x, y):
         """Forward, loss, backward and update on one batch; {'loss', 'rows', 'correct', ...}."""
@@ -223,6 +240,7 @@ class Trainer:
     max_batch = property(lambda self: self._t.max_batch)
     threads = property(lambda self: self._t.threads)
     precision = property(lambda self: self._t.precision)
+    portable = property(lambda self: self._t.portable)
 
     @property
     def state(self):

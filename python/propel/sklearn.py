@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import scipy.optimize
+import scipy.special
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -54,7 +55,8 @@ class _BaseMLP(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 threads=None, shard_size=256, executor="tbb", precision="fp32"):
+                 threads=None, shard_size=256, executor="tbb", precision="fp32",
+                 portable=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -82,6 +84,7 @@ class _BaseMLP(BaseEstimator):
         self.shard_size = shard_size
         self.executor = executor
         self.precision = precision
+        self.portable = portable
 
     # -- parameters -------------------------------------------------------------------------
     def _check_params(self):
@@ -95,6 +98,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"solver='{self.solver}' is not one of {_SOLVERS}")
         if self.precision not in _PRECISIONS:
             raise ValueError(f"precision='{self.precision}' is not one of {_PRECISIONS}")
+        if not isinstance(self.portable, (bool, np.bool_)):
+            raise ValueError(f"portable must be True or False, got {self.portable!r}")
         if self.learning_rate not in _LEARNING_RATES:
             raise ValueError(f"learning_rate='{self.learning_rate}' is not one of {_LEARNING_RATES}")
         if not np.isfinite(self.power_t):
@@ -137,6 +142,12 @@ class _BaseMLP(BaseEstimator):
         return ("nesterov" if self.nesterovs_momentum else "momentum"), self.alpha / batch
 
     # -- fitting ----------------------------------------------------------------------------
+    def _resolved_precision(self):
+        """The precision a trainer computes in: portable mode takes "auto" as "fp32"."""
+        if self.portable and self.precision == "auto":
+            return "fp32"
+        return _propel.resolve_precision(self.precision)
+
     def _seed(self):
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
@@ -147,7 +158,7 @@ class _BaseMLP(BaseEstimator):
             beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon, weight_decay=decay,
             max_batch=batch, shard_rows=self.shard_size, executor=self.executor,
             threads=0 if self.threads is None else int(self.threads), precision=self.precision,
-            decay_bias=False)
+            decay_bias=False, portable=bool(self.portable))
 
     def _fit(self, X, y, incremental):
         hidden = self._check_params()
@@ -220,9 +231,10 @@ class _BaseMLP(BaseEstimator):
             self._trainer.load_bytes(saved[1], "<pickled optimizer state>")
         trainer = getattr(self, "_trainer", None) if incremental else None
         if trainer is not None and (trainer.max_batch < batch or trainer.precision !=
-                                    _propel.resolve_precision(self.precision)):
-            # A larger batch or another precision: a new trainer, with the optimizer state and
-            # update count of the one it replaces.
+                                    self._resolved_precision() or
+                                    trainer.portable != bool(self.portable)):
+            # A larger batch, another precision or mode: a new trainer, with the optimizer state
+            # and update count of the one it replaces.
             previous = trainer.to_bytes()
             trainer = self._new_trainer(max(batch, trainer.max_batch))
             trainer.load_bytes(previous, "<optimizer state>")
@@ -305,7 +317,7 @@ class _BaseMLP(BaseEstimator):
         trainer = _core.Trainer(
             self.model_, optimizer="sgd", lr=0.0, max_batch=chunk, shard_rows=self.shard_size,
             executor=self.executor, threads=0 if self.threads is None else int(self.threads),
-            precision=self.precision)
+            precision=self.precision, portable=bool(self.portable))
         self._trainer = None  # partial_fit is for the stochastic solvers
         model = self.model_
         weights = np.zeros(model.parameter_count, dtype=bool)
@@ -393,10 +405,16 @@ class _BaseMLP(BaseEstimator):
 
     def _forward(self, X):
         """The head's outputs: float32 for a float32 X, float64 otherwise (as scikit-learn's
-        estimators keep float32 and give float64 for everything else)."""
+        estimators keep float32 and give float64 for everything else). The sigmoid outputs in
+        float64 come from the logits (SciPy's expit, libm's exp), so that a probability stays
+        strictly inside (0, 1) as far as float64 resolves it (|logit| below 36), not only as far
+        as float32 does (1 from 16.6, 0 below -103): what scikit-learn's checks ask of
+        predict_proba."""
         check_is_fitted(self)
         keep32 = getattr(X, "dtype", None) == np.float32
         X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
+        if not keep32 and self._head == "binary":
+            return scipy.special.expit(self.model_.predict_logits(X).astype(np.float64))
         p = self.model_.predict(X)
         return p if keep32 else p.astype(np.float64)
 
@@ -423,7 +441,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     scikit-learn's MLPClassifier, plus threads (None: propel.num_threads()), shard_size (rows
     per shard: results depend on it, never on threads), executor ("tbb", "omp", "serial") and
     precision ("fp32", or "bf16": the GEMMs' operands rounded to bf16, products summed in fp32;
-    predict runs in the precision the model was last trained in).
+    predict runs in the precision the model was last trained in) and portable (True: the fitted
+    parameters and the predictions are bitwise the same on every x86-64 CPU, for the solvers
+    "sgd" and "adam"; docs/reproducibility.md says what it covers).
     """
 
     _y_numeric = False
@@ -507,7 +527,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """A multilayer perceptron regressor trained by propel: an identity output layer with the
     squared error, one output per target column. Parameters as scikit-learn's MLPRegressor, plus
-    threads, shard_size, executor and precision (see MLPClassifier)."""
+    threads, shard_size, executor, precision and portable (see MLPClassifier)."""
 
     _y_numeric = True
 

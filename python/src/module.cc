@@ -420,6 +420,8 @@ NB_MODULE(_propel, m) {
           [](propel::Model& self, const std::string& name) {
             self.set_precision(propel::parse_precision(name));
           })
+      .def_prop_rw("portable", &propel::Model::portable, &propel::Model::set_portable)
+      .def("checksum", [](const propel::Model& self) { return propel::parameter_checksum(self); })
       .def("describe", &propel::Model::describe)
       .def(
           "layer",
@@ -556,7 +558,7 @@ NB_MODULE(_propel, m) {
           [](propel::Trainer* self, propel::Model& model, const std::string& optimizer, float lr,
              float momentum, float beta1, float beta2, float eps, float weight_decay,
              float clip_norm, int64_t max_batch, int64_t shard_rows, const std::string& executor,
-             int threads, const std::string& precision, bool decay_bias) {
+             int threads, const std::string& precision, bool decay_bias, bool portable) {
             propel::OptimizerConfig o;
             o.kind = propel::parse_optimizer(optimizer);
             o.lr = lr;
@@ -572,11 +574,12 @@ NB_MODULE(_propel, m) {
             s.executor = ParseExecutor(executor);
             s.threads = threads;
             s.precision = propel::parse_precision(precision);
+            s.portable = portable;
             new (self) propel::Trainer(model, o, max_batch, s);
           },
           "model"_a, "optimizer"_a, "lr"_a, "momentum"_a, "beta1"_a, "beta2"_a, "eps"_a,
           "weight_decay"_a, "clip_norm"_a, "max_batch"_a, "shard_rows"_a, "executor"_a, "threads"_a,
-          "precision"_a, "decay_bias"_a, nb::keep_alive<1, 2>())
+          "precision"_a, "decay_bias"_a, "portable"_a, nb::keep_alive<1, 2>())
       .def(
           "step",
           [](propel::Trainer& self, const Matrix& x, std::optional<Labels> labels,
@@ -619,6 +622,7 @@ NB_MODULE(_propel, m) {
                    [](const propel::Trainer& self) {
                      return std::string(propel::precision_name(self.options().precision));
                    })
+      .def_prop_ro("portable", [](const propel::Trainer& self) { return self.options().portable; })
       .def("state",
            [](nb::handle self) {
              propel::Trainer& t = nb::cast<propel::Trainer&>(self);

@@ -81,6 +81,39 @@ def test_training_is_bitwise_the_same_on_any_threads_and_executor():
         assert np.array_equal(results[0], r)
 
 
+def test_portable_training_is_bitwise_the_same_on_every_target():
+    # Portable mode (docs/reproducibility.md): one checksum, one set of predictions, on every
+    # target this CPU runs (those without FMA run the SCALAR kernels), for any threads.
+    x, y = data(rows=300, features=20, classes=4)
+    runs = {}
+    try:
+        for target in propel.available_targets():
+            propel.pin_target(target)
+            for threads in (1, 2):
+                m = propel.Model(20, 4, hidden=[48, 24], activation="tanh", seed=7)
+                t = propel.Trainer(m, max_batch=100, shard_rows=50, threads=threads,
+                                   portable=True)
+                assert t.portable and m.portable
+                t.fit(x, y, epochs=2, batch=100, seed=5)
+                runs[(target, threads)] = (m.checksum(), m.predict(x), m.evaluate(x, y)["loss"])
+    finally:
+        propel.unpin_target()
+    first = next(iter(runs.values()))
+    for key, (checksum, predictions, loss) in runs.items():
+        assert checksum == first[0], key
+        assert np.array_equal(predictions, first[1]), key
+        assert loss == first[2], key
+    # The checksum is propel train's: FNV-1a of the parameters' bytes.
+    m = propel.Model(3, 2, hidden=[2], seed=1)
+    h = 1469598103934665603
+    for byte in m.parameters.tobytes():
+        h = ((h ^ byte) * 1099511628211) % 2**64
+    assert m.checksum() == h
+    # A checkpoint keeps the mode.
+    m.portable = True
+    assert propel.Model.from_bytes(m.to_bytes()).portable
+
+
 def test_fit_history_and_heads():
     x, y = data(rows=200)
     m = propel.Model(12, 3, hidden=[32], seed=1)

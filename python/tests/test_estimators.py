@@ -296,3 +296,29 @@ def test_auto_precision_resolves_to_what_the_cpu_runs_natively():
     assert clf.model_.precision == expected and clf._trainer.precision == expected
     clf.partial_fit(xtr, ytr)  # the same resolved precision: the trainer is kept
     assert clf._trainer.precision == expected
+
+
+def test_portable_estimators_fit_the_same_model_on_every_target():
+    # portable=True (docs/reproducibility.md): the same coefficients and predictions on every
+    # target this CPU runs; switching the mode between partial fits makes a new trainer.
+    x_train, x_test, y_train, _ = digits()
+    fitted = []
+    try:
+        for target in propel.available_targets():
+            propel.pin_target(target)
+            clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=5, random_state=0,
+                                portable=True).fit(x_train, y_train)
+            fitted.append((target, np.concatenate([c.ravel() for c in clf.coefs_]),
+                           clf.predict_proba(x_test)))
+    finally:
+        propel.unpin_target()
+    for target, coefs, proba in fitted[1:]:
+        assert np.array_equal(coefs, fitted[0][1]), target
+        assert np.array_equal(proba, fitted[0][2]), target
+    clf = MLPClassifier(hidden_layer_sizes=(16,), random_state=0)
+    clf.partial_fit(x_train, y_train, classes=np.arange(10))
+    clf.set_params(portable=True)
+    clf.partial_fit(x_train, y_train)
+    assert clf._trainer.portable and clf.model_.portable
+    with pytest.raises(ValueError, match="portable must be True or False"):
+        MLPClassifier(portable="yes").fit(x_train, y_train)

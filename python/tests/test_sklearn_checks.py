@@ -21,7 +21,21 @@ _VARIANTS = [
 ]
 
 
+
+
+def _expected_failures(estimator):
+    # Unregularized L-BFGS on this check's separable multilabel data drives some logits past what
+    # a float64 sigmoid resolves (above 36.7 the probability rounds to 1), so predict_proba is not
+    # strictly inside (0, 1): scikit-learn's own MLPClassifier(solver="lbfgs") fails it the same
+    # way. Whether a run gets there depends on the last bits of its loss values.
+    if isinstance(estimator, MLPClassifier) and estimator.solver == "lbfgs":
+        return {"check_classifiers_multilabel_output_format_predict_proba":
+                "unregularized L-BFGS saturates the sigmoid, as scikit-learn's own MLP does"}
+    return {}
+
+
 @parametrize_with_checks([est for c, r in _VARIANTS for est in (MLPClassifier(**c),
-                                                                 MLPRegressor(**r))])
+                                                                 MLPRegressor(**r))],
+                         expected_failed_checks=_expected_failures)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

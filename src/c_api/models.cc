@@ -214,6 +214,31 @@ int propel_model_set_precision(propel_model* m, int precision) {
   });
 }
 
+int propel_model_get_portable(const propel_model* m, int* portable) {
+  return Wrap([&] {
+    Require(m != nullptr, "propel_model_get_portable", "model is null");
+    Require(portable != nullptr, "propel_model_get_portable", "portable is null");
+    *portable = m->model.portable() ? 1 : 0;
+  });
+}
+
+int propel_model_set_portable(propel_model* m, int portable) {
+  return Wrap([&] {
+    Require(m != nullptr, "propel_model_set_portable", "model is null");
+    Require(portable == 0 || portable == 1, "propel_model_set_portable",
+            ("portable = " + std::to_string(portable) + " is neither 0 nor 1").c_str());
+    m->model.set_portable(portable == 1);
+  });
+}
+
+int propel_model_checksum(const propel_model* m, uint64_t* checksum) {
+  return Wrap([&] {
+    Require(m != nullptr, "propel_model_checksum", "model is null");
+    Require(checksum != nullptr, "propel_model_checksum", "checksum is null");
+    *checksum = propel::parameter_checksum(m->model);
+  });
+}
+
 void propel_optimizer_config_default(propel_optimizer_config* c) {
   if (c == nullptr) return;
   const propel::OptimizerConfig o;
@@ -235,6 +260,7 @@ void propel_step_options_default(propel_step_options* options) {
   options->threads = o.threads;
   options->track_grad_norm = o.track_grad_norm ? 1 : 0;
   options->precision = static_cast<int>(o.precision);
+  options->portable = o.portable ? 1 : 0;
 }
 
 int propel_trainer_create(propel_model* model, const propel_optimizer_config* config,
@@ -252,6 +278,10 @@ int propel_trainer_create(propel_model* model, const propel_optimizer_config* co
       so.threads = options->threads;
       so.track_grad_norm = options->track_grad_norm != 0;
       so.precision = static_cast<propel::Precision>(options->precision);
+      Require(options->portable == 0 || options->portable == 1, where,
+              ("options->portable = " + std::to_string(options->portable) + " is neither 0 nor 1")
+                  .c_str());
+      so.portable = options->portable == 1;
     }
     *out =
         new propel_trainer{propel::Trainer(model->model, ConfigOf(config), max_batch, so), model};

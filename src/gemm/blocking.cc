@@ -61,7 +61,7 @@ const CacheSizes& HostCacheSizes() {
   return sizes;
 }
 
-Blocking BlockingFor(const kernels::GemmEngine& k, const CacheSizes& caches) {
+Blocking BlockingFor(const kernels::GemmEngine& k, const CacheSizes& caches, bool portable) {
   // The engine's bounds, clamped by the cache rules in its own element bytes (two for panels of
   // bf16 pairs) and its own tile and k step.
   const kernels::BlockBounds row = k.bounds;
@@ -70,6 +70,12 @@ Blocking BlockingFor(const kernels::GemmEngine& k, const CacheSizes& caches) {
   const int64_t kc_cache = static_cast<int64_t>(kL1ShareA * caches.l1d) / (k.mr * f);
   const int64_t step = kernels::KcStep(k);
   b.kc = std::max<int64_t>(std::max<int64_t>(16, step), std::min(row.kc, kc_cache) / step * step);
+  // Portable mode: the k blocks fix the summation order, so they come from neither the caches
+  // nor the override below (KcStep is 8 for every engine portable mode runs: kPortableKc stays).
+  if (portable) {
+    b.portable = true;
+    b.kc = std::max(step, kPortableKc / step * step);
+  }
   const int64_t nc_cache = static_cast<int64_t>(kL2ShareB * caches.l2) / (b.kc * f);
   b.nc = std::max<int64_t>(k.nr, std::min(row.nc, nc_cache) / k.nr * k.nr);
   const int64_t mc_cache = static_cast<int64_t>(kL3ShareA * caches.l3) / (b.kc * f);
@@ -86,7 +92,7 @@ Blocking BlockingFor(const kernels::GemmEngine& k, const CacheSizes& caches) {
     }
     return o;
   }();
-  if (kOverride.kc > 0) {
+  if (kOverride.kc > 0 && !portable) {
     b.kc = std::max<int64_t>(step, kOverride.kc / step * step);
     b.mc = std::max<int64_t>(k.mr, kOverride.mc / k.mr * k.mr);
     b.nc = std::max<int64_t>(k.nr, kOverride.nc / k.nr * k.nr);

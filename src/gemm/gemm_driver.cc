@@ -256,16 +256,19 @@ ThreadGrid ChooseThreadGrid(int64_t m, int64_t n, int64_t k, int mr, int nr, int
 
 namespace {
 
-bool UseThinPath(const kernels::GemmEngine& kern, bool trans_a, bool trans_b, int64_t m,
-                 int64_t n) {
+bool UseThinPath(const kernels::GemmEngine& kern, const Blocking& blk, bool trans_a, bool trans_b,
+                 int64_t m, int64_t n) {
   // A (N layout) and B (T layout) are both contiguous along k, and the output is too thin for
   // MR x NR tiles: at most half a tile wide or tall, most of a packed tile would be padding.
-  return !trans_a && trans_b && (2 * n <= kern.nr || 2 * m <= kern.mr);
+  // Never in portable mode: its dot products sum k in vector-wide stripes.
+  return !blk.portable && !trans_a && trans_b && (2 * n <= kern.nr || 2 * m <= kern.mr);
 }
 
-bool UseThinPath(const kernels::GemmEngine& kern, const GemmProblem& p) {
-  if (p.row_invariant) return !p.trans_a && p.trans_b && 2 * p.n <= kern.nr;  // few columns only
-  return UseThinPath(kern, p.trans_a, p.trans_b, p.m, p.n);
+bool UseThinPath(const kernels::GemmEngine& kern, const Blocking& blk, const GemmProblem& p) {
+  if (p.row_invariant) {  // few columns only
+    return !blk.portable && !p.trans_a && p.trans_b && 2 * p.n <= kern.nr;
+  }
+  return UseThinPath(kern, blk, p.trans_a, p.trans_b, p.m, p.n);
 }
 
 // Cuts the m x n output into the thread grid for `threads`, in blocks that start on multiples
@@ -404,7 +407,7 @@ void RunGemm(const kernels::GemmEngine& kern, const Blocking& blk, const GemmPro
     if (p.act_grad != nullptr) ApplyActGrad(p, 0, p.m, 0, p.n);
     return;
   }
-  if (UseThinPath(kern, p)) {
+  if (UseThinPath(kern, blk, p)) {
     ForEachThreadBlock(p, kern.thin_rows, kern.thin_cols, threads,
                        [&](int64_t, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
                          ThinBlock(kern, p, i0, i1, j0, j1);
@@ -438,9 +441,9 @@ void RunGemm(const kernels::GemmEngine& kern, const Blocking& blk, const GemmPro
       });
 }
 
-int64_t BPackings(const kernels::GemmEngine& kern, bool trans_a, bool trans_b, int64_t m, int64_t n,
-                  int64_t k, int threads) {
-  if (m == 0 || n == 0 || k == 0 || UseThinPath(kern, trans_a, trans_b, m, n) ||
+int64_t BPackings(const kernels::GemmEngine& kern, const Blocking& blk, bool trans_a, bool trans_b,
+                  int64_t m, int64_t n, int64_t k, int threads) {
+  if (m == 0 || n == 0 || k == 0 || UseThinPath(kern, blk, trans_a, trans_b, m, n) ||
       TransposedRows(kern, m, n) > 0) {
     return 0;
   }

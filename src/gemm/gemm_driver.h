@@ -106,8 +106,8 @@ void RunGemm(const kernels::GemmEngine& kernels, const Blocking& blocking, const
 // of the thread grid (each thread packs the B panels of its own block), or 0 when the problem does
 // not pack B (the thin and transposed paths, k == 0). A B packed more than once per use is worth
 // packing whole beforehand.
-int64_t BPackings(const kernels::GemmEngine& kernels, bool trans_a, bool trans_b, int64_t m,
-                  int64_t n, int64_t k, int threads);
+int64_t BPackings(const kernels::GemmEngine& kernels, const Blocking& blocking, bool trans_a,
+                  bool trans_b, int64_t m, int64_t n, int64_t k, int threads);
 
 int64_t PackedBFloats(const kernels::GemmEngine& kernels, int64_t k, int64_t n);
 void PackWholeB(const kernels::GemmEngine& kernels, const Blocking& blocking, bool trans_b,

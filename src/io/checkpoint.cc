@@ -20,8 +20,9 @@ namespace {
 
 constexpr char kMagic[8] = {'P', 'R', 'O', 'P', 'E', 'L', 'C', 'K'};
 // Version 2 added the precision the model was trained in, version 3 a binary model's source
-// classes and the optimizer's decay_bias; version 1 and 2 files still load.
-constexpr uint32_t kVersion = 3;
+// classes and the optimizer's decay_bias, version 4 portable mode; version 1 to 3 files still
+// load.
+constexpr uint32_t kVersion = 4;
 constexpr uint32_t kOldestVersion = 1;
 constexpr uint32_t kByteOrderMark = 0x01020304u;
 constexpr int64_t kMaxHidden = 1 << 16;
@@ -231,6 +232,14 @@ Parsed Parse(std::string_view bytes, const std::string& name) {
       p.info.binary_classes = c;
     }
   }
+  if (version >= 4) {
+    const uint32_t portable = b.U32("the portable-mode flag");
+    if (portable > 1) {
+      detail::FailIo(name, "byte " + std::to_string(b.pos() - 4) + ": portable-mode flag " +
+                               std::to_string(portable) + " is neither 0 nor 1");
+    }
+    p.info.portable = portable == 1;
+  }
   // The stored parameter count must be the description's, and the bytes must be there, before
   // anything of that size is allocated.
   const uint64_t count = b.U64("the parameter count");
@@ -377,6 +386,7 @@ std::string Serialize(const char* fn, const Model& model, const Trainer* trainer
     w.U32(static_cast<uint32_t>(classes->negative));
     w.U32(static_cast<uint32_t>(classes->positive));
   }
+  w.U32(model.portable() ? 1 : 0);
   w.U64(static_cast<uint64_t>(model.parameter_count()));
   w.Floats(model.parameters(), model.parameter_count());
   w.U32(trainer != nullptr ? 1 : 0);
@@ -416,6 +426,7 @@ Model parse_checkpoint_model(std::string_view bytes, const std::string& name) {
   Model model(p.spec);
   std::copy(p.params.begin(), p.params.end(), model.parameters());
   model.set_precision(p.info.precision);
+  model.set_portable(p.info.portable);
   model.set_binary_classes(p.info.binary_classes);
   return model;
 }
@@ -446,9 +457,12 @@ CheckpointInfo Apply(const Parsed& p, const std::string& path, Model& model, Tra
     }
   }
   std::copy(p.params.begin(), p.params.end(), model.parameters());
-  // A trainer keeps its own precision (training may go on in another one); a model alone takes
-  // the file's.
-  if (trainer == nullptr) model.set_precision(p.info.precision);
+  // A trainer keeps its own precision and mode (training may go on in others); a model alone
+  // takes the file's.
+  if (trainer == nullptr) {
+    model.set_precision(p.info.precision);
+    model.set_portable(p.info.portable);
+  }
   model.set_binary_classes(p.info.binary_classes);
   if (trainer != nullptr && p.info.has_optimizer) {
     std::copy(p.state.begin(), p.state.end(), trainer->state());

@@ -194,16 +194,19 @@ kernels::EngineKind KindAt(size_t index, Precision precision) {
                                                         : CompiledTargets().bf16[index];
 }
 
-// Every compiled engine with its blocking for this host's caches, computed once.
-const detail::GemmSetup& SetupOf(const kernels::GemmEngine* engine) {
+// Every compiled engine with its blocking for this host's caches, per mode (portable: portable
+// mode's blocking), computed once.
+const detail::GemmSetup& SetupOf(const kernels::GemmEngine* engine, bool portable = false) {
   static const std::vector<detail::GemmSetup>* const setups = [] {
-    auto* out = new std::vector<detail::GemmSetup>;
+    auto* out = new std::vector<detail::GemmSetup>[2];
     for (const kernels::GemmEngine* e : kernels::CompiledEngines()) {
-      out->push_back({e, detail::BlockingFor(*e, detail::HostCacheSizes())});
+      for (int mode = 0; mode < 2; ++mode) {
+        out[mode].push_back({e, detail::BlockingFor(*e, detail::HostCacheSizes(), mode == 1)});
+      }
     }
     return out;
   }();
-  for (const detail::GemmSetup& s : *setups) {
+  for (const detail::GemmSetup& s : setups[portable ? 1 : 0]) {
     if (s.engine == engine) return s;
   }
   detail::Fail(ErrorCode::kInternal, "propel", "a GEMM engine that is not registered");
@@ -214,6 +217,36 @@ const detail::GemmSetup& SetupAt(size_t index, Precision precision) {
       kernels::FindEngine(CompiledTargets().targets[index].bits, KindAt(index, precision));
   if (e == nullptr) detail::Fail(ErrorCode::kInternal, "propel", "no GEMM engine for the target");
   return SetupOf(e);
+}
+
+// Portable mode (docs/reproducibility.md) on the target at `index`: the target whose kernels it
+// runs (the same one where it has a fused multiply-add; SCALAR, whose std::fma is exact on every
+// CPU, for SSE4 and SSSE3) ...
+size_t PortableIndex(size_t index) {
+  const Compiled& c = CompiledTargets();
+  const int64_t bits = c.targets[index].bits;
+  if (bits != HWY_SSE4 && bits != HWY_SSSE3) return index;
+  for (size_t i = 0; i < c.targets.size(); ++i) {
+    if (c.targets[i].bits == HWY_SCALAR) return i;
+  }
+  detail::Fail(ErrorCode::kInternal, "propel", "portable mode needs the SCALAR target");
+}
+
+// ... and the engine of its GEMMs: fp32 (kAuto too: which precision auto picks depends on the
+// CPU), or for bf16 the VDPBF16PS engine where the target has one (an AMX target included: AMX
+// sums in another order) and the emulation of its order elsewhere.
+const detail::GemmSetup& PortableSetupAt(size_t index, Precision precision) {
+  const size_t at = PortableIndex(index);
+  kernels::EngineKind kind = kernels::EngineKind::kFp32;
+  if (precision == Precision::kBf16) {
+    kind = CompiledTargets().bf16[at] == kernels::EngineKind::kBf16Amx
+               ? kernels::EngineKind::kBf16Vdpbf16ps
+               : CompiledTargets().bf16[at];
+  }
+  const kernels::GemmEngine* e =
+      kernels::FindEngine(CompiledTargets().targets[at].bits, kind, /*portable=*/true);
+  if (e == nullptr) detail::Fail(ErrorCode::kInternal, "propel", "no GEMM engine for the target");
+  return SetupOf(e, /*portable=*/true);
 }
 
 double MeasurePeak(const Target& target, Precision precision, double min_seconds,
@@ -277,6 +310,11 @@ std::string gemm_engine_name(const Target& target, Precision precision) {
   return kernels::EngineKindName(KindAt(SupportedIndex(target, where), precision));
 }
 
+std::string portable_target_name(const Target& target) {
+  return CompiledTargets()
+      .names[PortableIndex(SupportedIndex(target, "propel::portable_target_name"))];
+}
+
 double measure_fma_peak_gflops(const Target& target, double min_seconds) {
   return MeasurePeak(target, Precision::kFp32, min_seconds, "propel::measure_fma_peak_gflops");
 }
@@ -293,14 +331,19 @@ kernels::EngineKind Bf16EngineOf(const Target& target) {
   return CompiledTargets().bf16[SupportedIndex(target, "propel")];
 }
 
-const GemmSetup& EngineFor(const Target& target, Precision precision) {
-  return SetupAt(SupportedIndex(target, "propel"), precision);
+const GemmSetup& EngineFor(const Target& target, Precision precision, bool portable) {
+  const size_t index = SupportedIndex(target, "propel");
+  return portable ? PortableSetupAt(index, precision) : SetupAt(index, precision);
 }
 
-const GemmSetup& ActiveEngine(Precision precision) { return SetupAt(ActiveIndex(), precision); }
+const GemmSetup& ActiveEngine(Precision precision, bool portable) {
+  return portable ? PortableSetupAt(ActiveIndex(), precision) : SetupAt(ActiveIndex(), precision);
+}
 
-const kernels::ElementwiseKernels& ActiveElementwiseKernels() {
-  const kernels::ElementwiseKernels* k = kernels::ElementwiseKernelsFor(ActiveTargetBits());
+const kernels::ElementwiseKernels& ActiveElementwiseKernels(bool portable) {
+  const size_t index = portable ? PortableIndex(ActiveIndex()) : ActiveIndex();
+  const kernels::ElementwiseKernels* k =
+      kernels::ElementwiseKernelsFor(CompiledTargets().targets[index].bits, portable);
   if (k == nullptr) {
     Fail(ErrorCode::kInternal, "propel", "no element-wise kernels for the active target");
   }

@@ -24,14 +24,17 @@ struct GemmSetup {
 // The one lookup of a GEMM engine: the one `target` computes GEMMs of `precision` with (kAuto
 // resolved for the target; kBf16: the target's bf16 engine), with its blocking. Throws
 // propel::Error(kUnsupported) for a target this build and CPU do not have.
-const GemmSetup& EngineFor(const Target& target, Precision precision);
+// portable: portable mode's (docs/reproducibility.md): the engine of portable_target_name(target),
+// fp32 for kFp32 and kAuto, for kBf16 VDPBF16PS where the target has it (never AMX) and the
+// emulated engine elsewhere; the blocking with the fixed KC and no thin path.
+const GemmSetup& EngineFor(const Target& target, Precision precision, bool portable = false);
 // The same for the active target.
-const GemmSetup& ActiveEngine(Precision precision = Precision::kFp32);
+const GemmSetup& ActiveEngine(Precision precision = Precision::kFp32, bool portable = false);
 
 // The engine `target`'s bf16 GEMMs run on (kBf16Emulated on the targets without a native one).
 kernels::EngineKind Bf16EngineOf(const Target& target);
 
-// Element-wise kernels of the active target.
-const kernels::ElementwiseKernels& ActiveElementwiseKernels();
+// Element-wise kernels of the active target (portable: portable mode's, of its portable target).
+const kernels::ElementwiseKernels& ActiveElementwiseKernels(bool portable = false);
 
 }  // namespace propel::detail

@@ -162,7 +162,7 @@ int64_t DenseLayer::WeightPackings(const NetKernels& k, int64_t rows, int thread
                                    bool input_grad) const {
   const GemmProblem p =
       input_grad ? InputGradProblem(layout_, rows) : ForwardProblem(layout_, rows);
-  return BPackings(*k.gemm, p.trans_a, p.trans_b, p.m, p.n, p.k, threads);
+  return BPackings(*k.gemm, k.blocking, p.trans_a, p.trans_b, p.m, p.n, p.k, threads);
 }
 
 int64_t DenseLayer::PackedFloats(const NetKernels& k, bool input_grad) const {

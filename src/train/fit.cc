@@ -78,7 +78,7 @@ Evaluation evaluate(const Model& model, const DataView& data, int64_t batch) {
   const int64_t ldx = data.ldx == 0 ? model.inputs() : data.ldx;
   const int64_t block = std::min(batch, data.rows);
   std::vector<float> logits(static_cast<size_t>(block * out));
-  const kernels::ElementwiseKernels& ew = detail::ActiveElementwiseKernels();
+  const kernels::ElementwiseKernels& ew = detail::ActiveElementwiseKernels(model.portable());
   double loss = 0.0;
   int64_t correct = 0;
   for (int64_t r0 = 0; r0 < data.rows; r0 += block) {

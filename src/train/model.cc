@@ -64,6 +64,7 @@ uint64_t NewVersion() {
 struct PackedForward {
   uint64_t version = 0;
   const kernels::GemmEngine* gemm = nullptr;
+  int64_t kc = 0;  // the blocking's k blocks, which the packing follows
   detail::AlignedFloats memory;
   std::vector<detail::PackedWeights> layers;
 };
@@ -78,6 +79,7 @@ struct Model::Impl {
   detail::AlignedFloats params;
   detail::AlignedFloats grads;
   Precision precision = Precision::kFp32;
+  bool portable = false;
   std::optional<BinaryClasses> binary_classes;
   std::atomic<uint64_t> version{NewVersion()};
   // predict's packed weights: replaced (never changed in place) when the version or the engine
@@ -178,18 +180,23 @@ void ForwardBlock(const Model::Impl& m, const detail::NetKernels& k, int64_t row
   }
 }
 
-// Every layer's forward weights packed from the current parameters for the engine of k: the
-// model's copy when it is of this version and engine, else a new one, which becomes the model's.
+// Every layer's forward weights packed from the current parameters for the engine and k blocks
+// of k: the model's copy when it is of this version, engine and blocking, else a new one, which
+// becomes the model's.
 std::shared_ptr<const PackedForward> PackedFor(const Model::Impl& m, const detail::NetKernels& k,
                                                int threads) {
   const uint64_t version = m.version.load(std::memory_order_relaxed);
   {
     const std::lock_guard<std::mutex> lock(m.packed_mutex);
-    if (m.packed && m.packed->version == version && m.packed->gemm == k.gemm) return m.packed;
+    if (m.packed && m.packed->version == version && m.packed->gemm == k.gemm &&
+        m.packed->kc == k.blocking.kc) {
+      return m.packed;
+    }
   }
   auto fresh = std::make_shared<PackedForward>();
   fresh->version = version;
   fresh->gemm = k.gemm;
+  fresh->kc = k.blocking.kc;
   int64_t floats = 0;
   for (size_t l = 0; l < m.layers.size(); ++l) {
     floats += detail::PadToLine(detail::DenseLayer(m.layers[l], false).PackedFloats(k, false));
@@ -222,7 +229,7 @@ void Predict(const Model::Impl& m, const char* where, int64_t rows, const float*
   detail::CheckExtent(where, "x", rows, m.spec.inputs, ldx);
   detail::CheckExtent(where, "out", rows, m.spec.outputs, ldout);
 
-  const detail::NetKernels k = detail::ActiveNetKernels(m.precision);
+  const detail::NetKernels k = detail::ActiveNetKernels(m.precision, m.portable);
   const int threads = detail::AvailableThreads();
   const int64_t blocks = detail::CeilDiv(rows, kPredictRows);
   // Enough blocks: each thread runs whole blocks; else the blocks run one after the other with
@@ -255,6 +262,14 @@ double model_bytes(const ModelSpec& spec) {
   return 8.0 * static_cast<double>(Build(spec, false)->count);
 }
 
+uint64_t parameter_checksum(const Model& model) {
+  uint64_t h = 1469598103934665603ull;
+  const auto* p = reinterpret_cast<const unsigned char*>(model.parameters());
+  const size_t n = static_cast<size_t>(model.parameter_count()) * sizeof(float);
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
 double machine_memory_bytes() { return static_cast<double>(detail::PhysicalMemoryBytes()); }
 
 Model::Model(const ModelSpec& spec, uint64_t seed, Init init) : impl_(Build(spec)) {
@@ -267,6 +282,7 @@ Model::Model(const Model& other) : impl_(Build(other.impl_->spec)) {
   std::memcpy(impl_->grads.data(), other.impl_->grads.data(),
               static_cast<size_t>(impl_->count) * sizeof(float));
   impl_->precision = other.impl_->precision;
+  impl_->portable = other.impl_->portable;
   impl_->binary_classes = other.impl_->binary_classes;
 }
 
@@ -308,6 +324,10 @@ void Model::set_precision(Precision precision) {
   detail::CheckedPrecision("propel::Model::set_precision", precision);
   impl_->precision = resolve_precision(precision);
 }
+
+bool Model::portable() const { return impl_->portable; }
+
+void Model::set_portable(bool portable) { impl_->portable = portable; }
 
 std::optional<BinaryClasses> Model::binary_classes() const { return impl_->binary_classes; }
 

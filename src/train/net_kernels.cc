@@ -5,11 +5,11 @@
 
 namespace propel::detail {
 
-NetKernels ActiveNetKernels(Precision precision) {
-  const GemmSetup& setup = ActiveEngine(precision);
+NetKernels ActiveNetKernels(Precision precision, bool portable) {
+  const GemmSetup& setup = ActiveEngine(precision, portable);
   NetKernels k;
   k.gemm = setup.engine;
-  k.ew = &ActiveElementwiseKernels();
+  k.ew = &ActiveElementwiseKernels(portable);
   k.blocking = setup.blocking;
   return k;
 }

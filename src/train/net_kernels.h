@@ -17,8 +17,9 @@ struct NetKernels {
 };
 
 // The active target's kernels (src/runtime/target.h) of the precision (for kBf16 the GEMM
-// kernels round their operands to bf16) and their blocking for this host's caches.
-NetKernels ActiveNetKernels(Precision precision = Precision::kFp32);
+// kernels round their operands to bf16) and their blocking for this host's caches; portable:
+// portable mode's (docs/reproducibility.md).
+NetKernels ActiveNetKernels(Precision precision = Precision::kFp32, bool portable = false);
 
 // The fused-epilogue parameters of an activation, with the run's element-wise kernel.
 kernels::ActParams ActParamsFor(const NetKernels& k, Activation act, float alpha);

@@ -104,6 +104,12 @@ StepResult Trainer::Impl::Gradients(const char* where, const DataView& b, bool m
                  precision_name(options.precision),
                  ", the precision the model had when it was made: make a new Trainer");
   }
+  if (model->portable() != options.portable) {
+    detail::Fail(ErrorCode::kInvalidArgument, where, "the model's portable mode is now ",
+                 model->portable() ? "on" : "off", "; this trainer computes with it ",
+                 options.portable ? "on" : "off",
+                 ", as the model had it when it was made: make a new Trainer");
+  }
   const detail::ScopedExecution exec(options.executor, threads);
   const int64_t m = b.rows;
   const int64_t shards = detail::CeilDiv(m, shard_rows);
@@ -278,14 +284,17 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   t.opt = optimizer;
   t.lr = optimizer.lr;
   t.options = options;
-  t.options.precision = resolve_precision(options.precision);
+  // Portable mode resolves auto to fp32: auto's choice depends on the CPU.
+  t.options.precision = options.portable && options.precision == Precision::kAuto
+                            ? Precision::kFp32
+                            : resolve_precision(options.precision);
   t.threads = options.threads > 0 ? options.threads : num_threads();
   t.options.threads = t.threads;
   t.max_batch = max_batch;
   t.shard_rows = std::min(options.shard_rows, max_batch);
   t.max_shards = detail::CeilDiv(max_batch, t.shard_rows);
   t.count = model.parameter_count();
-  t.kern = detail::ActiveNetKernels(t.options.precision);
+  t.kern = detail::ActiveNetKernels(t.options.precision, t.options.portable);
   for (int64_t l = 0; l < model.num_layers(); ++l) {
     t.net.emplace_back(model.layer(l), l == model.num_layers() - 1);
   }
@@ -379,6 +388,7 @@ Trainer::Trainer(Model& model, const OptimizerConfig& optimizer, int64_t max_bat
   t.shard_bounds.assign(static_cast<size_t>(t.max_shards * n_layers), 0.0);
   if (state_arrays > 0) t.state.Resize(state_arrays * t.count);
   model.set_precision(t.options.precision);
+  model.set_portable(t.options.portable);
 }
 
 Trainer::Trainer(Trainer&&) noexcept = default;

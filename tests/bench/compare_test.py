@@ -271,6 +271,42 @@ class Table(unittest.TestCase):
         self.assertIn("no benchmark to tabulate after --filter", err)
 
 
+class Twins(unittest.TestCase):
+    """--portable and --precisions: each suffixed case beside its twin."""
+
+    def test_portable_cost_and_bf16_speedup(self):
+        d = tempfile.mkdtemp(prefix="propel-compare-test-")
+        times = {"train/784-64-10/batch:64": 2e6, "train/784-64-10:portable/batch:64": 2.1e6,
+                 "train/784-64-10:bf16/batch:64": 1e6,
+                 "train/784-64-10:bf16:portable/batch:64": 1.05e6}
+        benchmarks = []
+        for stem, t in times.items():
+            name = stem + "/target:AVX2/threads:1/real_time"
+            for r in range(3):
+                benchmarks.append({"name": name, "run_name": name, "run_type": "iteration",
+                                   "repetitions": 3, "repetition_index": r, "threads": 1,
+                                   "iterations": 10, "real_time": t, "cpu_time": t,
+                                   "time_unit": "ns"})
+        path = os.path.join(d, "t.json")
+        with open(path, "w") as f:
+            json.dump({"context": {"cpu_model": "Test CPU", "propel_measure": "time",
+                                   "propel_available_targets": "AVX2", "num_cpus": 2},
+                       "benchmarks": benchmarks}, f)
+        rc, out, err = compare(path, "--portable")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("portable mode against the default mode", out)
+        self.assertEqual(len([l for l in out.splitlines() if "+5.0%" in l]), 2, out)
+        rc, out, err = compare(path, "--precisions")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len([l for l in out.splitlines() if "2.000x" in l]), 2, out)
+        rc, _, err = compare(path, "--portable", "--chart", os.path.join(d, "c.png"))
+        self.assertEqual(rc, 2)
+        self.assertIn("--chart draws regression reports and tables", err)
+        rc, _, err = compare(path, "--portable", "--filter", "nothing")
+        self.assertEqual(rc, 2)
+        self.assertIn("no ':portable' case", err)
+
+
 class Peers(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="propel-compare-test-")

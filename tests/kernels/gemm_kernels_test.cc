@@ -39,7 +39,7 @@ TEST(EngineRegistry, EveryCompiledTargetRegisteredOnce) {
   EXPECT_EQ(kernels::ElementwiseBuiltTargets(), built);
   EXPECT_EQ(kernels::TargetTables<kernels::GemmEngines>::Count(),
             static_cast<size_t>(__builtin_popcountll(static_cast<uint64_t>(built))));
-  EXPECT_EQ(kernels::TargetTables<kernels::ElementwiseKernels>::Count(),
+  EXPECT_EQ(kernels::TargetTables<kernels::ElementwiseTables>::Count(),
             static_cast<size_t>(__builtin_popcountll(static_cast<uint64_t>(built))));
   size_t engines = 0;
   for (int64_t bits = built; bits != 0; bits &= bits - 1) {
@@ -50,10 +50,24 @@ TEST(EngineRegistry, EveryCompiledTargetRegisteredOnce) {
       if (kind == kernels::EngineKind::kFp32 || kind == kernels::EngineKind::kBf16Emulated) {
         ASSERT_NE(e, nullptr) << hwy::TargetName(target) << " " << kernels::EngineKindName(kind);
       }
+      // Portable mode's engine of the kind: fused, of this target and kind; a twin of its own
+      // only on SCALAR; none for AMX, none on the targets without FMA.
+      const kernels::GemmEngine* p = kernels::FindEngine(target, kind, /*portable=*/true);
+      const bool fma = target != HWY_SSE4 && target != HWY_SSSE3;
+      if (p != nullptr) {
+        EXPECT_TRUE(p->fused) << hwy::TargetName(target);
+        EXPECT_EQ(p->target, target);
+        EXPECT_EQ(p->kind, kind);
+        if (p != e) ++engines;
+        EXPECT_EQ(p != e, target == HWY_SCALAR) << hwy::TargetName(target);
+      }
+      EXPECT_EQ(p != nullptr, fma && e != nullptr && kind != kernels::EngineKind::kBf16Amx)
+          << hwy::TargetName(target) << " " << kernels::EngineKindName(kind);
       if (e == nullptr) continue;
       ++engines;
       EXPECT_EQ(e->target, target);
       EXPECT_EQ(e->kind, kind);
+      EXPECT_EQ(e->fused, fma && target != HWY_SCALAR) << hwy::TargetName(target);
     }
     ASSERT_NE(kernels::ElementwiseKernelsFor(target), nullptr) << hwy::TargetName(target);
     EXPECT_EQ(kernels::ElementwiseKernelsFor(target)->target, target);
@@ -82,6 +96,8 @@ std::vector<const kernels::GemmEngine*> RunnableEngines(int kind = -1) {
 std::string EngineName(const kernels::GemmEngine& e) {
   std::string name = std::string(e.target == HWY_SCALAR ? "SCALAR" : hwy::TargetName(e.target)) +
                      "_" + kernels::EngineKindName(e.kind);
+  // SCALAR's portable twins (fused multiply-adds).
+  if (kernels::FindEngine(e.target, e.kind) != &e) name += "_fused";
   for (char& c : name) {
     if (c == ' ') c = '_';
   }
@@ -378,9 +394,12 @@ TEST_P(EngineContract, NarrowKernelsMatchFullKernelBitwise) {
   }
 }
 
-// The emulated bf16 engine is the fp32 engine's micro-kernels on rounded panels.
+// The emulated bf16 engine is the fp32 engine's micro-kernels on rounded panels (a portable twin,
+// the fused fp32 engine's).
 TEST_P(EmulatedBf16Engine, RunsTheFp32MicroKernels) {
-  const kernels::GemmEngine* fp32 = kernels::FindEngine(E().target, kernels::EngineKind::kFp32);
+  const bool twin = kernels::FindEngine(E().target, E().kind) != &E();
+  const kernels::GemmEngine* fp32 =
+      kernels::FindEngine(E().target, kernels::EngineKind::kFp32, /*portable=*/twin);
   ASSERT_NE(fp32, nullptr);
   EXPECT_EQ(E().ukernel, fp32->ukernel);
   EXPECT_EQ(E().mr, fp32->mr);

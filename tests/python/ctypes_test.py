@@ -46,7 +46,7 @@ class OptimizerConfig(C.Structure):
 
 class StepOptions(C.Structure):
     _fields_ = [("shard_rows", C.c_int64), ("executor", C.c_int), ("threads", C.c_int),
-                ("track_grad_norm", C.c_int), ("precision", C.c_int)]
+                ("track_grad_norm", C.c_int), ("precision", C.c_int), ("portable", C.c_int)]
 
 
 class StepResult(C.Structure):

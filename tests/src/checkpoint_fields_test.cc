@@ -71,7 +71,7 @@ const ModelSpec kSpec = test::MlpSpec(
 struct Layout {
   int64_t params = 0;
   size_t head = 24, inputs = 28, outputs = 36, hidden = 44, layer0 = 48, layer1 = 64;
-  size_t precision = 80, classes = 84, count = 88, arena = 96;
+  size_t precision = 80, classes = 84, portable = 88, count = 92, arena = 100;
   size_t flag() const { return arena + 4 * static_cast<size_t>(params); }
   size_t kind() const { return flag() + 4; }
   size_t config(int i) const { return kind() + 4 + 4 * static_cast<size_t>(i); }  // lr .. clip
@@ -166,6 +166,9 @@ INSTANTIATE_TEST_SUITE_P(
         Crafted{"precision", Optimizer::kAdam,
                 [](std::string& s, const Layout& l) { Put32(s, l.precision, 2); },
                 "byte 80: unknown precision 2 (0 fp32, 1 bf16)"},
+        Crafted{"portable_flag", Optimizer::kAdam,
+                [](std::string& s, const Layout& l) { Put32(s, l.portable, 2); },
+                "byte 88: portable-mode flag 2 is neither 0 nor 1"},
         Crafted{"classes_flag", Optimizer::kAdam,
                 [](std::string& s, const Layout& l) { Put32(s, l.classes, 2); },
                 "byte 84: source-classes flag 2 is neither 0 nor 1"},

@@ -206,11 +206,11 @@ TEST(Checkpoint, RecordsThePrecisionAndReadsVersionOne) {
   EXPECT_EQ(trained.precision(), Precision::kFp32);  // the trainer's
   EXPECT_EQ(Params(trained), Params(m));
 
-  // Version 1: the same bytes without the fields of versions 2 and 3: the precision and the
-  // source-classes flag (offsets 80 and 84 for kSpec's two layers) and decay_bias (after the
-  // optimizer kind and its seven hyper-parameters).
-  Write(dir / "v1.ckpt", OlderVersion(Read(dir / "bf16.ckpt"), 1, 80, 8,
-                                      96 + 4 * static_cast<size_t>(m.parameter_count())));
+  // Version 1: the same bytes without the fields of versions 2 to 4: the precision, the
+  // source-classes flag and the portable-mode flag (offsets 80, 84 and 88 for kSpec's two layers)
+  // and decay_bias (after the optimizer kind and its seven hyper-parameters).
+  Write(dir / "v1.ckpt", OlderVersion(Read(dir / "bf16.ckpt"), 1, 80, 12,
+                                      100 + 4 * static_cast<size_t>(m.parameter_count())));
   const Model old = load_model(dir / "v1.ckpt");
   EXPECT_EQ(old.precision(), Precision::kFp32);
   EXPECT_EQ(Params(old), Params(m));
@@ -247,9 +247,9 @@ TEST(Checkpoint, RecordsBinaryClassesAndDecayBiasAndReadsVersionTwo) {
   EXPECT_EQ(into.binary_classes()->positive, 6);
 
   // Version 2: the same bytes without the source classes (flag and two labels at offset 68 for
-  // one hidden layer) and without decay_bias.
-  Write(dir / "v2.ckpt", OlderVersion(Read(dir / "b.ckpt"), 2, 68, 12,
-                                      68 + 12 + 8 + 4 * static_cast<size_t>(m.parameter_count())));
+  // one hidden layer), the portable-mode flag after them, and without decay_bias.
+  Write(dir / "v2.ckpt", OlderVersion(Read(dir / "b.ckpt"), 2, 68, 16,
+                                      68 + 16 + 8 + 4 * static_cast<size_t>(m.parameter_count())));
   const CheckpointInfo old = read_checkpoint_info(dir / "v2.ckpt");
   EXPECT_FALSE(old.binary_classes.has_value());
   EXPECT_TRUE(old.optimizer.decay_bias);
@@ -307,9 +307,9 @@ TEST(Checkpoint, DamagedFilesAreRejectedAndChangeNothing) {
   Write(bad, s);
   ExpectRejected(bad, "byte 0: not a propel checkpoint");
   s = good;
-  s[8] = 4;
+  s[8] = 5;
   Write(bad, Resealed(s));
-  ExpectRejected(bad, "byte 12: format version 4 is not supported (this build reads 1 to 3)");
+  ExpectRejected(bad, "byte 12: format version 5 is not supported (this build reads 1 to 4)");
   s[8] = 0;
   Write(bad, Resealed(s));
   ExpectRejected(bad, "byte 12: format version 0 is not supported");

@@ -315,14 +315,17 @@ TEST_P(GemmDriverTest, FewRowsAreBitwiseTheRowsOfATallerProduct) {
 TEST_P(GemmDriverTest, BPackingsCountsTheGridRowsAndNothingForTheSkinnyPath) {
   const detail::NetKernels k = detail::ActiveNetKernels();
   const int mr = k.gemm->mr, nr = k.gemm->nr;
-  EXPECT_EQ(detail::BPackings(*k.gemm, false, true, 256, nr / 2, 1024, 4), 0);  // skinny: in place
+  EXPECT_EQ(detail::BPackings(*k.gemm, k.blocking, false, true, 256, nr / 2, 1024, 4),
+            0);  // skinny: in place
   // The transposed path (10 columns on a wider tile) packs op(A) as its B, never op(B) as B.
-  if (nr >= 16) EXPECT_EQ(detail::BPackings(*k.gemm, false, false, 256, 10, 1024, 4), 0);
-  EXPECT_EQ(detail::BPackings(*k.gemm, false, false, 256, 1024, 0, 4), 0);
-  EXPECT_EQ(detail::BPackings(*k.gemm, false, false, 256, 1024, 1024, 1), 1);
+  if (nr >= 16)
+    EXPECT_EQ(detail::BPackings(*k.gemm, k.blocking, false, false, 256, 10, 1024, 4), 0);
+  EXPECT_EQ(detail::BPackings(*k.gemm, k.blocking, false, false, 256, 1024, 0, 4), 0);
+  EXPECT_EQ(detail::BPackings(*k.gemm, k.blocking, false, false, 256, 1024, 1024, 1), 1);
   for (int threads : {2, 4, 8}) {
     const detail::ThreadGrid grid = detail::ChooseThreadGrid(512, 512, 512, mr, nr, threads);
-    EXPECT_EQ(detail::BPackings(*k.gemm, false, false, 512, 512, 512, threads), grid.tm);
+    EXPECT_EQ(detail::BPackings(*k.gemm, k.blocking, false, false, 512, 512, 512, threads),
+              grid.tm);
   }
 }
 

@@ -181,13 +181,6 @@ std::string Bar(double fraction, int width) {
          std::string(static_cast<size_t>(width - full), '.');
 }
 
-uint64_t Fnv1a(const void* data, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
 std::string Json(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {

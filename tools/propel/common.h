@@ -69,8 +69,6 @@ auto ParseNamed(const std::string& option, const std::string& value, Parse parse
 
 std::string Bar(double fraction, int width);
 
-uint64_t Fnv1a(const void* data, size_t n);
-
 std::string Json(const std::string& s);
 
 std::string CpuModel();

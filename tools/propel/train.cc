@@ -90,6 +90,10 @@ CLI::App* AddTrainCommand(CLI::App& app, TrainArgs& a) {
                    "fp32 (docs/precision.md)")
       ->check(CLI::IsMember({"fp32", "bf16", "auto"}))
       ->capture_default_str();
+  train->add_flag("--portable", a.portable,
+                  "portable mode: the parameters, losses and predictions are bitwise the same on "
+                  "every SIMD target with FMA (AVX-512, AVX2, SCALAR) and every x86-64 CPU, Intel "
+                  "or AMD; costs a few percent (docs/reproducibility.md)");
   train->add_option("--seed", a.seed, "seed of the initial weights and the shuffles")
       ->capture_default_str();
   train
@@ -239,6 +243,7 @@ struct RunPlan {
   propel::CheckpointInfo resumed;              // --resume's checkpoint
   propel::OptimizerConfig opt;
   propel::Precision precision = propel::Precision::kFp32;
+  bool portable = false;
 };
 
 RunPlan Plan(const TrainArgs& a) {
@@ -316,16 +321,19 @@ RunPlan Plan(const TrainArgs& a) {
     opt = saved;
   }
   plan.precision = propel::parse_precision(a.precision);
+  plan.portable = a.portable;
   if (plan.resumed.has_optimizer) {
-    // The precision too is the saved run's unless the command line asks for another one.
+    // The precision and the mode too are the saved run's unless the command line asks for others.
     if (!a.given.count("--precision")) plan.precision = plan.resumed.precision;
+    if (!a.given.count("--portable")) plan.portable = plan.resumed.portable;
   }
   return plan;
 }
 
 // The precision of the run as the header shows it: the resolved one, and for --precision auto
-// what decided it.
-std::string PrecisionLine(propel::Precision requested) {
+// what decided it (in portable mode auto is fp32).
+std::string PrecisionLine(propel::Precision requested, bool portable) {
+  if (portable && requested == propel::Precision::kAuto) return "fp32 (auto: portable mode)";
   const propel::Precision p = propel::resolve_precision(requested);
   std::string line = propel::precision_name(p);
   if (requested == propel::Precision::kAuto) {
@@ -334,6 +342,16 @@ std::string PrecisionLine(propel::Precision requested) {
                 : std::string(" (auto: no native bf16 on ") + propel::active_target().name + ")";
   }
   return line;
+}
+
+// After the target's name in the header: portable mode, and the target whose kernels it runs
+// where that is another one (SCALAR for a target without FMA).
+std::string TargetNote(bool portable) {
+  if (!portable) return "";
+  const std::string runs = propel::portable_target_name(propel::active_target());
+  if (runs == propel::active_target().name) return " (portable mode)";
+  return " (portable mode on the " + runs + " kernels: no FMA on " + propel::active_target().name +
+         ")";
 }
 
 // The data sets of the run: the training rows (less the validation rows), the validation and
@@ -516,6 +534,7 @@ void Finish(const TrainArgs& a, propel::Model& model, propel::Trainer& trainer, 
       << ",\n  \"executor\": " << Json(a.executor)
       << ",\n  \"target\": " << Json(propel::active_target().name)
       << ",\n  \"precision\": " << Json(propel::precision_name(model.precision()))
+      << ",\n  \"portable\": " << (model.portable() ? "true" : "false")
       << ",\n  \"cpu\": " << Json(CpuModel()) << ",\n  \"model\": " << Json(model.describe())
       << ",\n  \"optimizer\": " << Json(propel::optimizer_name(opt.kind))
       << ",\n  \"lr\": " << opt.lr << ",\n  \"batch\": " << a.batch
@@ -550,6 +569,7 @@ int Train(TrainArgs a) {
   so.shard_rows = a.shard;
   so.threads = a.threads;
   so.precision = plan.precision;
+  so.portable = plan.portable;
   so.executor = a.executor == "omp"      ? propel::Executor::kOpenMp
                 : a.executor == "serial" ? propel::Executor::kSerial
                                          : propel::Executor::kTbb;
@@ -559,13 +579,13 @@ int Train(TrainArgs a) {
   if (!a.quiet) {
     std::printf(
         "propel %s: %s\n  data %s: %lld training, %lld validation, %lld test rows; "
-        "%s, lr %g, batch %lld, %lld epochs; %s target, %s, %d thread(s), %s\n",
+        "%s, lr %g, batch %lld, %lld epochs; %s target%s, %s, %d thread(s), %s\n",
         PROPEL_VERSION_STRING, model.describe().c_str(), a.data.c_str(),
         static_cast<long long>(d.train.rows), static_cast<long long>(d.val.rows),
         static_cast<long long>(d.test.rows), propel::optimizer_name(opt.kind), opt.lr,
         static_cast<long long>(a.batch), static_cast<long long>(a.epochs),
-        propel::active_target().name, PrecisionLine(plan.precision).c_str(), o.threads,
-        a.executor.c_str());
+        propel::active_target().name, TargetNote(plan.portable).c_str(),
+        PrecisionLine(plan.precision, plan.portable).c_str(), o.threads, a.executor.c_str());
     if (g_mpi.on) {
       std::printf("  data parallel: %d ranks x batch %lld (global batch %lld), %s reduction\n",
                   g_mpi.ranks, static_cast<long long>(a.batch),
@@ -609,8 +629,7 @@ int Train(TrainArgs a) {
           ? static_cast<double>(d.train.rows * static_cast<int64_t>(o.fit.history.size())) /
                 o.train_seconds
           : 0.0;
-  const uint64_t checksum =
-      Fnv1a(model.parameters(), static_cast<size_t>(model.parameter_count()) * sizeof(float));
+  const uint64_t checksum = propel::parameter_checksum(model);
   std::ostringstream sum;
   sum << std::hex << std::setw(16) << std::setfill('0') << checksum;
   o.checksum = sum.str();

@@ -22,6 +22,7 @@ struct TrainArgs {
   int threads = 0;
   std::string executor = "tbb";
   std::string precision = "fp32";
+  bool portable = false;  // portable mode (docs/reproducibility.md)
   uint64_t seed = 1;
   std::vector<int> binary;
   std::string normalize = "auto";
