@@ -9,11 +9,12 @@
 // Results that fall into the subnormal range are produced with gradual underflow (2^n applied as
 // two factors, or by AVX-512's VSCALEFPS: both round the product once), not flushed to zero.
 //
-// kPortable (portable mode, docs/reproducibility.md): the functions that divide take the template
-// parameter kPortable. false: the hardware reciprocal estimate refined by a Newton step (RCP14 on
-// AVX-512 and RCPPS on AVX2 start from different estimates, so the last bit can differ between
-// targets); true: an IEEE division, the same result on every target. Everything else here is the
-// same sequence of operations on every target with FMA (kernels/fma-inl.h), lane by lane.
+// kPortable (portable mode, docs/reproducibility.md), a template parameter of every function that
+// divides or multiply-adds. false: divisions refine the hardware reciprocal estimate by a Newton
+// step (RCP14 on AVX-512 and RCPPS on AVX2 start from different estimates, so the last bit can
+// differ between targets and CPUs), and SCALAR multiplies and adds unfused; true: IEEE division
+// and Fma<true> (fused on every target with FMA, emulated exactly on SCALAR: kernels/fma-inl.h),
+// so that every function here is the same sequence of roundings on every target, lane by lane.
 
 #if defined(PROPEL_KERNELS_MATH_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef PROPEL_KERNELS_MATH_INL_H_
@@ -257,7 +258,7 @@ HWY_INLINE V Log1pUnit(D d, V u) {
 // log(x) for x >= 0, NaN kept, log(0) = -inf, log(+inf) = +inf (x < 0: NaN): x = 2^e m with m in
 // [sqrt(1/2), sqrt(2)), log(x) = e ln2 + log1p(m - 1) (m - 1 exact), e ln2 as two FMAs with ln2
 // split so that e * kLn2Hi is exact. Subnormal x is scaled by 2^24 first. Relative error at most
-// 6.3 ulp (5.3 with kPortable's division; tests/kernels/elementwise_accuracy_test.cc), the
+// 6.4 ulp (5.3 with kPortable's division; tests/kernels/elementwise_accuracy_test.cc), the
 // same operations on every target.
 template <bool kPortable, class D, class V = hn::Vec<D>>
 HWY_INLINE V Log(D d, V x) {

@@ -466,29 +466,34 @@ def table_report(runs, args):
             "limits": limits, "failed": False}
 
 
-def precision_report(runs, args):
-    """Each ':bf16' case beside its fp32 twin (the same name without ':bf16'), per run."""
-    rows = []
+def twins(runs, args, suffix):
+    """(run, name, twin repetitions, repetitions) of every case whose name holds `suffix` and
+    whose twin (the same name without it) ran too, per run; an InputError when there is none."""
+    out = []
     for run in runs:
         by_name = repetitions_by_name(run, args.filter)
         for name, reps in by_name.items():
-            if ":bf16" not in name:
-                continue
-            twin = by_name.get(name.replace(":bf16", ""))
-            if twin is None:
-                continue
-            fp32 = median([seconds(b) for b in twin])
-            bf16 = median([seconds(b) for b in reps])
-            frac = [b["peak_fraction"] for b in reps if "peak_fraction" in b]
-            rows.append({"run": run.label, "case": short_name(name.replace(":bf16", "")),
-                         "fp32_seconds": fp32, "bf16_seconds": bf16,
-                         "speedup": fp32 / bf16 if bf16 > 0 else None,
-                         "bf16_peak_fraction": median(frac) if frac else None,
-                         "bf16_dot_product": run.context.get(
-                             "bf16_dot_product:" + parse_name(name)[2], "")})
-    if not rows:
-        raise InputError("no ':bf16' case with its fp32 twin%s" % (
-            " after --filter" if args.filter else ""))
+            if suffix in name and name.replace(suffix, "") in by_name:
+                out.append((run, name, by_name[name.replace(suffix, "")], reps))
+    if not out:
+        raise InputError("no '%s' case with its twin%s" % (
+            suffix, " after --filter" if args.filter else ""))
+    return out
+
+
+def precision_report(runs, args):
+    """Each ':bf16' case beside its fp32 twin (the same name without ':bf16'), per run."""
+    rows = []
+    for run, name, twin, reps in twins(runs, args, ":bf16"):
+        fp32 = median([seconds(b) for b in twin])
+        bf16 = median([seconds(b) for b in reps])
+        frac = [b["peak_fraction"] for b in reps if "peak_fraction" in b]
+        rows.append({"run": run.label, "case": short_name(name.replace(":bf16", "")),
+                     "fp32_seconds": fp32, "bf16_seconds": bf16,
+                     "speedup": fp32 / bf16 if bf16 > 0 else None,
+                     "bf16_peak_fraction": median(frac) if frac else None,
+                     "bf16_dot_product": run.context.get(
+                         "bf16_dot_product:" + parse_name(name)[2], "")})
     return {"kind": "precisions", "rows": rows, "failed": False}
 
 
@@ -511,22 +516,12 @@ def portable_report(runs, args):
     """Each ':portable' case beside its default-mode twin (the same name without ':portable'),
     per run: what portable mode costs (docs/reproducibility.md)."""
     rows = []
-    for run in runs:
-        by_name = repetitions_by_name(run, args.filter)
-        for name, reps in by_name.items():
-            if ":portable" not in name:
-                continue
-            twin = by_name.get(name.replace(":portable", ""))
-            if twin is None:
-                continue
-            default = median([seconds(b) for b in twin])
-            portable = median([seconds(b) for b in reps])
-            rows.append({"run": run.label, "case": short_name(name.replace(":portable", "")),
-                         "default_seconds": default, "portable_seconds": portable,
-                         "cost": portable / default - 1.0 if default > 0 else None})
-    if not rows:
-        raise InputError("no ':portable' case with its default-mode twin%s" % (
-            " after --filter" if args.filter else ""))
+    for run, name, twin, reps in twins(runs, args, ":portable"):
+        default = median([seconds(b) for b in twin])
+        portable = median([seconds(b) for b in reps])
+        rows.append({"run": run.label, "case": short_name(name.replace(":portable", "")),
+                     "default_seconds": default, "portable_seconds": portable,
+                     "cost": portable / default - 1.0 if default > 0 else None})
     return {"kind": "portable", "rows": rows, "failed": False}
 
 

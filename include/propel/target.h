@@ -51,8 +51,8 @@ std::string gemm_engine_name(const Target& target, Precision precision);
 
 // The target whose kernels portable mode (StepOptions::portable, docs/reproducibility.md) runs on
 // `target`: the target itself where it has a fused multiply-add (AVX3 and its variants, AVX2,
-// SCALAR), SCALAR on SSE4 and SSSE3 (its std::fma is exact on every CPU). Throws
-// propel::Error(kUnsupported) for a target this build and CPU do not have.
+// SCALAR), SCALAR on SSE4 and SSSE3 (whose portable kernels emulate the fused multiply-add exactly
+// on every CPU). Throws propel::Error(kUnsupported) for a target this build and CPU do not have.
 std::string portable_target_name(const Target& target);
 
 // The same for the multiply-adds of the target's bf16 GEMMs: TDPBF16PS on AVX3_AMX (tiles from

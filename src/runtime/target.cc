@@ -220,8 +220,8 @@ const detail::GemmSetup& SetupAt(size_t index, Precision precision) {
 }
 
 // Portable mode (docs/reproducibility.md) on the target at `index`: the target whose kernels it
-// runs (the same one where it has a fused multiply-add; SCALAR, whose std::fma is exact on every
-// CPU, for SSE4 and SSSE3) ...
+// runs (the same one where it has a fused multiply-add; SCALAR, whose portable kernels emulate it
+// exactly on every CPU, for SSE4 and SSSE3) ...
 size_t PortableIndex(size_t index) {
   const Compiled& c = CompiledTargets();
   const int64_t bits = c.targets[index].bits;

@@ -166,7 +166,9 @@ TEST_P(ActivationAccuracy, ForwardAndDerivativeOnEveryTarget) {
 // The losses' logarithm (math::Log in kernels/math-inl.h, both modes): -log(p) of binary
 // cross-entropy with y = 1, one element per call, over every 4093rd positive float below 1 (and
 // the smallest normal and subnormal ones), against double's log. Measured on AMD EPYC Zen 3: at
-// most 6.3 ulp with the reciprocal estimate (AVX2), 5.3 ulp with the division (portable, SCALAR).
+// most 6.4 ulp with the reciprocal estimate (SSE4's RCPPS; the estimate, and so the worst case,
+// differs between CPUs: 6.2 on Zen 3's AVX2, 5.4 on an emulated Skylake-X's), 5.3 ulp with the
+// division (portable mode and SCALAR, the same everywhere).
 TEST(LossLogarithm, WithinSevenUlpOnEveryTarget) {
   std::vector<float> p;
   for (uint32_t u = 1; u < 0x3F800000u; u += 4093) {
