@@ -74,7 +74,7 @@ struct TrainCase {
   int64_t batch;
   Optimizer optimizer;
   Precision precision = Precision::kFp32;  // kBf16: the case's name gains ":bf16"
-  bool portable = false;                   // portable mode: the name gains ":portable"
+  bool portable = false;  // portable mode: the name gains ":portable" (targets with FMA but SCALAR)
 };
 std::vector<GemmShape> GemmCases(Preset preset);
 // The shapes that also run through gemm_bf16 ("gemm/<shape>:bf16/..."): the batch-256 layers of
